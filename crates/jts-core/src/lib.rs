@@ -1,0 +1,44 @@
+//! Shared vocabulary of jts-storage.
+//!
+//! Every concern crate (`jts-perms`, and later LVM, filesystems, mounts, tiering) plugs
+//! into one loop: **spec → observe → plan → apply → verify**. This crate holds the
+//! pieces that loop is made of:
+//!
+//! - [`Size`] and [`SpecDuration`]: the units a spec is written in;
+//! - [`AbsPath`] and [`Root`]: validated spec paths and `--root` re-rooting;
+//! - [`nofollow`]: walking those paths without ever following a symlink;
+//! - [`write_atomic`]: durable, atomic replacement of files we own;
+//! - [`CmdSpec`] and [`Runner`]: every external command, run for real, dry, or recorded;
+//! - [`Step`], [`Plan`], [`execute`] and [`Journal`]: planning and carrying out changes.
+//!
+//! ```
+//! use jts_core::{CmdSpec, DryRunner, Runner, Size};
+//!
+//! let size: Size = "800GiB".parse().unwrap();
+//! assert_eq!(size.bytes(), 800 << 30);
+//!
+//! let dry = DryRunner::default();
+//! dry.run(&CmdSpec::new("groupadd").arg("--system").arg("dba")).unwrap();
+//! assert_eq!(dry.lines(), ["groupadd --system dba"]);
+//! ```
+
+mod atomic;
+mod cmd;
+mod duration;
+mod error;
+mod executor;
+mod journal;
+pub mod nofollow;
+mod path;
+mod size;
+mod step;
+
+pub use atomic::write_atomic;
+pub use cmd::{CmdFailure, CmdOutput, CmdSpec, DryRunner, RecordingRunner, Reply, Runner, SystemRunner, quote};
+pub use duration::SpecDuration;
+pub use error::{Error, Result};
+pub use executor::{ApplyReport, FailedPhase, StepFailure, StepRecord, execute};
+pub use journal::{DEFAULT_JOURNAL_DIR, Journal};
+pub use path::{AbsPath, Root};
+pub use size::Size;
+pub use step::{Context, Drift, Plan, PlanReport, Refusal, Step, StepInfo};
