@@ -31,6 +31,7 @@ mod journal;
 pub mod nofollow;
 mod path;
 mod size;
+mod spec_error;
 mod step;
 
 pub use atomic::write_atomic;
@@ -41,4 +42,5 @@ pub use executor::{ApplyReport, FailedPhase, StepFailure, StepRecord, execute};
 pub use journal::{DEFAULT_JOURNAL_DIR, Journal};
 pub use path::{AbsPath, Root};
 pub use size::Size;
+pub use spec_error::SpecError;
 pub use step::{Context, Drift, Plan, PlanReport, Refusal, Step, StepInfo};

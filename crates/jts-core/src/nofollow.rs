@@ -124,6 +124,11 @@ impl Node {
             .map_err(|err| Error::io("chmod", &self.path, err))
     }
 
+    /// Reads the target of this symlink (never following it).
+    pub fn read_link(&self) -> Result<std::ffi::OsString> {
+        nix::fcntl::readlinkat(&self.fd, "").map_err(|err| Error::io("readlink", &self.path, err))
+    }
+
     /// Takes a fresh `stat` of the open file.
     pub fn restat(&self) -> Result<FileStat> {
         fstat(&self.fd).map_err(|err| Error::io("stat", &self.path, err))

@@ -1,0 +1,162 @@
+//! Carrying out [`PermsStep`]s on the machine: shadow's tools through the runner,
+//! directories through no-follow descriptors, ACLs as `system.posix_acl_*` xattrs.
+
+use jts_core::nofollow::{FileKind, Lookup, Node, create_dir_all, lookup, open_dir};
+use jts_core::{AbsPath, Context, Root, write_atomic};
+
+use crate::accounts::{Accounts, resolve_gid, resolve_uid};
+use crate::acl::encode_xattr;
+use crate::desired::{AclKind, full_acl};
+use crate::error::{Error, Result};
+use crate::mode::Mode;
+use crate::step::{PermsStep, SEED_ACCOUNT_FILES};
+
+/// Checks that what the step relies on still holds on the machine.
+pub fn recheck(step: &PermsStep, ctx: &Context<'_>) -> Result<()> {
+    let root = ctx.root;
+    match step {
+        PermsStep::InitAccountFiles => Ok(()),
+        PermsStep::CreateGroup { name, .. } => match Accounts::read(root)?.groups.contains_key(name) {
+            true => Err(Error::Stale(format!("group {name} exists now"))),
+            false => Ok(()),
+        },
+        PermsStep::CreateUser(user) => match Accounts::read(root)?.users.contains_key(&user.name) {
+            true => Err(Error::Stale(format!("user {} exists now", user.name))),
+            false => Ok(()),
+        },
+        PermsStep::ModifyUser { name, .. } => match Accounts::read(root)?.users.contains_key(name) {
+            true => Ok(()),
+            false => Err(Error::Stale(format!("user {name} no longer exists"))),
+        },
+        PermsStep::CreateDirectory { dir, .. } => match lookup(root, &dir.path)? {
+            Lookup::Missing => Ok(()),
+            Lookup::Found(node) => {
+                Err(Error::Stale(format!("{} appeared as a {}", node.path().display(), node.kind().name())))
+            }
+            Lookup::Blocked { at, kind } => {
+                Err(Error::Stale(format!("{} is a {}", root.resolve(&at).display(), kind.name())))
+            }
+        },
+        PermsStep::Chown { path, .. }
+        | PermsStep::Chmod { path, .. }
+        | PermsStep::SetAcl { path, .. }
+        | PermsStep::RemoveAcl { path, .. }
+        | PermsStep::FixContents { path, .. } => {
+            open_dir(root, path).map(drop).map_err(|err| Error::Stale(err.to_string()))
+        }
+    }
+}
+
+/// Carries the step out.
+pub fn execute(step: &PermsStep, ctx: &Context<'_>) -> Result<()> {
+    let root = ctx.root;
+    if let Some(cmd) = step.command(root) {
+        ctx.runner.run(&cmd)?;
+        return Ok(());
+    }
+    match step {
+        PermsStep::InitAccountFiles => seed_account_files(root),
+        PermsStep::CreateDirectory { dir, managed } => {
+            let parent_path = dir.path.parent().unwrap_or_else(|| dir.path.clone());
+            let parent = open_dir(root, &parent_path)?;
+            let name = dir.path.names().last().ok_or_else(|| Error::Stale("cannot create /".into()))?;
+            let node = parent.mkdir(name, 0o700)?;
+            node.chown(Some(resolve_uid(root, &dir.owner)?), Some(resolve_gid(root, &dir.group)?))?;
+            node.chmod(dir.mode.bits())?;
+            if *managed {
+                for kind in [AclKind::Access, AclKind::Default] {
+                    write_acl(&node, root, kind, &dir.acl, dir.mode)?;
+                }
+            }
+            Ok(())
+        }
+        PermsStep::Chown { path, owner, group, .. } => {
+            let node = open_dir(root, path)?;
+            chown_keeping_mode(&node, resolve_uid(root, owner)?, resolve_gid(root, group)?)
+        }
+        PermsStep::Chmod { path, mode, .. } => Ok(open_dir(root, path)?.chmod(mode.bits())?),
+        PermsStep::SetAcl { path, kind, entries, mode, .. } => {
+            write_acl(&open_dir(root, path)?, root, *kind, entries, *mode)
+        }
+        PermsStep::RemoveAcl { path, kind, .. } => remove_acl(&open_dir(root, path)?, *kind),
+        PermsStep::FixContents { path, owner, group, fixes } => {
+            let top = open_dir(root, path)?;
+            let (uid, gid) = (resolve_uid(root, owner)?, resolve_gid(root, group)?);
+            for fix in fixes {
+                let Some(node) = walk_below(&top, &fix.path)? else { continue };
+                let expected = if fix.is_dir { FileKind::Directory } else { FileKind::File };
+                if node.kind() != expected {
+                    tracing::warn!(path = %node.path().display(), "changed kind since observed; skipped");
+                    continue;
+                }
+                if fix.chown {
+                    chown_keeping_mode(&node, uid, gid)?;
+                }
+                if let Some(mode) = fix.mode {
+                    node.chmod(mode.bits())?;
+                }
+            }
+            Ok(())
+        }
+        PermsStep::CreateGroup { .. } | PermsStep::CreateUser(_) | PermsStep::ModifyUser { .. } => Ok(()),
+    }
+}
+
+fn seed_account_files(root: &Root) -> Result<()> {
+    create_dir_all(root, &AbsPath::new("/etc")?, 0o755)?;
+    for (file, contents, mode) in SEED_ACCOUNT_FILES {
+        let path = AbsPath::new(file)?;
+        if matches!(lookup(root, &path)?, Lookup::Missing) {
+            write_atomic(root, &path, contents.as_bytes(), mode)?;
+        }
+    }
+    Ok(())
+}
+
+/// `chown` clears setuid and setgid on files; put the mode back as it was.
+fn chown_keeping_mode(node: &Node, uid: u32, gid: u32) -> Result<()> {
+    let before = node.mode();
+    node.chown(Some(uid), Some(gid))?;
+    if node.restat()?.st_mode & 0o7777 != before {
+        node.chmod(before)?;
+    }
+    Ok(())
+}
+
+fn write_acl(node: &Node, root: &Root, kind: AclKind, entries: &[crate::acl::AclEntry], mode: Mode) -> Result<()> {
+    let accounts = Accounts::read(root)?;
+    let full = full_acl(kind, entries, mode, &accounts).ok_or_else(|| {
+        let name = entries.iter().find(|e| e.tag.is_named()).map_or_else(String::new, ToString::to_string);
+        Error::Unresolved { kind: "ACL entry", name, db: root.dir().join("etc") }
+    })?;
+    if full.is_empty() {
+        return remove_acl(node, kind);
+    }
+    xattr::set_deref(node.proc_path(), kind.xattr(), &encode_xattr(&full)).map_err(|source| Error::Acl {
+        op: "write",
+        path: node.path().into(),
+        source,
+    })
+}
+
+fn remove_acl(node: &Node, kind: AclKind) -> Result<()> {
+    match xattr::remove_deref(node.proc_path(), kind.xattr()) {
+        Ok(()) => Ok(()),
+        Err(err) if err.raw_os_error() == Some(nix::libc::ENODATA) => Ok(()),
+        Err(source) => Err(Error::Acl { op: "remove", path: node.path().into(), source }),
+    }
+}
+
+fn walk_below(top: &Node, relative: &std::path::Path) -> Result<Option<Node>> {
+    let mut names = relative.iter();
+    let Some(first) = names.next() else { return Ok(None) };
+    let Some(mut current) = top.child(first)? else { return Ok(None) };
+    for name in names {
+        if current.kind() != FileKind::Directory {
+            return Ok(None);
+        }
+        let Some(next) = current.child(name)? else { return Ok(None) };
+        current = next;
+    }
+    Ok(Some(current))
+}

@@ -1,0 +1,236 @@
+//! Checks a [`PermsSpec`] before anything is observed or touched: every problem is
+//! reported at once, each with its location, what is wrong and how to fix it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jts_core::SpecError;
+use serde_spanned::Spanned;
+
+use crate::accounts::Accounts;
+use crate::acl::Tag;
+use crate::principal::{Principal, check_name};
+use crate::spec::PermsSpec;
+
+/// Checks the spec against itself and against the accounts that already exist.
+///
+/// Names must be declared in the spec or present in `accounts`; ids the spec fixes must
+/// agree with existing accounts (jts adopts accounts, it never renumbers them).
+pub fn check(spec: &PermsSpec, accounts: &Accounts) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    let known = Known::new(spec, accounts);
+    check_groups(spec, accounts, &mut errors);
+    check_users(spec, accounts, &known, &mut errors);
+    check_directories(spec, &known, &mut errors);
+    errors
+}
+
+/// The names a spec may refer to: declared or already present.
+struct Known<'a> {
+    users: BTreeSet<&'a str>,
+    groups: BTreeSet<&'a str>,
+    group_ids: BTreeSet<u32>,
+}
+
+impl<'a> Known<'a> {
+    fn new(spec: &'a PermsSpec, accounts: &'a Accounts) -> Self {
+        let implicit = spec.users.iter().filter(|(_, u)| u.get_ref().group.is_none()).map(|(n, _)| n.as_str());
+        Self {
+            users: spec.users.keys().chain(accounts.users.keys()).map(String::as_str).collect(),
+            groups: spec.groups.keys().chain(accounts.groups.keys()).map(String::as_str).chain(implicit).collect(),
+            group_ids: spec
+                .groups
+                .values()
+                .filter_map(|g| g.get_ref().gid)
+                .chain(accounts.groups.values().map(|g| g.gid))
+                .collect(),
+        }
+    }
+
+    fn has_user(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::Id(_) => true,
+            Principal::Name(name) => self.users.contains(name.as_str()),
+        }
+    }
+
+    fn has_group(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::Id(_) => true,
+            Principal::Name(name) => self.groups.contains(name.as_str()),
+        }
+    }
+}
+
+fn error<T>(at: &Spanned<T>, key: impl Into<String>, message: impl Into<String>) -> SpecError {
+    SpecError::new(Some(at.span()), key, message)
+}
+
+fn check_groups(spec: &PermsSpec, accounts: &Accounts, errors: &mut Vec<SpecError>) {
+    let mut by_gid: BTreeMap<u32, &str> = BTreeMap::new();
+    for (name, group) in &spec.groups {
+        let key = format!("groups.{name}");
+        if let Err(why) = check_name(name) {
+            errors.push(error(group, &key, why));
+        }
+        let Some(gid) = group.get_ref().gid else { continue };
+        if let Some(other) = by_gid.insert(gid, name) {
+            errors.push(error(
+                group,
+                format!("{key}.gid"),
+                format!("gid {gid} is also given to group {other:?}; give each group its own gid"),
+            ));
+        }
+        if let Some(existing) = accounts.groups.get(name).filter(|g| g.gid != gid) {
+            errors.push(error(group, format!("{key}.gid"), format!(
+                "group {name:?} already exists with gid {}, not {gid}; jts adopts existing groups and never renumbers them: set gid = {} or remove the gid line",
+                existing.gid, existing.gid
+            )));
+        }
+        if let Some((owner, _)) = accounts.groups.iter().find(|(other, g)| g.gid == gid && *other != name) {
+            errors.push(error(
+                group,
+                format!("{key}.gid"),
+                format!("gid {gid} already belongs to group {owner:?} on this machine; pick a free gid"),
+            ));
+        }
+    }
+}
+
+fn check_users(spec: &PermsSpec, accounts: &Accounts, known: &Known<'_>, errors: &mut Vec<SpecError>) {
+    let mut by_uid: BTreeMap<u32, &str> = BTreeMap::new();
+    for (name, user) in &spec.users {
+        let key = format!("users.{name}");
+        let fields = user.get_ref();
+        if let Err(why) = check_name(name) {
+            errors.push(error(user, &key, why));
+        }
+        let existing = accounts.users.get(name);
+        if let Some(uid) = fields.uid {
+            if let Some(other) = by_uid.insert(uid, name) {
+                errors.push(error(
+                    user,
+                    format!("{key}.uid"),
+                    format!("uid {uid} is also given to user {other:?}; give each user its own uid"),
+                ));
+            }
+            if let Some(existing) = existing.filter(|u| u.uid != uid) {
+                errors.push(error(user, format!("{key}.uid"), format!(
+                    "user {name:?} already exists with uid {}, not {uid}; jts adopts existing users and never renumbers them: set uid = {} or remove the uid line",
+                    existing.uid, existing.uid
+                )));
+            }
+            if let Some((owner, _)) = accounts.users.iter().find(|(other, u)| u.uid == uid && *other != name) {
+                errors.push(error(
+                    user,
+                    format!("{key}.uid"),
+                    format!("uid {uid} already belongs to user {owner:?} on this machine; pick a free uid"),
+                ));
+            }
+        }
+        if let Some(group) = &fields.group {
+            let gkey = format!("{key}.group");
+            let principal = group.get_ref();
+            let unknown = match principal {
+                Principal::Name(_) => !known.has_group(principal),
+                Principal::Id(gid) => !known.group_ids.contains(gid),
+            };
+            if unknown {
+                errors.push(error(group, &gkey, format!(
+                    "primary group {principal} is neither declared under [groups] nor present in /etc/group; declare [groups.{principal}] or name an existing group"
+                )));
+            } else if let Some(existing) = existing {
+                let wanted = accounts.gid(principal).or_else(|| spec_gid(spec, principal));
+                if wanted.is_some_and(|gid| gid != existing.gid)
+                    || (wanted.is_none() && matches!(principal, Principal::Name(_)))
+                {
+                    errors.push(error(group, &gkey, format!(
+                        "user {name:?} already exists with primary gid {}, which is not group {principal}; jts never changes an existing user's primary group: set group to the existing one, or change it by hand with `usermod -g`",
+                        existing.gid
+                    )));
+                }
+            }
+        }
+        for group in &fields.groups {
+            if !known.has_group(group.get_ref()) {
+                errors.push(error(group, format!("{key}.groups"), format!(
+                    "supplementary group {} is neither declared under [groups] nor present in /etc/group; declare [groups.{}] or remove it",
+                    group.get_ref(), group.get_ref()
+                )));
+            }
+        }
+    }
+}
+
+fn spec_gid(spec: &PermsSpec, principal: &Principal) -> Option<u32> {
+    match principal {
+        Principal::Id(gid) => Some(*gid),
+        Principal::Name(name) => spec.groups.get(name).and_then(|g| g.get_ref().gid),
+    }
+}
+
+fn check_directories(spec: &PermsSpec, known: &Known<'_>, errors: &mut Vec<SpecError>) {
+    let mut seen: BTreeMap<jts_core::AbsPath, String> = BTreeMap::new();
+    for (index, dir) in spec.directories.iter().enumerate() {
+        let key = format!("directories[{index}]");
+        let mode = dir.mode.unwrap_or(crate::spec::DEFAULT_DIR_MODE);
+        let mut paths = vec![(dir.path.get_ref().clone(), dir.path.span(), format!("{key}.path"))];
+        for child in &dir.children {
+            match dir.path.get_ref().join_child(child.get_ref()) {
+                Ok(path) => paths.push((path, child.span(), format!("{key}.children"))),
+                Err(_) => errors.push(error(child, format!("{key}.children"), format!(
+                    "child {:?} is not a plain name; write names like \"data\" or \"logs\" (no `/`, `.` or `..`), or declare a separate [[directories]] entry",
+                    child.get_ref()
+                ))),
+            }
+        }
+        for (path, span, path_key) in paths {
+            if let Some(first) = seen.insert(path.clone(), path_key.clone()) {
+                errors.push(SpecError::new(
+                    Some(span),
+                    path_key,
+                    format!("{path} is declared twice (first at {first}); keep one entry per directory"),
+                ));
+            }
+        }
+        if let Some(owner) = dir.owner.as_ref().filter(|o| !known.has_user(o.get_ref())) {
+            errors.push(error(owner, format!("{key}.owner"), format!(
+                "owner {} is neither declared under [users] nor present in /etc/passwd; declare [users.{}] or use an existing user or a numeric uid",
+                owner.get_ref(), owner.get_ref()
+            )));
+        }
+        if let Some(group) = dir.group.as_ref().filter(|g| !known.has_group(g.get_ref())) {
+            errors.push(error(group, format!("{key}.group"), format!(
+                "group {} is neither declared under [groups] nor present in /etc/group; declare [groups.{}] or use an existing group or a numeric gid",
+                group.get_ref(), group.get_ref()
+            )));
+        }
+        for (position, entry) in dir.acl.iter().enumerate() {
+            let entry_key = format!("{key}.acl[{position}]");
+            let acl = entry.get_ref();
+            let problem = match &acl.tag {
+                Tag::UserObj | Tag::Mask | Tag::Other if !acl.default => Some(format!(
+                    "{acl}: the owner, mask and other entries of the access ACL come from `mode` ({mode}); drop this entry and set mode instead"
+                )),
+                Tag::User(who) if !known.has_user(who) => Some(format!(
+                    "{acl}: user {who} is neither declared nor present; declare [users.{who}] or fix the name"
+                )),
+                Tag::Group(who) if !known.has_group(who) => Some(format!(
+                    "{acl}: group {who} is neither declared nor present; declare [groups.{who}] or fix the name"
+                )),
+                tag if !acl.default
+                    && (tag.is_named() || *tag == Tag::GroupObj)
+                    && acl.perms.0 & !mode.group() != 0 =>
+                {
+                    Some(format!(
+                        "{acl} grants more than the group bits of mode {mode} ({}), which act as the ACL mask, so it would not take effect; raise the group bits of mode or lower this entry",
+                        crate::acl::Perms(mode.group())
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(message) = problem {
+                errors.push(error(entry, entry_key, message));
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Reads the machine into an [`Observed`], without following symlinks and without root
+//! where permissions allow.
+
+use std::collections::BTreeSet;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use jts_core::nofollow::{FileKind, Lookup, Node, lookup, reopen_dir};
+use jts_core::{AbsPath, Root};
+
+use crate::accounts::Accounts;
+use crate::acl::{ACCESS_XATTR, DEFAULT_XATTR, ResolvedEntry, Tag, decode_xattr};
+use crate::error::{Error, Result};
+use crate::mode::Mode;
+use crate::spec::PermsSpec;
+use crate::state::{ContentEntry, DirState, Observed, PathState};
+
+/// Observes the accounts and every path the spec names, with their ancestors.
+pub fn observe(spec: &PermsSpec, root: &Root) -> Result<Observed> {
+    let mut observed = Observed { accounts: Accounts::read(root)?, ..Observed::default() };
+    let directories = spec.directories();
+    let declared: BTreeSet<&AbsPath> = directories.iter().map(|d| &d.path).collect();
+    let root_exists = root.dir().is_dir();
+    for dir in &directories {
+        for path in dir.path.ancestors().iter().chain(std::iter::once(&dir.path)) {
+            if let Some(seen) = observed.paths.get(path) {
+                if matches!(seen, PathState::Directory(_)) {
+                    continue;
+                }
+                break;
+            }
+            let (state, node) = if root_exists { observe_path(root, path)? } else { (PathState::Missing, None) };
+            let is_dir = matches!(state, PathState::Directory(_));
+            observed.paths.insert(path.clone(), state);
+            if let (Some(node), true, true) = (node, is_dir, dir.recursive && *path == dir.path) {
+                let skip: BTreeSet<PathBuf> =
+                    declared.iter().filter(|d| ***d != dir.path).map(|d| root.resolve(d)).collect();
+                observed.contents.insert(path.clone(), observe_contents(node, &skip)?);
+            }
+            if !is_dir {
+                break;
+            }
+        }
+    }
+    Ok(observed)
+}
+
+fn observe_path(root: &Root, path: &AbsPath) -> Result<(PathState, Option<Node>)> {
+    let node = match lookup(root, path)? {
+        Lookup::Found(node) => node,
+        Lookup::Missing => return Ok((PathState::Missing, None)),
+        Lookup::Blocked { .. } => return Ok((PathState::Missing, None)),
+    };
+    let state = match node.kind() {
+        FileKind::Directory => PathState::Directory(read_dir_state(&node)?),
+        FileKind::Symlink => PathState::Symlink { target: node.read_link()?.to_string_lossy().into_owned() },
+        FileKind::File => PathState::File,
+        FileKind::Special => PathState::Special,
+    };
+    Ok((state, Some(node)))
+}
+
+/// Reads owner, mode and both ACLs of an open directory.
+pub fn read_dir_state(node: &Node) -> Result<DirState> {
+    let stat = node.restat()?;
+    // The kernel keeps an access ACL only when it says more than the mode; its owner,
+    // mask and other entries *are* the mode bits, so only the rest is kept here.
+    let acl = read_acl(node, ACCESS_XATTR)?
+        .into_iter()
+        .filter(|entry| matches!(entry.tag, Tag::GroupObj | Tag::User(_) | Tag::Group(_)))
+        .collect();
+    Ok(DirState {
+        uid: stat.st_uid,
+        gid: stat.st_gid,
+        mode: Mode::new(stat.st_mode),
+        acl,
+        default_acl: read_acl(node, DEFAULT_XATTR)?,
+    })
+}
+
+fn read_acl(node: &Node, name: &str) -> Result<Vec<ResolvedEntry>> {
+    match xattr::get_deref(node.proc_path(), name) {
+        Ok(Some(bytes)) => {
+            let mut entries =
+                decode_xattr(&bytes).map_err(|reason| Error::MalformedAcl { path: node.path().into(), reason })?;
+            entries.sort();
+            Ok(entries)
+        }
+        Ok(None) => Ok(Vec::new()),
+        Err(err) if err.raw_os_error() == Some(nix::libc::EOPNOTSUPP) => Ok(Vec::new()),
+        Err(source) => Err(Error::Acl { op: "read", path: node.path().into(), source }),
+    }
+}
+
+fn observe_contents(top: Node, skip: &BTreeSet<PathBuf>) -> Result<Vec<ContentEntry>> {
+    let device = top.stat().st_dev;
+    let mut entries = Vec::new();
+    let mut stack = vec![(PathBuf::new(), top)];
+    while let Some((relative, node)) = stack.pop() {
+        let mut names = list_names(&node)?;
+        names.sort();
+        for name in names {
+            let Some(child) = node.child(&name)? else { continue };
+            let is_dir = match child.kind() {
+                FileKind::Directory => true,
+                FileKind::File => false,
+                FileKind::Symlink | FileKind::Special => continue,
+            };
+            if skip.contains(child.path()) || child.stat().st_dev != device {
+                continue;
+            }
+            let path = relative.join(&name);
+            let stat = child.stat();
+            entries.push(ContentEntry {
+                path: path.clone(),
+                is_dir,
+                uid: stat.st_uid,
+                gid: stat.st_gid,
+                mode: Mode::new(stat.st_mode),
+            });
+            if is_dir {
+                stack.push((path, child));
+            }
+        }
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
+
+fn list_names(node: &Node) -> Result<Vec<std::ffi::OsString>> {
+    let fd = reopen_dir(node)?;
+    let dir = nix::dir::Dir::from_fd(fd).map_err(|err| jts_core::Error::io("read directory", node.path(), err))?;
+    let mut names = Vec::new();
+    for entry in dir {
+        let entry = entry.map_err(|err| jts_core::Error::io("read directory", node.path(), err))?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(std::ffi::OsStr::from_bytes(name).to_os_string());
+        }
+    }
+    Ok(names)
+}
