@@ -1,0 +1,102 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  ok, or nothing to do
+  1  a step or probe failed at run time
+  2  invalid config or arguments; nothing touched
+  3  refused: a step would destroy data without consent, or a path is not what the spec
+     needs (a symlink or file where a directory belongs); nothing touched
+  4  drift or changes pending (validate, and plan --detailed-exitcode)
+
+Try it on a scratch root, no real disks needed:
+  jts-provision --config examples/hot-directories.toml --root /tmp/jts-demo plan
+  jts-provision --config examples/hot-directories.toml --root /tmp/jts-demo apply
+  jts-provision --config examples/hot-directories.toml --root /tmp/jts-demo validate";
+
+/// Plan and apply the storage of a JTS trading host from one declarative spec.
+///
+/// The spec declares service accounts, groups and directory trees with exact owner,
+/// mode and POSIX ACLs. `plan` shows what would change, `apply` changes it (idempotent,
+/// journaled, never following a symlink), `validate` reports drift.
+#[derive(Debug, Parser)]
+#[command(name = "jts-provision", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The host spec (TOML).
+    #[arg(long, global = true, value_name = "FILE", default_value = "/etc/jts/storage.toml")]
+    pub config: PathBuf,
+    /// Manage the system under DIR instead of `/`: spec paths, /etc/passwd, /etc/group and
+    /// the journal are re-rooted there, as with `useradd --prefix`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Machine-readable output on stdout; logs go to stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the spec alone: syntax, keys, paths, modes, ACLs, names. Needs no root.
+    Check,
+    /// Print what the machine has, for everything the spec names, as JSON.
+    ///
+    /// Save it to plan offline later: `jts-provision probe > observed.json`, then
+    /// `jts-provision plan --state observed.json` on any machine, as any user.
+    Probe,
+    /// Show the steps that would bring the machine to the spec. Changes nothing.
+    Plan(PlanArgs),
+    /// Carry out the plan, then verify that nothing is left to do.
+    Apply(ApplyArgs),
+    /// Report every difference between the machine and the spec (exit 4 if any).
+    Validate,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Plan against a state saved by `probe` instead of observing this machine.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Exit 4 when there are changes to make.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub consent: ConsentArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Print the exact commands and syscalls, in order, without running any of them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the journal here instead of ROOT/var/lib/jts/journal.
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+    #[command(flatten)]
+    pub consent: ConsentArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsentArgs {
+    /// Consent to destroying OBJECT; the spec's `allow_destroy` must name it too.
+    #[arg(long, value_name = "OBJECT")]
+    pub allow_destroy: Vec<String>,
+}

@@ -1,0 +1,160 @@
+//! The subcommands: each loads the spec, observes, plans, and prints.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use jts_core::{AbsPath, Context, DEFAULT_JOURNAL_DIR, Journal, Plan, PlanReport, Root, Step, SystemRunner};
+use jts_perms::{Accounts, Observed, PermsStep};
+
+use crate::Exit;
+use crate::cli::{ApplyArgs, Cli, Command, GlobalArgs, PlanArgs};
+use crate::config::{ConfigError, HostSpec, load};
+use crate::consent::refuse_without_consent;
+use crate::output::{self, say};
+
+/// Runs the chosen subcommand.
+pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
+    let global = &cli.global;
+    let root = match &global.root {
+        Some(dir) => Root::new(std::path::absolute(dir).with_context(|| format!("--root {}", dir.display()))?)?,
+        None => Root::host(),
+    };
+    let result = match &cli.command {
+        Command::Check => check(global, &root),
+        Command::Probe => probe(global, &root),
+        Command::Plan(args) => plan(global, &root, args),
+        Command::Apply(args) => apply(global, &root, args),
+        Command::Validate => validate(global, &root),
+    };
+    match result {
+        Err(err) => match err.downcast::<ConfigError>() {
+            Ok(config) => {
+                output::config_errors(&config.lines(), global.json);
+                Ok(Exit::Invalid)
+            }
+            Err(err) => Err(err),
+        },
+        ok => ok,
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.lines().join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Loads the spec and checks it against the accounts of `accounts`.
+fn load_checked(global: &GlobalArgs, accounts: &Accounts) -> anyhow::Result<HostSpec> {
+    let (spec, text) = load(&global.config)?;
+    let errors = jts_perms::check(&spec.perms, accounts);
+    if !errors.is_empty() {
+        return Err(ConfigError { file: global.config.clone(), source_text: text, errors }.into());
+    }
+    Ok(spec)
+}
+
+fn check(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+    let accounts = Accounts::read(root)?;
+    let spec = load_checked(global, &accounts)?;
+    output::check_ok(&global.config, &spec.perms, global.json);
+    Ok(Exit::Ok)
+}
+
+fn probe(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, &Accounts::read(root)?)?;
+    let observed = jts_perms::observe(&spec.perms, root)?;
+    say!("{}", serde_json::to_string_pretty(&observed)?);
+    Ok(Exit::Ok)
+}
+
+/// Loads, checks, observes (or reads `state`) and plans, with consent refusals added.
+fn make_plan(
+    global: &GlobalArgs,
+    root: &Root,
+    state: Option<&Path>,
+    cli_allows: &[String],
+) -> anyhow::Result<(Plan<PermsStep>, PlanReport)> {
+    let observed: Option<Observed> = match state {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading --state {}", file.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a state saved by `jts-provision probe`", file.display()))?,
+            )
+        }
+        None => None,
+    };
+    let accounts = match &observed {
+        Some(observed) => observed.accounts.clone(),
+        None => Accounts::read(root)?,
+    };
+    let spec = load_checked(global, &accounts)?;
+    let observed = match observed {
+        Some(observed) => observed,
+        None => jts_perms::observe(&spec.perms, root)?,
+    };
+    let mut plan = jts_perms::plan(&spec.perms, &observed);
+    let mut report = plan.report(root);
+    let refused = refuse_without_consent(&report.steps, &spec.allow_destroy, cli_allows);
+    plan.refused.extend(refused.iter().cloned());
+    report.refused.extend(refused);
+    Ok((plan, report))
+}
+
+fn plan(global: &GlobalArgs, root: &Root, args: &PlanArgs) -> anyhow::Result<Exit> {
+    let (_, report) = make_plan(global, root, args.state.as_deref(), &args.consent.allow_destroy)?;
+    output::plan(&report, root, global.json);
+    Ok(if !report.refused.is_empty() {
+        Exit::Refused
+    } else if args.detailed_exitcode && !report.steps.is_empty() {
+        Exit::Pending
+    } else {
+        Exit::Ok
+    })
+}
+
+fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<Exit> {
+    let (plan, report) = make_plan(global, root, None, &args.consent.allow_destroy)?;
+    if !report.refused.is_empty() {
+        output::plan(&report, root, global.json);
+        eprintln!("refused: nothing was changed");
+        return Ok(Exit::Refused);
+    }
+    if plan.steps.is_empty() {
+        output::nothing_to_do(global.json);
+        return Ok(Exit::Ok);
+    }
+    if args.dry_run {
+        output::dry_run(&report, global.json);
+        return Ok(Exit::Ok);
+    }
+    if !root.is_host() {
+        std::fs::create_dir_all(root.dir()).with_context(|| format!("creating --root {}", root.dir().display()))?;
+    }
+    let mut journal = match &args.journal {
+        Some(dir) => Journal::create(&Root::host(), &AbsPath::new(std::path::absolute(dir)?)?, "apply")?,
+        None => Journal::create(root, &AbsPath::new(DEFAULT_JOURNAL_DIR)?, "apply")?,
+    };
+    let runner = SystemRunner;
+    let ctx = Context { root, runner: &runner };
+    let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
+    let remaining = if applied.failed.is_none() { verify(global, root)? } else { Vec::new() };
+    output::applied(&applied, &remaining, journal.path(), global.json);
+    Ok(if applied.failed.is_some() || !remaining.is_empty() { Exit::Failed } else { Exit::Ok })
+}
+
+/// Observes again after apply and returns what is still not as the spec says.
+fn verify(global: &GlobalArgs, root: &Root) -> anyhow::Result<Vec<String>> {
+    let (plan, _) = make_plan(global, root, None, &[])?;
+    Ok(plan.steps.iter().map(|step| step.info(root).description).collect())
+}
+
+fn validate(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+    let (_, report) = make_plan(global, root, None, &[])?;
+    let drift = output::drift(&report);
+    output::validation(&drift, global.json);
+    Ok(if drift.is_empty() { Exit::Ok } else { Exit::Pending })
+}

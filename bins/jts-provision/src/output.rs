@@ -1,0 +1,163 @@
+//! Everything the CLI prints: human text, or JSON with `--json`.
+
+use std::path::Path;
+
+use jts_core::{ApplyReport, Drift, PlanReport, Root};
+use jts_perms::PermsSpec;
+use serde_json::json;
+
+/// Prints one line to stdout; a closed pipe (`| head`) ends the program quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::emit(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+pub fn emit(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = writeln!(stdout, "{line}") {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        panic!("writing to stdout: {err}");
+    }
+}
+
+pub fn config_errors(lines: &[String], json: bool) {
+    for line in lines {
+        eprintln!("{line}");
+    }
+    if json {
+        say!("{}", json!({ "errors": lines }));
+    }
+}
+
+pub fn check_ok(file: &Path, spec: &PermsSpec, json: bool) {
+    let directories = spec.directories().len();
+    if json {
+        say!(
+            "{}",
+            json!({ "ok": true, "groups": spec.groups.len(), "users": spec.users.len(), "directories": directories })
+        );
+    } else {
+        say!(
+            "{}: ok ({} groups, {} users, {directories} directories)",
+            file.display(),
+            spec.groups.len(),
+            spec.users.len()
+        );
+    }
+}
+
+pub fn plan(report: &PlanReport, root: &Root, json: bool) {
+    if json {
+        say!("{}", serde_json::to_string_pretty(report).expect("plan serializes"));
+        return;
+    }
+    let destructive = report.steps.iter().filter(|s| s.destructive).count();
+    let target = if root.is_host() { String::new() } else { format!(" under {}", root.dir().display()) };
+    if report.steps.is_empty() && report.refused.is_empty() {
+        say!("No changes{target}: the machine matches the spec.");
+        return;
+    }
+    say!("Plan{target}: {} steps, {destructive} destructive", report.steps.len());
+    for (index, step) in report.steps.iter().enumerate() {
+        say!("{:>4}. {}", index + 1, step.description);
+        for command in &step.commands {
+            say!("        $ {command}");
+        }
+    }
+    refusals(report);
+}
+
+fn refusals(report: &PlanReport) {
+    if report.refused.is_empty() {
+        return;
+    }
+    say!("Refused ({}):", report.refused.len());
+    for refusal in &report.refused {
+        say!("   ! {}: {}", refusal.object, refusal.reason);
+        say!("     fix: {}", refusal.fix);
+    }
+}
+
+pub fn nothing_to_do(json: bool) {
+    if json {
+        say!("{}", json!({ "changes": 0, "done": [], "failed": null, "not_attempted": [] }));
+    } else {
+        say!("Nothing to do: 0 changes, the machine matches the spec.");
+    }
+}
+
+pub fn dry_run(report: &PlanReport, json: bool) {
+    if json {
+        say!("{}", serde_json::to_string_pretty(report).expect("plan serializes"));
+        return;
+    }
+    say!("# dry run: {} steps; nothing below has been run", report.steps.len());
+    for (index, step) in report.steps.iter().enumerate() {
+        say!("# {}. {}", index + 1, step.description);
+        for command in &step.commands {
+            say!("{command}");
+        }
+    }
+}
+
+pub fn applied(report: &ApplyReport, remaining: &[String], journal: &Path, json: bool) {
+    if json {
+        let value = json!({
+            "changes": report.done.len(),
+            "done": report.done,
+            "failed": report.failed,
+            "not_attempted": report.not_attempted,
+            "not_converged": remaining,
+            "journal": journal,
+        });
+        say!("{}", serde_json::to_string_pretty(&value).expect("report serializes"));
+        return;
+    }
+    for step in &report.done {
+        say!("  done: {}", step.description);
+    }
+    if let Some(failed) = &report.failed {
+        say!("FAILED: {}", failed.step.description);
+        say!("  error: {}", failed.error);
+        for step in &report.not_attempted {
+            say!("  not attempted: {}", step.description);
+        }
+    }
+    for step in remaining {
+        say!("  still pending after apply: {step}");
+    }
+    say!("Applied {} changes; journal {}", report.done.len(), journal.display());
+}
+
+/// Every drift: each pending step's, and each refusal as a path that is not what it should be.
+pub fn drift(report: &PlanReport) -> Vec<Drift> {
+    let steps = report.steps.iter().filter_map(|step| step.drift.clone());
+    let refused = report.refused.iter().map(|refusal| Drift {
+        object: refusal.object.clone(),
+        path: refusal.path.clone(),
+        expected: "directory".into(),
+        actual: refusal.reason.clone(),
+    });
+    steps.chain(refused).collect()
+}
+
+pub fn validation(drift: &[Drift], json: bool) {
+    if json {
+        say!("{}", serde_json::to_string_pretty(&json!({ "drift": drift })).expect("drift serializes"));
+        return;
+    }
+    if drift.is_empty() {
+        say!("OK: no drift, the machine matches the spec.");
+        return;
+    }
+    say!("DRIFT: {} differences", drift.len());
+    for item in drift {
+        let path = item.path.as_ref().map_or(String::new(), |p| format!(" ({})", p.display()));
+        say!("  {}{path}: expected {}, found {}", item.object, item.expected, item.actual);
+    }
+}
