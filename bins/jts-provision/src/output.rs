@@ -157,7 +157,10 @@ pub fn validation(drift: &[Drift], json: bool) {
     }
     say!("DRIFT: {} differences", drift.len());
     for item in drift {
-        let path = item.path.as_ref().map_or(String::new(), |p| format!(" ({})", p.display()));
+        let path = match &item.path {
+            Some(path) if path.display().to_string() != item.object => format!(" ({})", path.display()),
+            _ => String::new(),
+        };
         say!("  {}{path}: expected {}, found {}", item.object, item.expected, item.actual);
     }
 }
