@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: format, lints, unit and property tests, and the root tier.
+# Run as root to include the root tier (root_* tests); as another user they skip and say so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) == 0 ]] && ! command -v getfacl >/dev/null 2>&1; then
+    bash scripts/install-deps.sh
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test (unit, proptest, doc, root tier)"
+cargo test --workspace --locked
