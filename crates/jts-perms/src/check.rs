@@ -234,3 +234,90 @@ fn check_directories(spec: &PermsSpec, known: &Known<'_>, errors: &mut Vec<SpecE
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{GroupEntry, UserEntry};
+
+    fn spec(text: &str) -> PermsSpec {
+        toml::from_str(text).unwrap()
+    }
+
+    fn machine() -> Accounts {
+        let mut accounts = Accounts { files_present: true, ..Accounts::default() };
+        accounts.groups.insert("postgres".into(), GroupEntry { gid: 105, members: vec![] });
+        accounts.groups.insert("staff".into(), GroupEntry { gid: 50, members: vec![] });
+        accounts.users.insert(
+            "postgres".into(),
+            UserEntry { uid: 105, gid: 105, comment: String::new(), home: "/".into(), shell: "/bin/sh".into() },
+        );
+        accounts
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        check(&spec(text), &machine()).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_clean_spec_passes() {
+        assert!(
+            messages("[users.postgres]\nuid = 105\n[[directories]]\npath = \"/d\"\nowner = \"postgres\"\n").is_empty()
+        );
+    }
+
+    #[test]
+    fn existing_ids_are_never_renumbered() {
+        let errors = messages("[users.postgres]\nuid = 2100\n[groups.staff]\ngid = 60\n");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("already exists with gid 50") && errors[0].contains("set gid = 50"), "{errors:?}");
+        assert!(errors[1].contains("already exists with uid 105"), "{errors:?}");
+    }
+
+    #[test]
+    fn an_existing_users_primary_group_is_not_changed() {
+        let errors = messages("[users.postgres]\ngroup = \"staff\"\n");
+        assert!(errors[0].contains("primary gid 105") && errors[0].contains("usermod -g"), "{errors:?}");
+        let errors = messages("[groups.dbgroup]\n[users.postgres]\ngroup = \"dbgroup\"\n");
+        assert_eq!(errors.len(), 1, "a group still to be created cannot be the existing user's: {errors:?}");
+    }
+
+    #[test]
+    fn names_must_be_declared_or_present() {
+        let errors = messages(
+            "[users.app]\ngroup = \"ghosts\"\ngroups = [\"nope\"]\n[[directories]]\npath = \"/d\"\nowner = \"who\"\ngroup = \"what\"\nacl = [\"g:nobody2:r-x\"]\n",
+        );
+        let joined = errors.join("\n");
+        for needle in ["primary group ghosts", "supplementary group nope", "owner who", "group what", "group nobody2"] {
+            assert!(joined.contains(needle), "missing {needle}: {joined}");
+        }
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let errors = messages("[groups.a]\ngid = 7\n[groups.b]\ngid = 7\n[groups.c]\ngid = 50\n");
+        let joined = errors.join("\n");
+        assert!(joined.contains("also given to group"), "{joined}");
+        assert!(joined.contains("already belongs to group \"staff\""), "{joined}");
+    }
+
+    #[test]
+    fn acl_entries_are_checked_against_the_mode() {
+        let errors = messages(
+            "[[directories]]\npath = \"/d\"\nmode = \"0750\"\nacl = [\"group:staff:rwx\", \"mask::rwx\", \"d:g:staff:rwx\"]\n",
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("grants more than the group bits"), "{errors:?}");
+        assert!(errors[1].contains("come from `mode`"), "{errors:?}");
+    }
+
+    #[test]
+    fn duplicate_paths_name_the_first_one() {
+        let errors = messages(
+            "[[directories]]\npath = \"/d\"\nchildren = [\"x\", \"../y\"]\n[[directories]]\npath = \"/d/x\"\n",
+        );
+        let joined = errors.join("\n");
+        assert!(joined.contains("/d/x is declared twice (first at directories[0].children)"), "{joined}");
+        assert!(joined.contains("not a plain name"), "{joined}");
+    }
+}

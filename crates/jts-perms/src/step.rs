@@ -542,3 +542,78 @@ fn set_observed_acl(state: &mut Observed, path: &AbsPath, kind: AclKind, entries
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jts_core::{Context, RecordingRunner, Step};
+
+    use super::*;
+    use crate::spec::PermsSpec;
+
+    fn spec() -> PermsSpec {
+        toml::from_str(
+            r#"
+            [groups.backup]
+            gid = 2001
+            [users.postgres]
+            uid = 2100
+            groups = ["backup"]
+            comment = "PostgreSQL server"
+            "#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn account_steps_run_shadow_tools_with_prefix_under_root() {
+        let root = Root::new("/scratch").unwrap();
+        let observed =
+            Observed { accounts: crate::Accounts { files_present: true, ..Default::default() }, ..Default::default() };
+        let plan = crate::plan(&spec(), &observed);
+        let runner = RecordingRunner::new();
+        let ctx = Context { root: &root, runner: &runner };
+        for step in &plan.steps {
+            step.execute(&ctx).unwrap();
+        }
+        let lines: Vec<String> = runner.calls().iter().map(CmdSpec::to_shell).collect();
+        assert_eq!(
+            lines,
+            [
+                "groupadd --system --gid 2001 --prefix /scratch backup",
+                "groupadd --system --prefix /scratch postgres",
+                "useradd --system --no-create-home --no-user-group --gid postgres --groups backup --home-dir /nonexistent \
+                 --shell /usr/sbin/nologin --comment 'PostgreSQL server' --uid 2100 --prefix /scratch postgres",
+            ]
+        );
+        let infos: Vec<StepInfo> = plan.steps.iter().map(|s| s.info(&root)).collect();
+        assert_eq!(infos[2].commands, [lines[2].clone()], "the plan shows exactly what runs");
+    }
+
+    #[test]
+    fn host_commands_have_no_prefix() {
+        let step = PermsStep::CreateGroup { name: "dba".into(), gid: None };
+        assert_eq!(step.command(&Root::host()).unwrap().to_shell(), "groupadd --system dba");
+    }
+
+    #[test]
+    fn existing_user_gets_missing_groups_and_spec_fields_only() {
+        let mut observed = Observed::default();
+        observed.accounts.files_present = true;
+        observed.accounts.groups.insert("backup".into(), GroupEntry { gid: 2001, members: vec![] });
+        observed.accounts.groups.insert("postgres".into(), GroupEntry { gid: 2100, members: vec![] });
+        observed.accounts.users.insert(
+            "postgres".into(),
+            UserEntry {
+                uid: 2100,
+                gid: 2100,
+                comment: "old".into(),
+                home: "/var/lib/postgresql".into(),
+                shell: "/bin/bash".into(),
+            },
+        );
+        let plan = crate::plan(&spec(), &observed);
+        assert_eq!(plan.steps.len(), 1, "{plan:?}");
+        let cmd = plan.steps[0].command(&Root::host()).unwrap().to_shell();
+        assert_eq!(cmd, "usermod --append --groups backup --comment 'PostgreSQL server' postgres");
+    }
+}
