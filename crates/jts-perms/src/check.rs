@@ -33,7 +33,13 @@ struct Known<'a> {
 
 impl<'a> Known<'a> {
     fn new(spec: &'a PermsSpec, accounts: &'a Accounts) -> Self {
-        let implicit = spec.users.iter().filter(|(_, u)| u.get_ref().group.is_none()).map(|(n, _)| n.as_str());
+        // A user without `group` gets a group of its name, but only when jts creates the
+        // user: an adopted user keeps the primary group it has.
+        let implicit = spec
+            .users
+            .iter()
+            .filter(|(name, user)| user.get_ref().group.is_none() && !accounts.users.contains_key(*name))
+            .map(|(name, _)| name.as_str());
         Self {
             users: spec.users.keys().chain(accounts.users.keys()).map(String::as_str).collect(),
             groups: spec.groups.keys().chain(accounts.groups.keys()).map(String::as_str).chain(implicit).collect(),
@@ -151,7 +157,12 @@ fn check_users(spec: &PermsSpec, accounts: &Accounts, known: &Known<'_>, errors:
             }
         }
         for group in &fields.groups {
-            if !known.has_group(group.get_ref()) {
+            // Unlike a file's group, a supplementary group must exist as a group entry.
+            let exists = match group.get_ref() {
+                Principal::Id(gid) => known.group_ids.contains(gid),
+                name => known.has_group(name),
+            };
+            if !exists {
                 errors.push(error(group, format!("{key}.groups"), format!(
                     "supplementary group {} is neither declared under [groups] nor present in /etc/group; declare [groups.{}] or remove it",
                     group.get_ref(), group.get_ref()

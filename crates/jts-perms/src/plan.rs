@@ -31,12 +31,18 @@ fn plan_accounts(spec: &PermsSpec, observed: &Observed, steps: &mut Vec<PermsSte
     }
     // An existing user keeps the primary group it has: its implicit group is not created.
     let adopted_user = |name: &str| accounts.users.contains_key(name) && !spec.groups.contains_key(name);
-    for (name, gid) in spec.groups_to_ensure() {
-        if !accounts.groups.contains_key(&name) && !adopted_user(&name) {
-            steps.push(PermsStep::CreateGroup { name, gid });
-        }
-    }
-    for user in spec.users() {
+    // Fixed ids are created first, so that the ids `groupadd`/`useradd` allocate for the
+    // others can never collide with them.
+    let mut groups: Vec<(String, Option<u32>)> = spec
+        .groups_to_ensure()
+        .into_iter()
+        .filter(|(name, _)| !accounts.groups.contains_key(name) && !adopted_user(name))
+        .collect();
+    groups.sort_by_key(|(_, gid)| gid.is_none());
+    steps.extend(groups.into_iter().map(|(name, gid)| PermsStep::CreateGroup { name, gid }));
+    let mut users = spec.users();
+    users.sort_by_key(|user| user.uid.is_none());
+    for user in users {
         match accounts.users.get(&user.name) {
             None => steps.push(PermsStep::CreateUser(user)),
             Some(_) => steps.extend(modify_user(&user, observed)),
