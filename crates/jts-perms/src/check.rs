@@ -157,15 +157,23 @@ fn check_users(spec: &PermsSpec, accounts: &Accounts, known: &Known<'_>, errors:
             }
         }
         for group in &fields.groups {
+            let Some(principal) = group.get_ref().value() else {
+                let why = group.get_ref().error().unwrap_or_default();
+                errors.push(error(
+                    group,
+                    format!("{key}.groups"),
+                    format!("{why}; list group names or gids, e.g. groups = [\"backup\"]"),
+                ));
+                continue;
+            };
             // Unlike a file's group, a supplementary group must exist as a group entry.
-            let exists = match group.get_ref() {
+            let exists = match principal {
                 Principal::Id(gid) => known.group_ids.contains(gid),
                 name => known.has_group(name),
             };
             if !exists {
                 errors.push(error(group, format!("{key}.groups"), format!(
-                    "supplementary group {} is neither declared under [groups] nor present in /etc/group; declare [groups.{}] or remove it",
-                    group.get_ref(), group.get_ref()
+                    "supplementary group {principal} is neither declared under [groups] nor present in /etc/group; declare [groups.{principal}] or remove it"
                 )));
             }
         }
@@ -217,7 +225,10 @@ fn check_directories(spec: &PermsSpec, known: &Known<'_>, errors: &mut Vec<SpecE
         }
         for (position, entry) in dir.acl.iter().enumerate() {
             let entry_key = format!("{key}.acl[{position}]");
-            let acl = entry.get_ref();
+            let Some(acl) = entry.get_ref().value() else {
+                errors.push(error(entry, entry_key, entry.get_ref().error().unwrap_or_default()));
+                continue;
+            };
             let problem = match &acl.tag {
                 Tag::UserObj | Tag::Mask | Tag::Other if !acl.default => Some(format!(
                     "{acl}: the owner, mask and other entries of the access ACL come from `mode` ({mode}); drop this entry and set mode instead"

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use crate::acl::AclEntry;
+use crate::deferred::Deferred;
 use crate::mode::Mode;
 use crate::principal::Principal;
 
@@ -35,7 +36,7 @@ pub struct UserSpec {
     pub group: Option<Spanned<Principal>>,
     /// Supplementary groups; each must be declared or exist.
     #[serde(default)]
-    pub groups: Vec<Spanned<Principal>>,
+    pub groups: Vec<Spanned<Deferred<Principal>>>,
     /// The home directory (default `/nonexistent`); never created.
     pub home: Option<AbsPath>,
     /// The login shell (default `/usr/sbin/nologin`).
@@ -58,7 +59,7 @@ pub struct DirectorySpec {
     pub mode: Option<Mode>,
     /// Access and default ACL entries beyond what `mode` says.
     #[serde(default)]
-    pub acl: Vec<Spanned<AclEntry>>,
+    pub acl: Vec<Spanned<Deferred<AclEntry>>>,
     /// Plain child names that get the same owner, group, mode, ACL and `recursive`.
     #[serde(default)]
     pub children: Vec<Spanned<String>>,
@@ -133,7 +134,7 @@ impl PermsSpec {
                     name: name.clone(),
                     uid: spec.uid,
                     group: spec.group.as_ref().map_or_else(|| Principal::Name(name.clone()), |g| g.get_ref().clone()),
-                    groups: spec.groups.iter().map(|g| g.get_ref().clone()).collect(),
+                    groups: spec.groups.iter().filter_map(|g| g.get_ref().value().cloned()).collect(),
                     home: default_path(&spec.home, NO_HOME),
                     shell: default_path(&spec.shell, NOLOGIN),
                     comment: spec.comment.clone(),
@@ -165,7 +166,7 @@ impl PermsSpec {
                 owner: spec.owner.as_ref().map_or(Principal::ROOT, |o| o.get_ref().clone()),
                 group: spec.group.as_ref().map_or(Principal::ROOT, |g| g.get_ref().clone()),
                 mode: spec.mode.unwrap_or(DEFAULT_DIR_MODE),
-                acl: spec.acl.iter().map(|entry| entry.get_ref().clone()).collect(),
+                acl: spec.acl.iter().filter_map(|entry| entry.get_ref().value().cloned()).collect(),
                 recursive: spec.recursive,
             };
             for child in &spec.children {
