@@ -31,7 +31,8 @@ pub enum FileKind {
 }
 
 impl FileKind {
-    fn of(stat: &FileStat) -> Self {
+    /// The kind of file a `stat` describes.
+    pub fn of(stat: &FileStat) -> Self {
         match SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT {
             SFlag::S_IFDIR => Self::Directory,
             SFlag::S_IFREG => Self::File,
@@ -98,6 +99,26 @@ impl Node {
             Ok(node) => Ok(Some(node)),
             Err(Errno::ENOENT) => Ok(None),
             Err(err) => Err(Error::io("open", path, err)),
+        }
+    }
+
+    /// `lstat`s the child `name` of this directory without opening it.
+    pub fn stat_child(&self, name: &OsStr) -> Result<Option<FileStat>> {
+        match nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(stat)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(err) => Err(Error::io("stat", self.path.join(name), err)),
+        }
+    }
+
+    /// Changes owner and group of the child `name`; a symlink there is changed itself,
+    /// never followed. Returns `false` if the child no longer exists.
+    pub fn chown_child(&self, name: &OsStr, uid: u32, gid: u32) -> Result<bool> {
+        let flags = AtFlags::AT_SYMLINK_NOFOLLOW;
+        match fchownat(&self.fd, name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), flags) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(err) => Err(Error::io("chown", self.path.join(name), err)),
         }
     }
 

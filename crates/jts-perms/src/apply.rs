@@ -82,18 +82,15 @@ pub fn execute(step: &PermsStep, ctx: &Context<'_>) -> Result<()> {
         PermsStep::FixContents { path, owner, group, fixes } => {
             let top = open_dir(root, path)?;
             let (uid, gid) = (resolve_uid(root, owner)?, resolve_gid(root, group)?);
+            // Fixes are sorted by path, so siblings share one open parent.
+            let mut parent: Option<(std::path::PathBuf, Option<Node>)> = None;
             for fix in fixes {
-                let Some(node) = walk_below(&top, &fix.path)? else { continue };
-                let expected = if fix.is_dir { FileKind::Directory } else { FileKind::File };
-                if node.kind() != expected {
-                    tracing::warn!(path = %node.path().display(), "changed kind since observed; skipped");
-                    continue;
+                let (Some(dir), Some(name)) = (fix.path.parent(), fix.path.file_name()) else { continue };
+                if parent.as_ref().is_none_or(|(open, _)| open != dir) {
+                    parent = Some((dir.to_path_buf(), walk_below(&top, dir)?));
                 }
-                if fix.chown {
-                    chown_keeping_mode(&node, uid, gid)?;
-                }
-                if let Some(mode) = fix.mode {
-                    node.chmod(mode.bits())?;
+                if let Some((_, Some(parent))) = &parent {
+                    fix_entry(parent, name, fix, uid, gid)?;
                 }
             }
             Ok(())
@@ -147,16 +144,32 @@ fn remove_acl(node: &Node, kind: AclKind) -> Result<()> {
     }
 }
 
-fn walk_below(top: &Node, relative: &std::path::Path) -> Result<Option<Node>> {
-    let mut names = relative.iter();
-    let Some(first) = names.next() else { return Ok(None) };
-    let Some(mut current) = top.child(first)? else { return Ok(None) };
-    for name in names {
-        if current.kind() != FileKind::Directory {
-            return Ok(None);
-        }
-        let Some(next) = current.child(name)? else { return Ok(None) };
-        current = next;
+/// Fixes one entry of a recursive directory. Owner changes never follow a symlink;
+/// a mode change opens the entry without following and checks it is still the kind of
+/// file that was observed. Regular files get no setuid/setgid bits and directories keep
+/// theirs across chown, so no mode needs restoring here.
+fn fix_entry(parent: &Node, name: &std::ffi::OsStr, fix: &crate::step::ContentFix, uid: u32, gid: u32) -> Result<()> {
+    if fix.chown && !parent.chown_child(name, uid, gid)? {
+        return Ok(());
     }
-    Ok(Some(current))
+    let Some(mode) = fix.mode else { return Ok(()) };
+    let Some(node) = parent.child(name)? else { return Ok(()) };
+    let expected = if fix.is_dir { FileKind::Directory } else { FileKind::File };
+    if node.kind() == expected {
+        node.chmod(mode.bits())?;
+    } else {
+        tracing::warn!(path = %node.path().display(), "changed kind since observed; mode left alone");
+    }
+    Ok(())
+}
+
+/// Opens the directory `relative` below `top` (`top` itself for an empty path) without
+/// following symlinks; `None` if it is gone or no longer a directory.
+fn walk_below(top: &Node, relative: &std::path::Path) -> Result<Option<Node>> {
+    let mut current = top.child(std::ffi::OsStr::new("."))?;
+    for name in relative.iter() {
+        let Some(dir) = current.filter(|node| node.kind() == FileKind::Directory) else { return Ok(None) };
+        current = dir.child(name)?;
+    }
+    Ok(current.filter(|node| node.kind() == FileKind::Directory))
 }

@@ -100,26 +100,24 @@ fn observe_contents(top: Node, skip: &BTreeSet<PathBuf>) -> Result<Vec<ContentEn
         let mut names = list_names(&node)?;
         names.sort();
         for name in names {
-            let Some(child) = node.child(&name)? else { continue };
-            let is_dir = match child.kind() {
+            let Some(stat) = node.stat_child(&name)? else { continue };
+            let is_dir = match FileKind::of(&stat) {
                 FileKind::Directory => true,
                 FileKind::File => false,
                 FileKind::Symlink | FileKind::Special => continue,
             };
-            if skip.contains(child.path()) || child.stat().st_dev != device {
+            if stat.st_dev != device || (is_dir && skip.contains(&node.path().join(&name))) {
                 continue;
             }
             let path = relative.join(&name);
-            let stat = child.stat();
-            entries.push(ContentEntry {
-                path: path.clone(),
-                is_dir,
-                uid: stat.st_uid,
-                gid: stat.st_gid,
-                mode: Mode::new(stat.st_mode),
-            });
+            let (uid, gid, mode) = (stat.st_uid, stat.st_gid, Mode::new(stat.st_mode));
+            entries.push(ContentEntry { path: path.clone(), is_dir, uid, gid, mode });
+            // Opened without following: if it was swapped for a symlink since the stat,
+            // the walk does not descend into it.
             if is_dir {
-                stack.push((path, child));
+                if let Some(child) = node.child(&name)?.filter(|c| c.kind() == FileKind::Directory) {
+                    stack.push((path, child));
+                }
             }
         }
     }
