@@ -90,7 +90,16 @@ impl<'de> Deserialize<'de> for Mode {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn display_then_parse_round_trips(bits in 0u32..=0o7777) {
+            prop_assert_eq!(Mode::new(bits).to_string().parse::<Mode>().unwrap(), Mode::new(bits));
+        }
+    }
 
     #[test]
     fn parses_octal_strings() {
