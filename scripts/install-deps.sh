@@ -3,9 +3,18 @@
 set -euo pipefail
 
 packages=(
-    acl        # getfacl/setfacl: the tests check ACLs with the real tools
-    passwd     # useradd, groupadd, usermod (with --prefix)
-    util-linux # setpriv: the tests run plan/check as an unprivileged user
+    acl             # getfacl/setfacl: the tests check ACLs with the real tools
+    passwd          # useradd, groupadd, usermod (with --prefix)
+    util-linux      # setpriv, losetup, mount, blkid, wipefs
+    e2fsprogs       # mkfs.ext4, tune2fs, resize2fs
+    xfsprogs        # mkfs.xfs, xfs_info, xfs_growfs
+    btrfs-progs     # mkfs.btrfs, btrfs
+    lvm2            # VM tier: real LVM in the guest
+    qemu-system-x86 # VM tier: the guest
+    linux-image-amd64 # VM tier: Debian's kernel, with device-mapper and NFS
+    busybox-static  # VM tier: virtme-ng builds its initramfs with it
+    nfs-kernel-server # VM tier: loopback NFS server
+    rsync           # benchmarks: the peer tool
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -15,6 +24,9 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v vng >/dev/null 2>&1; then
+    pip install -q virtme-ng   # provides vng and virtme-run
 fi
 if command -v rustup >/dev/null 2>&1; then
     rustup component add clippy rustfmt >/dev/null 2>&1 || true

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ $(id -u) == 0 ]] && ! command -v getfacl >/dev/null 2>&1; then
-    bash scripts/install-deps.sh
+if [[ $(id -u) == 0 ]]; then
+    bash scripts/install-deps.sh   # idempotent; installs only what is missing
 fi
 
 echo "== cargo fmt --check"

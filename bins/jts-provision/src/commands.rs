@@ -4,12 +4,13 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use jts_core::{AbsPath, Context, DEFAULT_JOURNAL_DIR, Journal, Plan, PlanReport, Root, Step, SystemRunner};
-use jts_perms::{Accounts, Observed, PermsStep};
+use jts_perms::Accounts;
 
 use crate::Exit;
 use crate::cli::{ApplyArgs, Cli, Command, GlobalArgs, PlanArgs};
 use crate::config::{ConfigError, HostSpec, load};
 use crate::consent::refuse_without_consent;
+use crate::host::{self, HostObserved, HostStep};
 use crate::output::{self, say};
 
 /// Runs the chosen subcommand.
@@ -65,7 +66,7 @@ fn check(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
 
 fn probe(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
     let spec = load_checked(global, &Accounts::read(root)?)?;
-    let observed = jts_perms::observe(&spec.perms, root)?;
+    let observed = host::observe(&spec, root)?;
     say!("{}", serde_json::to_string_pretty(&observed)?);
     Ok(Exit::Ok)
 }
@@ -76,8 +77,8 @@ fn make_plan(
     root: &Root,
     state: Option<&Path>,
     cli_allows: &[String],
-) -> anyhow::Result<(Plan<PermsStep>, PlanReport)> {
-    let observed: Option<Observed> = match state {
+) -> anyhow::Result<(Plan<HostStep>, PlanReport)> {
+    let observed: Option<HostObserved> = match state {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("reading --state {}", file.display()))?;
             Some(
@@ -88,15 +89,15 @@ fn make_plan(
         None => None,
     };
     let accounts = match &observed {
-        Some(observed) => observed.accounts.clone(),
+        Some(observed) => observed.perms.accounts.clone(),
         None => Accounts::read(root)?,
     };
     let spec = load_checked(global, &accounts)?;
     let observed = match observed {
         Some(observed) => observed,
-        None => jts_perms::observe(&spec.perms, root)?,
+        None => host::observe(&spec, root)?,
     };
-    let mut plan = jts_perms::plan(&spec.perms, &observed);
+    let mut plan = host::plan(&spec, &observed);
     let mut report = plan.report(root);
     let refused = refuse_without_consent(&report.steps, &spec.allow_destroy, cli_allows);
     plan.refused.extend(refused.iter().cloned());

@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod config;
 mod consent;
+mod host;
 mod output;
 
 use std::process::ExitCode;
