@@ -68,6 +68,34 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Report every difference between the machine and the spec (exit 4 if any).
     Validate,
+    /// LVM snapshots under the spec's `[snapshots.LV]` policies.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a snapshot of each policy's volume (UTC-timestamped name, COW size from the policy).
+    Create {
+        /// Only this volume (an LV name with a `[snapshots.LV]` policy).
+        #[arg(long, value_name = "LV")]
+        volume: Option<String>,
+        /// Write the journal here instead of ROOT/var/lib/jts/journal.
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
+    },
+    /// List snapshots with origin, age, COW fill and validity.
+    List,
+    /// Remove what the policies drop: beyond `keep_last`, older than `max_age` (except the
+    /// newest valid one), invalid or with exhausted COW space.
+    Prune {
+        /// Print what would be removed, and why, without removing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the journal here instead of ROOT/var/lib/jts/journal.
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use jts_core::{AbsPath, Context, DEFAULT_JOURNAL_DIR, Journal, Plan, PlanReport,
 use jts_perms::Accounts;
 
 use crate::Exit;
-use crate::cli::{ApplyArgs, Cli, Command, GlobalArgs, PlanArgs};
+use crate::cli::{ApplyArgs, Cli, Command, GlobalArgs, PlanArgs, SnapshotCommand};
 use crate::config::{ConfigError, HostSpec, load};
 use crate::consent::refuse_without_consent;
 use crate::host::{self, HostObserved, HostStep};
@@ -26,6 +26,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Plan(args) => plan(global, &root, args),
         Command::Apply(args) => apply(global, &root, args),
         Command::Validate => validate(global, &root),
+        Command::Snapshot(command) => snapshot(global, &root, command),
     };
     match result {
         Err(err) => match err.downcast::<ConfigError>() {
@@ -50,23 +51,35 @@ impl std::error::Error for ConfigError {}
 /// Loads the spec and checks it against the accounts of `accounts`.
 fn load_checked(global: &GlobalArgs, accounts: &Accounts) -> anyhow::Result<HostSpec> {
     let (spec, text) = load(&global.config)?;
-    let errors = jts_perms::check(&spec.perms, accounts);
+    let mut errors = jts_perms::check(&spec.perms, accounts);
+    errors.extend(jts_lvm::check(&spec.lvm));
+    let (fs_errors, warnings) = host::check_filesystems(&spec);
+    errors.extend(fs_errors);
+    for warning in warnings {
+        tracing::warn!("{}: {warning}", global.config.display());
+    }
     if !errors.is_empty() {
         return Err(ConfigError { file: global.config.clone(), source_text: text, errors }.into());
     }
     Ok(spec)
 }
 
+/// Spec errors found while planning, located in the spec file.
+fn located(global: &GlobalArgs, errors: Vec<jts_core::SpecError>) -> anyhow::Error {
+    let source_text = std::fs::read_to_string(&global.config).unwrap_or_default();
+    ConfigError { file: global.config.clone(), source_text, errors }.into()
+}
+
 fn check(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
     let accounts = Accounts::read(root)?;
     let spec = load_checked(global, &accounts)?;
-    output::check_ok(&global.config, &spec.perms, global.json);
+    output::check_ok(&global.config, &spec, global.json);
     Ok(Exit::Ok)
 }
 
 fn probe(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
     let spec = load_checked(global, &Accounts::read(root)?)?;
-    let observed = host::observe(&spec, root)?;
+    let observed = host::observe(&spec, root, &SystemRunner)?;
     say!("{}", serde_json::to_string_pretty(&observed)?);
     Ok(Exit::Ok)
 }
@@ -95,9 +108,9 @@ fn make_plan(
     let spec = load_checked(global, &accounts)?;
     let observed = match observed {
         Some(observed) => observed,
-        None => host::observe(&spec, root)?,
+        None => host::observe(&spec, root, &SystemRunner)?,
     };
-    let mut plan = host::plan(&spec, &observed);
+    let mut plan = host::plan(&spec, &observed).map_err(|errors| located(global, errors))?;
     let mut report = plan.report(root);
     let refused = refuse_without_consent(&report.steps, &spec.allow_destroy, cli_allows);
     plan.refused.extend(refused.iter().cloned());
@@ -135,10 +148,7 @@ fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<E
     if !root.is_host() {
         std::fs::create_dir_all(root.dir()).with_context(|| format!("creating --root {}", root.dir().display()))?;
     }
-    let mut journal = match &args.journal {
-        Some(dir) => Journal::create(&Root::host(), &AbsPath::new(std::path::absolute(dir)?)?, "apply")?,
-        None => Journal::create(root, &AbsPath::new(DEFAULT_JOURNAL_DIR)?, "apply")?,
-    };
+    let mut journal = open_journal(root, args.journal.as_deref(), "apply")?;
     let runner = SystemRunner;
     let ctx = Context { root, runner: &runner };
     let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
@@ -158,4 +168,56 @@ fn validate(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
     let drift = output::drift(&report);
     output::validation(&drift, global.json);
     Ok(if drift.is_empty() { Exit::Ok } else { Exit::Pending })
+}
+
+fn open_journal(root: &Root, dir: Option<&Path>, command: &str) -> anyhow::Result<Journal> {
+    Ok(match dir {
+        Some(dir) => Journal::create(&Root::host(), &AbsPath::new(std::path::absolute(dir)?)?, command)?,
+        None => Journal::create(root, &AbsPath::new(DEFAULT_JOURNAL_DIR)?, command)?,
+    })
+}
+
+fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, &Accounts::read(root)?)?;
+    let observed = jts_lvm::observe(&spec.lvm, &SystemRunner)?;
+    let now = std::time::SystemTime::now();
+    let (plan, journal_dir, name) = match command {
+        SnapshotCommand::List => {
+            output::snapshots(&jts_lvm::list_snapshots(&observed, now), global.json);
+            return Ok(Exit::Ok);
+        }
+        SnapshotCommand::Create { volume, journal } => {
+            let plan = match jts_lvm::plan_snapshots(&spec.lvm, &observed, volume.as_deref(), now) {
+                Ok(plan) => plan,
+                Err(err @ jts_lvm::Error::NoPolicy { .. }) => {
+                    eprintln!("error: {err}");
+                    return Ok(Exit::Invalid);
+                }
+                Err(err) => return Err(err.into()),
+            };
+            (plan, journal, "snapshot-create")
+        }
+        SnapshotCommand::Prune { dry_run, journal } => {
+            let plan = jts_lvm::plan_prune(&spec.lvm, &observed, now);
+            if *dry_run {
+                output::dry_run(&plan.report(root), global.json);
+                return Ok(Exit::Ok);
+            }
+            (plan, journal, "snapshot-prune")
+        }
+    };
+    let report = plan.report(root);
+    if !report.refused.is_empty() {
+        output::plan(&report, root, global.json);
+        return Ok(Exit::Refused);
+    }
+    if plan.steps.is_empty() {
+        output::nothing_to_do(global.json);
+        return Ok(Exit::Ok);
+    }
+    let mut journal = open_journal(root, journal_dir.as_deref(), name)?;
+    let ctx = Context { root, runner: &SystemRunner };
+    let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
+    output::applied(&applied, &[], journal.path(), global.json);
+    Ok(if applied.failed.is_some() { Exit::Failed } else { Exit::Ok })
 }

@@ -23,6 +23,10 @@ struct RawHostSpec {
     users: std::collections::BTreeMap<String, Spanned<UserSpec>>,
     #[serde(default)]
     directories: Vec<DirectorySpec>,
+    #[serde(default)]
+    volume_groups: std::collections::BTreeMap<String, Spanned<jts_lvm::VgSpec>>,
+    #[serde(default)]
+    snapshots: std::collections::BTreeMap<String, Spanned<jts_lvm::SnapshotPolicy>>,
 }
 
 /// A parsed host spec.
@@ -32,6 +36,8 @@ pub struct HostSpec {
     pub allow_destroy: Vec<String>,
     /// Accounts and directories.
     pub perms: PermsSpec,
+    /// Volume groups, volumes and snapshot policies.
+    pub lvm: jts_lvm::LvmSpec,
 }
 
 /// A spec that could not be loaded: where, and every problem found.
@@ -70,5 +76,6 @@ pub fn load(file: &Path) -> Result<(HostSpec, String), ConfigError> {
         return Err(fail(text, vec![SpecError::new(Some(raw.version.span()), "version", message)]));
     }
     let perms = PermsSpec { groups: raw.groups, users: raw.users, directories: raw.directories };
-    Ok((HostSpec { allow_destroy: raw.allow_destroy, perms }, text))
+    let lvm = jts_lvm::LvmSpec { volume_groups: raw.volume_groups, snapshots: raw.snapshots };
+    Ok((HostSpec { allow_destroy: raw.allow_destroy, perms, lvm }, text))
 }

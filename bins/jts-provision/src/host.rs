@@ -1,11 +1,15 @@
 //! The host: each concern's observed state and steps, composed into one plan.
 //!
-//! Order of execution: block devices and volumes first, then filesystems, then
-//! accounts and directories (which may live on those filesystems).
+//! Order of execution: physical volumes, volume groups and logical volumes first, then
+//! the filesystems on them, then accounts and directories (which may live there).
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
-use jts_core::{Context, Plan, Root, Step, StepInfo};
+use jts_core::{Context, Plan, Refusal, Root, Runner, SpecError, Step, StepInfo};
+use jts_fs::{FormatSpec, FsKind, FsObserved, FsStep};
+use jts_lvm::{LvmObserved, LvmStep, VolumeSpec};
 use jts_perms::PermsStep;
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +18,12 @@ use crate::config::HostSpec;
 /// Everything observed on the machine that the spec talks about.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HostObserved {
+    /// PVs, VGs, LVs and the spec's devices.
+    #[serde(default)]
+    pub lvm: LvmObserved,
+    /// What is on each volume the spec formats.
+    #[serde(default)]
+    pub fs: FsObserved,
     /// Accounts and directories.
     pub perms: jts_perms::Observed,
 }
@@ -21,6 +31,10 @@ pub struct HostObserved {
 /// One step of any concern.
 #[derive(Debug, Clone)]
 pub enum HostStep {
+    /// An LVM change.
+    Lvm(LvmStep),
+    /// A filesystem change.
+    Fs(FsStep),
     /// An account or directory change.
     Perms(PermsStep),
 }
@@ -28,6 +42,10 @@ pub enum HostStep {
 /// A step failure of any concern.
 #[derive(Debug)]
 pub enum HostStepError {
+    /// From an LVM step.
+    Lvm(jts_lvm::Error),
+    /// From a filesystem step.
+    Fs(jts_fs::Error),
     /// From an account or directory step.
     Perms(jts_perms::Error),
 }
@@ -35,6 +53,8 @@ pub enum HostStepError {
 impl fmt::Display for HostStepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Lvm(err) => err.fmt(f),
+            Self::Fs(err) => err.fmt(f),
             Self::Perms(err) => err.fmt(f),
         }
     }
@@ -48,36 +68,160 @@ impl Step for HostStep {
 
     fn info(&self, root: &Root) -> StepInfo {
         match self {
+            Self::Lvm(step) => step.info(root),
+            Self::Fs(step) => step.info(root),
             Self::Perms(step) => step.info(root),
         }
     }
 
     fn simulate(&self, state: &mut HostObserved) {
         match self {
+            Self::Lvm(step) => step.simulate(&mut state.lvm),
+            Self::Fs(step) => step.simulate(&mut state.fs),
             Self::Perms(step) => step.simulate(&mut state.perms),
         }
     }
 
     fn recheck(&self, ctx: &Context<'_>) -> Result<(), HostStepError> {
         match self {
+            Self::Lvm(step) => step.recheck(ctx).map_err(HostStepError::Lvm),
+            Self::Fs(step) => step.recheck(ctx).map_err(HostStepError::Fs),
             Self::Perms(step) => step.recheck(ctx).map_err(HostStepError::Perms),
         }
     }
 
     fn execute(&self, ctx: &Context<'_>) -> Result<(), HostStepError> {
         match self {
+            Self::Lvm(step) => step.execute(ctx).map_err(HostStepError::Lvm),
+            Self::Fs(step) => step.execute(ctx).map_err(HostStepError::Fs),
             Self::Perms(step) => step.execute(ctx).map_err(HostStepError::Perms),
         }
     }
 }
 
-/// Observes everything the spec names.
-pub fn observe(spec: &HostSpec, root: &Root) -> anyhow::Result<HostObserved> {
-    Ok(HostObserved { perms: jts_perms::observe(&spec.perms, root)? })
+/// The format the spec asks for on a volume; `None` for a raw volume.
+pub fn format_of(volume: &VolumeSpec) -> Option<FormatSpec> {
+    (volume.filesystem != FsKind::None).then(|| FormatSpec {
+        filesystem: volume.filesystem,
+        preset: volume.preset,
+        mkfs_options: volume.mkfs_options.clone(),
+        label: volume.label.clone(),
+    })
 }
 
-/// Plans every concern in execution order.
-pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Plan<HostStep> {
+/// Checks the spec's filesystems against the rules table (mkfs arguments, labels,
+/// sizes given in absolute terms); warnings are returned apart from errors.
+pub fn check_filesystems(spec: &HostSpec) -> (Vec<SpecError>, Vec<String>) {
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    for (vg_name, vg) in &spec.lvm.volume_groups {
+        for (lv, volume) in &vg.get_ref().volumes {
+            let Some(format) = format_of(volume.get_ref()) else { continue };
+            let size = match volume.get_ref().size {
+                jts_lvm::SizeRequest::Size(size) => Some(size.bytes()),
+                _ => None,
+            };
+            for problem in jts_fs::check_format(&format, size) {
+                let key = format!("volume_groups.{vg_name}.volumes.{lv}");
+                match problem.severity {
+                    jts_fs::Severity::Error => {
+                        errors.push(SpecError::new(Some(volume.span()), key, problem.to_string()))
+                    }
+                    jts_fs::Severity::Warning => warnings.push(format!("{key}: {problem}")),
+                }
+            }
+        }
+    }
+    (errors, warnings)
+}
+
+/// Observes everything the spec names. LVM tools run only when the spec has volume groups.
+pub fn observe(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> anyhow::Result<HostObserved> {
+    let lvm =
+        if spec.lvm.volume_groups.is_empty() { LvmObserved::default() } else { jts_lvm::observe(&spec.lvm, runner)? };
+    let devices: Vec<PathBuf> = formatted_volumes(spec).map(|(_, device, _)| device).filter(|d| d.exists()).collect();
+    let fs = FsObserved::observe(runner, devices.iter().map(PathBuf::as_path))?;
+    Ok(HostObserved { lvm, fs, perms: jts_perms::observe(&spec.perms, root)? })
+}
+
+/// Each volume the spec formats: its LV name, device path and format.
+fn formatted_volumes(spec: &HostSpec) -> impl Iterator<Item = (String, PathBuf, FormatSpec)> + '_ {
+    spec.lvm.volumes().filter_map(|(vg, lv, volume)| {
+        format_of(volume).map(|format| (lv.to_owned(), PathBuf::from(jts_lvm::lv_path(vg, lv)), format))
+    })
+}
+
+/// Plans every concern in execution order. A spec that does not fit its disks is an
+/// error located in the spec.
+pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, Vec<SpecError>> {
+    let lvm = jts_lvm::plan(&spec.lvm, &observed.lvm).map_err(|err| err.spec_errors(&spec.lvm))?;
+    let mut refused = lvm.refused.clone();
+    refused.extend(shrink_refusals(&lvm.steps, &observed.fs));
+    let grown: BTreeSet<&str> = lvm
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            LvmStep::ExtendLv { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let fs = plan_filesystems(spec, &observed.fs, &grown);
     let perms = jts_perms::plan(&spec.perms, &observed.perms);
-    Plan { steps: perms.steps.into_iter().map(HostStep::Perms).collect(), refused: perms.refused }
+    refused.extend(perms.refused);
+    let steps = lvm
+        .steps
+        .into_iter()
+        .map(HostStep::Lvm)
+        .chain(fs.into_iter().map(HostStep::Fs))
+        .chain(perms.steps.into_iter().map(HostStep::Perms))
+        .collect();
+    Ok(Plan { steps, refused })
+}
+
+/// Mkfs on volumes without a filesystem (over a different one only with consent: the
+/// step is destructive) and growth where the volume grows or outgrew its filesystem.
+fn plan_filesystems(spec: &HostSpec, fs: &FsObserved, grown: &BTreeSet<&str>) -> Vec<FsStep> {
+    let mut steps = Vec::new();
+    for (lv, device, format) in formatted_volumes(spec) {
+        let current = fs.get(&device);
+        match current.and_then(|d| d.signature.as_ref()) {
+            None => steps.push(FsStep::Mkfs { object: lv, device, format, overwrite: false }),
+            Some(signature) if signature.kind() != Some(format.filesystem) => {
+                steps.push(FsStep::Mkfs { object: lv, device, format, overwrite: true });
+            }
+            Some(_) if grown.contains(lv.as_str()) || current.is_some_and(jts_fs::DeviceFs::needs_grow) => {
+                let mount_point = current.and_then(|d| d.mounted_at.clone());
+                steps.push(FsStep::Grow { object: lv, device, kind: format.filesystem, mount_point });
+            }
+            Some(_) => {}
+        }
+    }
+    steps
+}
+
+/// A volume is shrunk only when its filesystem can shrink: never XFS, ext4 only while
+/// unmounted (lvm2's fsadm shrinks it first), btrfs not by jts.
+fn shrink_refusals(steps: &[LvmStep], fs: &FsObserved) -> Vec<Refusal> {
+    steps
+        .iter()
+        .filter_map(|step| match step {
+            LvmStep::ReduceLv { vg, name, filesystem, .. } => Some((vg, name, *filesystem)),
+            _ => None,
+        })
+        .filter_map(|(vg, name, kind)| {
+            let device = jts_lvm::lv_path(vg, name);
+            let mounted = fs.get(Path::new(&device)).and_then(|d| d.mounted_at.clone());
+            let reason = match kind {
+                FsKind::Btrfs => {
+                    Some("jts does not shrink btrfs; shrink it with `btrfs filesystem resize` first".into())
+                }
+                kind => jts_fs::can_shrink(kind, mounted.is_some()).err(),
+            }?;
+            Some(Refusal {
+                object: name.clone(),
+                path: Some(device.into()),
+                reason: format!("{name} ({kind}) cannot be shrunk: {reason}"),
+                fix: "keep the volume's size in the spec, or move the data off and recreate the volume".into(),
+            })
+        })
+        .collect()
 }

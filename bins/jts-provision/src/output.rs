@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use crate::config::HostSpec;
 use jts_core::{ApplyReport, Drift, PlanReport, Root};
-use jts_perms::PermsSpec;
 use serde_json::json;
 
 /// Prints one line to stdout; a closed pipe (`| head`) ends the program quietly.
@@ -34,19 +34,20 @@ pub fn config_errors(lines: &[String], json: bool) {
     }
 }
 
-pub fn check_ok(file: &Path, spec: &PermsSpec, json: bool) {
-    let directories = spec.directories().len();
+pub fn check_ok(file: &Path, spec: &HostSpec, json: bool) {
+    let perms = &spec.perms;
+    let (groups, users, directories) = (perms.groups.len(), perms.users.len(), perms.directories().len());
+    let (vgs, volumes, snapshots) =
+        (spec.lvm.volume_groups.len(), spec.lvm.volumes().count(), spec.lvm.snapshots.len());
     if json {
-        say!(
-            "{}",
-            json!({ "ok": true, "groups": spec.groups.len(), "users": spec.users.len(), "directories": directories })
-        );
+        let counts = json!({ "ok": true, "groups": groups, "users": users, "directories": directories,
+            "volume_groups": vgs, "volumes": volumes, "snapshot_policies": snapshots });
+        say!("{counts}");
     } else {
         say!(
-            "{}: ok ({} groups, {} users, {directories} directories)",
-            file.display(),
-            spec.groups.len(),
-            spec.users.len()
+            "{}: ok ({groups} groups, {users} users, {directories} directories, {vgs} volume groups, {volumes} volumes, \
+             {snapshots} snapshot policies)",
+            file.display()
         );
     }
 }
@@ -162,5 +163,25 @@ pub fn validation(drift: &[Drift], json: bool) {
             _ => String::new(),
         };
         say!("  {}{path}: expected {}, found {}", item.object, item.expected, item.actual);
+    }
+}
+
+pub fn snapshots(snapshots: &[jts_lvm::SnapshotInfo], json: bool) {
+    if json {
+        say!("{}", serde_json::to_string_pretty(&json!({ "snapshots": snapshots })).expect("snapshots serialize"));
+        return;
+    }
+    if snapshots.is_empty() {
+        say!("No snapshots.");
+        return;
+    }
+    say!("{:<12} {:<40} {:<16} {:>10} {:>8}  state", "vg", "snapshot", "origin", "age", "cow");
+    for snap in snapshots {
+        let age = snap.age.map_or("?".to_owned(), |secs| {
+            humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+        });
+        let fill = snap.cow_fill_percent.map_or("?".to_owned(), |p| p.to_string());
+        let state = if snap.valid { "valid" } else { "INVALID" };
+        say!("{:<12} {:<40} {:<16} {age:>10} {fill:>8}  {state}", snap.vg, snap.name, snap.origin);
     }
 }

@@ -76,9 +76,10 @@ pub enum LvmStep {
         /// The filesystem the spec wants on it: grow it after this step.
         filesystem: FsKind,
     },
-    /// `lvreduce --yes --extents N VG/NAME`: destructive. Whether the filesystem can
-    /// shrink first (XFS never; ext4 only unmounted, with `resize2fs`; btrfs online) is
-    /// for the caller to decide from `filesystem`, before this step runs.
+    /// `lvreduce --yes [--resizefs] --extents N VG/NAME`: destructive. An ext4 volume is
+    /// shrunk with `--resizefs` (lvm2's fsadm runs e2fsck and resize2fs first). Whether
+    /// the filesystem can shrink at all (XFS never; ext4 only unmounted) is for the
+    /// caller to decide from `filesystem`, before this step is planned.
     ReduceLv {
         /// The VG.
         vg: String,
@@ -177,8 +178,12 @@ impl LvmStep {
             Self::ExtendLv { vg, name, to, .. } => {
                 vec![CmdSpec::new("lvextend").opt("--extents", to.to_string()).arg(vg_lv(vg, name))]
             }
-            Self::ReduceLv { vg, name, to, .. } => {
-                vec![CmdSpec::new("lvreduce").arg("--yes").opt("--extents", to.to_string()).arg(vg_lv(vg, name))]
+            Self::ReduceLv { vg, name, to, filesystem, .. } => {
+                let cmd = CmdSpec::new("lvreduce").arg("--yes");
+                // ext4 is shrunk first by lvm2's fsadm (e2fsck, then resize2fs); callers
+                // refuse the filesystems that cannot shrink before planning this step.
+                let cmd = if *filesystem == FsKind::Ext4 { cmd.arg("--resizefs") } else { cmd };
+                vec![cmd.opt("--extents", to.to_string()).arg(vg_lv(vg, name))]
             }
             Self::CreateSnapshot { vg, origin, name, size, .. } => vec![
                 CmdSpec::new("lvcreate")

@@ -1,0 +1,279 @@
+//! VM tier: real LVM, mkfs and snapshots on virtual disks, inside the qemu guest that
+//! `scripts/vm-test.sh` boots (this machine's kernel has no device-mapper). Outside the
+//! guest every test prints why it skips.
+//!
+//! The tests share the guest's two disks (`/dev/vda` 3 GiB, `/dev/vdb` 2 GiB) and run
+//! one at a time (`--test-threads=1`); each starts by wiping them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Run, jts, tool};
+
+const VG: &str = "vg_vm";
+
+fn in_guest(test: &str) -> bool {
+    let inside = std::env::var("JTS_VM_GUEST").is_ok_and(|v| v == "1");
+    if !inside {
+        eprintln!("skipping {test}: VM tier; run it inside the guest with scripts/vm-test.sh");
+    }
+    inside
+}
+
+fn disks() -> Vec<String> {
+    std::env::var("JTS_VM_DISKS").unwrap_or_default().split_whitespace().map(str::to_owned).collect()
+}
+
+/// Removes every VG and signature from the guest's disks.
+fn reset_disks() {
+    for mount in std::fs::read_to_string("/proc/mounts").unwrap_or_default().lines() {
+        let target = mount.split_whitespace().nth(1).unwrap_or_default();
+        if target.starts_with("/tmp/jts-vm-mnt") {
+            tool("umount", &[target]).expect_code(0);
+        }
+    }
+    let _ = tool("vgremove", &["-ff", "-y", VG]);
+    for disk in disks() {
+        let _ = tool("pvremove", &["-ff", "-y", &disk]);
+        tool("wipefs", &["-a", &disk]).expect_code(0);
+    }
+}
+
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn spec(&self, text: &str) -> PathBuf {
+        let path = self.dir.path().join("storage.toml");
+        std::fs::write(&path, text).expect("write spec");
+        path
+    }
+
+    /// `jts-provision --config SPEC --journal DIR ARGS`; devices are real, so no --root.
+    fn run(&self, spec: &Path, args: &[&str]) -> Run {
+        let journal = self.dir.path().join("journal");
+        let mut all = vec!["--config", spec.to_str().unwrap()];
+        all.extend_from_slice(args);
+        if args.first() == Some(&"apply") {
+            all.extend_from_slice(&["--journal", journal.to_str().unwrap()]);
+        }
+        jts(&all)
+    }
+}
+
+/// A scaled-down hot-lvm.toml on the two virtual disks.
+fn hot_spec(pg: &str, kafka: &str, extra: &str) -> String {
+    let [vda, vdb] = &disks()[..] else { panic!("expected two disks in JTS_VM_DISKS") };
+    format!(
+        r#"version = 1
+{extra}
+[volume_groups.{VG}]
+devices = ["{vda}", "{vdb}"]
+extent_size = "4MiB"
+data_alignment = "4MiB"
+reserve = "10%"
+
+[volume_groups.{VG}.volumes.lv_pg]
+size = "{pg}"
+filesystem = "ext4"
+preset = "postgresql"
+label = "jts-pg"
+
+[volume_groups.{VG}.volumes.lv_kafka]
+size = "{kafka}"
+filesystem = "xfs"
+preset = "kafka"
+label = "jts-kafka"
+
+[volume_groups.{VG}.volumes.lv_redis]
+size = "256MiB"
+filesystem = "ext4"
+preset = "redis"
+
+[volume_groups.{VG}.volumes.lv_backup]
+size = "rest"
+filesystem = "btrfs"
+preset = "backup"
+
+[snapshots.lv_pg]
+volume_group = "{VG}"
+size = "64MiB"
+keep_last = 2
+max_age = "7d"
+"#
+    )
+}
+
+/// `lvs` as name -> (size in bytes, attr).
+fn lvs() -> std::collections::BTreeMap<String, (u64, String)> {
+    let run =
+        tool("lvs", &["--reportformat", "json", "--units", "b", "--nosuffix", "-o", "lv_name,lv_size,lv_attr", VG]);
+    run.expect_code(0);
+    let json = run.json();
+    json["report"][0]["lv"]
+        .as_array()
+        .expect("lv array")
+        .iter()
+        .map(|lv| {
+            let size = lv["lv_size"].as_str().unwrap().parse().unwrap();
+            (lv["lv_name"].as_str().unwrap().to_owned(), (size, lv["lv_attr"].as_str().unwrap().to_owned()))
+        })
+        .collect()
+}
+
+fn blkid(device: &str, tag: &str) -> String {
+    tool("blkid", &["-p", "-o", "value", "-s", tag, device]).stdout.trim().to_owned()
+}
+
+/// Filesystem size in bytes, as `df` reports it.
+fn fs_size(mount_point: &Path) -> u64 {
+    let run = tool("df", &["--block-size=1", "--output=size", mount_point.to_str().unwrap()]);
+    run.expect_code(0);
+    run.stdout.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+fn mount(device: &str, name: &str) -> PathBuf {
+    let target = PathBuf::from(format!("/tmp/jts-vm-mnt-{name}"));
+    std::fs::create_dir_all(&target).unwrap();
+    tool("mount", &[device, target.to_str().unwrap()]).expect_code(0);
+    target
+}
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn vm_apply_creates_volumes_and_filesystems_then_is_a_no_op() {
+    if !in_guest("vm_apply_creates_volumes_and_filesystems_then_is_a_no_op") {
+        return;
+    }
+    reset_disks();
+    let scratch = Scratch::new();
+    let spec = scratch.spec(&hot_spec("1GiB", "512MiB", ""));
+    scratch.run(&spec, &["plan"]).expect_code(0);
+    let first = scratch.run(&spec, &["apply", "--json"]);
+    first.expect_code(0);
+    let lvs = lvs();
+    assert_eq!(lvs["lv_pg"].0, 1024 * MIB, "{lvs:?}");
+    assert_eq!(lvs["lv_kafka"].0, 512 * MIB, "{lvs:?}");
+    assert_eq!(lvs["lv_redis"].0, 256 * MIB, "{lvs:?}");
+    assert!(lvs["lv_backup"].0 > 2048 * MIB, "rest takes what is left after the reserve: {lvs:?}");
+    for (lv, fstype, label) in [
+        ("lv_pg", "ext4", "jts-pg"),
+        ("lv_kafka", "xfs", "jts-kafka"),
+        ("lv_redis", "ext4", ""),
+        ("lv_backup", "btrfs", ""),
+    ] {
+        let device = format!("/dev/{VG}/{lv}");
+        assert_eq!(blkid(&device, "TYPE"), fstype, "{device}");
+        assert_eq!(blkid(&device, "LABEL"), label, "{device}");
+    }
+    let second = scratch.run(&spec, &["apply", "--json"]);
+    second.expect_code(0);
+    assert_eq!(second.json()["changes"], 0, "{second:?}");
+    let plan = scratch.run(&spec, &["plan", "--json"]);
+    assert_eq!(plan.json()["steps"].as_array().map(Vec::len), Some(0), "{plan:?}");
+    scratch.run(&spec, &["validate"]).expect_code(0);
+}
+
+#[test]
+fn vm_growing_a_volume_grows_its_mounted_filesystem_online() {
+    if !in_guest("vm_growing_a_volume_grows_its_mounted_filesystem_online") {
+        return;
+    }
+    reset_disks();
+    let scratch = Scratch::new();
+    scratch.run(&scratch.spec(&hot_spec("512MiB", "512MiB", "")), &["apply"]).expect_code(0);
+    let pg = mount(&format!("/dev/{VG}/lv_pg"), "pg");
+    let kafka = mount(&format!("/dev/{VG}/lv_kafka"), "kafka");
+    let (pg_before, kafka_before) = (fs_size(&pg), fs_size(&kafka));
+    let grown = scratch.spec(&hot_spec("768MiB", "640MiB", ""));
+    scratch.run(&grown, &["apply"]).expect_code(0);
+    let lvs = lvs();
+    assert_eq!((lvs["lv_pg"].0, lvs["lv_kafka"].0), (768 * MIB, 640 * MIB), "{lvs:?}");
+    assert!(fs_size(&pg) > pg_before + 200 * MIB, "ext4 grew online: {pg_before} -> {}", fs_size(&pg));
+    assert!(fs_size(&kafka) > kafka_before + 100 * MIB, "xfs grew online: {kafka_before} -> {}", fs_size(&kafka));
+    scratch.run(&grown, &["validate"]).expect_code(0);
+    reset_disks();
+}
+
+#[test]
+fn vm_shrinking_is_refused_without_consent_and_for_xfs_even_with_it() {
+    if !in_guest("vm_shrinking_is_refused_without_consent_and_for_xfs_even_with_it") {
+        return;
+    }
+    reset_disks();
+    let scratch = Scratch::new();
+    scratch.run(&scratch.spec(&hot_spec("768MiB", "640MiB", "")), &["apply"]).expect_code(0);
+    let before = lvs();
+
+    let smaller = scratch.spec(&hot_spec("512MiB", "640MiB", ""));
+    let refused = scratch.run(&smaller, &["apply"]);
+    refused.expect_code(3);
+    assert!(refused.all_output().contains("lv_pg"), "{refused:?}");
+    assert_eq!(lvs(), before, "nothing changed");
+
+    let xfs_smaller = scratch.spec(&hot_spec("768MiB", "512MiB", "allow_destroy = [\"lv_kafka\"]"));
+    let refused = scratch.run(&xfs_smaller, &["apply", "--allow-destroy", "lv_kafka"]);
+    refused.expect_code(3);
+    assert!(refused.all_output().contains("xfs"), "the reason names xfs: {refused:?}");
+    assert_eq!(lvs(), before, "nothing changed");
+}
+
+#[test]
+fn vm_snapshots_are_created_listed_and_pruned() {
+    if !in_guest("vm_snapshots_are_created_listed_and_pruned") {
+        return;
+    }
+    reset_disks();
+    let scratch = Scratch::new();
+    let spec = scratch.spec(&hot_spec("512MiB", "512MiB", ""));
+    scratch.run(&spec, &["apply"]).expect_code(0);
+    for _ in 0..3 {
+        scratch.run(&spec, &["snapshot", "create", "--volume", "lv_pg"]).expect_code(0);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let listed = scratch.run(&spec, &["snapshot", "list", "--json"]);
+    listed.expect_code(0);
+    let mut names: Vec<String> =
+        listed.json()["snapshots"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{listed:?}");
+    scratch.run(&spec, &["snapshot", "prune"]).expect_code(0);
+    let left: Vec<String> = lvs().into_keys().filter(|name| name.contains("snap")).collect();
+    assert_eq!(left, names[1..].to_vec(), "keep_last = 2 keeps the two newest");
+
+    // Exhaust the newest snapshot's copy-on-write space: it becomes invalid and is pruned.
+    let pg = mount(&format!("/dev/{VG}/lv_pg"), "pg-cow");
+    tool("dd", &["if=/dev/urandom", &format!("of={}/fill", pg.display()), "bs=1M", "count=128", "conv=fsync"]);
+    let listed = scratch.run(&spec, &["snapshot", "list", "--json"]);
+    let invalid = listed.json()["snapshots"].as_array().unwrap().iter().filter(|s| s["valid"] == false).count();
+    assert!(invalid > 0, "a snapshot overflowed: {listed:?}");
+    scratch.run(&spec, &["snapshot", "prune"]).expect_code(0);
+    let after = scratch.run(&spec, &["snapshot", "list", "--json"]);
+    assert!(after.json()["snapshots"].as_array().unwrap().iter().all(|s| s["valid"] == true), "{after:?}");
+    reset_disks();
+}
+
+#[test]
+fn vm_a_used_device_is_never_made_a_pv_without_consent() {
+    if !in_guest("vm_a_used_device_is_never_made_a_pv_without_consent") {
+        return;
+    }
+    reset_disks();
+    let [_, vdb] = &disks()[..] else { panic!("two disks") };
+    tool("mkfs.ext4", &["-q", "-L", "precious", vdb]).expect_code(0);
+    let scratch = Scratch::new();
+    let spec = scratch.spec(&hot_spec("512MiB", "512MiB", ""));
+    let refused = scratch.run(&spec, &["apply"]);
+    refused.expect_code(3);
+    assert!(refused.all_output().contains(vdb.as_str()), "names the device: {refused:?}");
+    assert_eq!(blkid(vdb, "LABEL"), "precious", "the filesystem is untouched");
+    assert!(tool("vgs", &[VG]).code != 0, "no VG was created");
+    reset_disks();
+}
