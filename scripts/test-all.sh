@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: format, lints, unit and property tests, and the root tier.
+# The whole test suite: format, lints, unit and property tests, the root tier and the VM tier.
 # Run as root to include the root tier (root_* tests); as another user they skip and say so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +14,5 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (unit, proptest, doc, root tier)"
 cargo test --workspace --locked
+echo "== VM tier (real LVM in a qemu guest)"
+bash scripts/vm-test.sh

@@ -5,6 +5,8 @@
 #
 # One boot runs every VM test binary (a boot costs ~30 s under TCG). A missing qemu,
 # kernel or virtme-ng is a failure, never a silent skip.
+#
+# Usage: scripts/vm-test.sh [TEST-NAME-FILTER]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +43,7 @@ truncate -s 2G "$work/sata.img"
     echo 'status=0'
     for binary in "${binaries[@]}"; do
         echo "echo \"== $(basename "$binary")\""
-        echo "( cd $PWD && $binary --test-threads=1 ) || status=1"
+        echo "( cd $PWD && $binary --test-threads=1 ${1:-} ) || status=1"
     done
     echo "echo \$status > $work/status"
 } > "$work/inside.sh"
@@ -49,6 +51,6 @@ truncate -s 2G "$work/sata.img"
 echo "== booting $(basename "$kernel") for ${#binaries[@]} VM test binaries"
 vng --run "$kernel" --disable-kvm --force-9p --memory 2G \
     --disk "$work/nvme.img" --disk "$work/sata.img" --rwdir "$work" \
-    --exec "bash $work/inside.sh" 2>&1 | grep -v "Image format was not specified\|Automatically detecting the format\|Specify the 'raw' format"
+    --exec "bash $work/inside.sh" 2>&1 | grep --line-buffered -v "Image format was not specified\|Automatically detecting the format\|Specify the 'raw' format"
 [[ -f $work/status ]] || fail "the guest did not finish (no status written)"
 exit "$(cat "$work/status")"

@@ -67,8 +67,9 @@ impl Scratch {
     }
 }
 
-/// A scaled-down hot-lvm.toml on the two virtual disks.
-fn hot_spec(pg: &str, kafka: &str, extra: &str) -> String {
+/// A scaled-down hot-lvm.toml on the two virtual disks. `backup` is `"rest"` or a size:
+/// growing another volume shrinks a `rest` volume, so the resize tests fix its size.
+fn hot_spec(pg: &str, kafka: &str, backup: &str, extra: &str) -> String {
     let [vda, vdb] = &disks()[..] else { panic!("expected two disks in JTS_VM_DISKS") };
     format!(
         r#"version = 1
@@ -97,7 +98,7 @@ filesystem = "ext4"
 preset = "redis"
 
 [volume_groups.{VG}.volumes.lv_backup]
-size = "rest"
+size = "{backup}"
 filesystem = "btrfs"
 preset = "backup"
 
@@ -154,7 +155,7 @@ fn vm_apply_creates_volumes_and_filesystems_then_is_a_no_op() {
     }
     reset_disks();
     let scratch = Scratch::new();
-    let spec = scratch.spec(&hot_spec("1GiB", "512MiB", ""));
+    let spec = scratch.spec(&hot_spec("1GiB", "512MiB", "rest", ""));
     scratch.run(&spec, &["plan"]).expect_code(0);
     let first = scratch.run(&spec, &["apply", "--json"]);
     first.expect_code(0);
@@ -188,11 +189,11 @@ fn vm_growing_a_volume_grows_its_mounted_filesystem_online() {
     }
     reset_disks();
     let scratch = Scratch::new();
-    scratch.run(&scratch.spec(&hot_spec("512MiB", "512MiB", "")), &["apply"]).expect_code(0);
+    scratch.run(&scratch.spec(&hot_spec("512MiB", "512MiB", "1GiB", "")), &["apply"]).expect_code(0);
     let pg = mount(&format!("/dev/{VG}/lv_pg"), "pg");
     let kafka = mount(&format!("/dev/{VG}/lv_kafka"), "kafka");
     let (pg_before, kafka_before) = (fs_size(&pg), fs_size(&kafka));
-    let grown = scratch.spec(&hot_spec("768MiB", "640MiB", ""));
+    let grown = scratch.spec(&hot_spec("768MiB", "640MiB", "1GiB", ""));
     scratch.run(&grown, &["apply"]).expect_code(0);
     let lvs = lvs();
     assert_eq!((lvs["lv_pg"].0, lvs["lv_kafka"].0), (768 * MIB, 640 * MIB), "{lvs:?}");
@@ -203,26 +204,33 @@ fn vm_growing_a_volume_grows_its_mounted_filesystem_online() {
 }
 
 #[test]
-fn vm_shrinking_is_refused_without_consent_and_for_xfs_even_with_it() {
-    if !in_guest("vm_shrinking_is_refused_without_consent_and_for_xfs_even_with_it") {
+fn vm_shrinking_needs_consent_and_a_filesystem_that_can_shrink() {
+    if !in_guest("vm_shrinking_needs_consent_and_a_filesystem_that_can_shrink") {
         return;
     }
     reset_disks();
     let scratch = Scratch::new();
-    scratch.run(&scratch.spec(&hot_spec("768MiB", "640MiB", "")), &["apply"]).expect_code(0);
+    scratch.run(&scratch.spec(&hot_spec("768MiB", "640MiB", "1GiB", "")), &["apply"]).expect_code(0);
     let before = lvs();
 
-    let smaller = scratch.spec(&hot_spec("512MiB", "640MiB", ""));
+    let smaller = scratch.spec(&hot_spec("512MiB", "640MiB", "1GiB", ""));
     let refused = scratch.run(&smaller, &["apply"]);
     refused.expect_code(3);
     assert!(refused.all_output().contains("lv_pg"), "{refused:?}");
     assert_eq!(lvs(), before, "nothing changed");
 
-    let xfs_smaller = scratch.spec(&hot_spec("768MiB", "512MiB", "allow_destroy = [\"lv_kafka\"]"));
+    let xfs_smaller = scratch.spec(&hot_spec("768MiB", "512MiB", "1GiB", "allow_destroy = [\"lv_kafka\"]"));
     let refused = scratch.run(&xfs_smaller, &["apply", "--allow-destroy", "lv_kafka"]);
     refused.expect_code(3);
     assert!(refused.all_output().contains("xfs"), "the reason names xfs: {refused:?}");
     assert_eq!(lvs(), before, "nothing changed");
+
+    // ext4, unmounted, with consent on both sides: shrunk filesystem first, then the LV.
+    let ext4_smaller = scratch.spec(&hot_spec("512MiB", "640MiB", "1GiB", "allow_destroy = [\"lv_pg\"]"));
+    scratch.run(&ext4_smaller, &["apply", "--allow-destroy", "lv_pg"]).expect_code(0);
+    assert_eq!(lvs()["lv_pg"].0, 512 * MIB);
+    tool("e2fsck", &["-f", "-n", &format!("/dev/{VG}/lv_pg")]).expect_code(0);
+    scratch.run(&ext4_smaller, &["validate"]).expect_code(0);
 }
 
 #[test]
@@ -232,7 +240,7 @@ fn vm_snapshots_are_created_listed_and_pruned() {
     }
     reset_disks();
     let scratch = Scratch::new();
-    let spec = scratch.spec(&hot_spec("512MiB", "512MiB", ""));
+    let spec = scratch.spec(&hot_spec("512MiB", "512MiB", "1GiB", ""));
     scratch.run(&spec, &["apply"]).expect_code(0);
     for _ in 0..3 {
         scratch.run(&spec, &["snapshot", "create", "--volume", "lv_pg"]).expect_code(0);
@@ -269,7 +277,7 @@ fn vm_a_used_device_is_never_made_a_pv_without_consent() {
     let [_, vdb] = &disks()[..] else { panic!("two disks") };
     tool("mkfs.ext4", &["-q", "-L", "precious", vdb]).expect_code(0);
     let scratch = Scratch::new();
-    let spec = scratch.spec(&hot_spec("512MiB", "512MiB", ""));
+    let spec = scratch.spec(&hot_spec("512MiB", "512MiB", "1GiB", ""));
     let refused = scratch.run(&spec, &["apply"]);
     refused.expect_code(3);
     assert!(refused.all_output().contains(vdb.as_str()), "names the device: {refused:?}");
