@@ -225,3 +225,59 @@ fn shrink_refusals(steps: &[LvmStep], fs: &FsObserved) -> Vec<Refusal> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLANK_4TB: &str = r#"{"lvm":{"pvs":[],"vgs":[],"lvs":[],"devices":{"/dev/nvme0n1":{"present":true,"size":4000000000000,"signatures":[]}}},
+        "perms":{"accounts":{"files_present":true,"users":{},"groups":{}},"paths":{}}}"#;
+
+    fn example(edit: impl Fn(String) -> String) -> HostSpec {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hot-lvm.toml");
+        let text = edit(std::fs::read_to_string(&path).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("storage.toml");
+        std::fs::write(&file, text).unwrap();
+        crate::config::load(&file).unwrap_or_else(|err| panic!("{:?}", err.lines())).0
+    }
+
+    fn kinds(plan: &Plan<HostStep>) -> Vec<&'static str> {
+        plan.steps.iter().map(|step| step.info(&Root::host()).kind).collect()
+    }
+
+    #[test]
+    fn volumes_and_filesystems_converge_in_simulation() {
+        let spec = example(|text| text);
+        let mut state: HostObserved = serde_json::from_str(BLANK_4TB).unwrap();
+        let first = plan(&spec, &state).unwrap();
+        assert!(first.refused.is_empty(), "{:?}", first.refused);
+        first.simulate(&mut state);
+        let second = plan(&spec, &state).unwrap();
+        assert!(second.steps.is_empty() && second.refused.is_empty(), "{:?}", kinds(&second));
+    }
+
+    #[test]
+    fn growing_a_volume_grows_its_filesystem_then_converges() {
+        let smaller = example(|text| text.replace("size = \"800GiB\"", "size = \"700GiB\""));
+        let mut state: HostObserved = serde_json::from_str(BLANK_4TB).unwrap();
+        plan(&smaller, &state).unwrap().simulate(&mut state);
+        let spec = example(|text| text);
+        let grow = plan(&spec, &state).unwrap();
+        assert!(grow.refused.is_empty(), "{:?}", grow.refused);
+        let kinds = kinds(&grow);
+        assert!(kinds.contains(&"ExtendLv") && kinds.contains(&"GrowFs"), "{kinds:?}");
+        assert!(kinds.contains(&"ReduceLv"), "the rest volume gives up the space: {kinds:?}");
+        grow.simulate(&mut state);
+        assert!(plan(&spec, &state).unwrap().steps.is_empty());
+    }
+
+    #[test]
+    fn xfs_and_btrfs_volumes_are_never_shrunk() {
+        let mut state: HostObserved = serde_json::from_str(BLANK_4TB).unwrap();
+        plan(&example(|text| text), &state).unwrap().simulate(&mut state);
+        let smaller = example(|text| text.replace("size = \"550GiB\"", "size = \"500GiB\""));
+        let refused = plan(&smaller, &state).unwrap().refused;
+        assert!(refused.iter().any(|r| r.object == "lv_kafka" && r.reason.contains("xfs")), "{refused:?}");
+    }
+}
