@@ -27,6 +27,7 @@ if ((${#missing[@]})); then
 fi
 if ! command -v vng >/dev/null 2>&1; then
     pip install -q virtme-ng   # provides vng and virtme-run
+    command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 if command -v rustup >/dev/null 2>&1; then
     rustup component add clippy rustfmt >/dev/null 2>&1 || true

@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fail() { echo "vm-test: $*" >&2; exit 1; }
+# pip may have put vng where PATH does not look yet (a fresh pyenv without a rehash).
+PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)"
 command -v vng >/dev/null || fail "vng (virtme-ng) not found: run scripts/install-deps.sh"
 command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 not found: run scripts/install-deps.sh"
 kernel=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
