@@ -280,4 +280,55 @@ mod tests {
         let refused = plan(&smaller, &state).unwrap().refused;
         assert!(refused.iter().any(|r| r.object == "lv_kafka" && r.reason.contains("xfs")), "{refused:?}");
     }
+
+    /// A spec of up to four volumes with random sizes (absolute, percent or rest) and
+    /// filesystems on one disk, rendered as TOML like an operator would write it.
+    fn random_spec() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let size = prop_oneof![(1u32..400).prop_map(|g| format!("{g}GiB")), (1u32..30).prop_map(|p| format!("{p}%"))];
+        let fs = prop::sample::select(vec!["ext4", "xfs", "btrfs", "none"]);
+        (prop::collection::vec((size, fs), 1..5), any::<bool>(), 0u32..20).prop_map(|(volumes, rest, reserve)| {
+            let mut text = format!(
+                "version = 1\n[volume_groups.vg_t]\ndevices = [\"/dev/nvme0n1\"]\nreserve = \"{reserve}%\"\n"
+            );
+            for (index, (size, fs)) in volumes.iter().enumerate() {
+                let size = if rest && index == 0 { "rest" } else { size.as_str() };
+                text.push_str(&format!(
+                    "[volume_groups.vg_t.volumes.lv_{index}]\nsize = \"{size}\"\nfilesystem = \"{fs}\"\n"
+                ));
+            }
+            text
+        })
+    }
+
+    fn spec_from(text: &str) -> Option<HostSpec> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("storage.toml");
+        std::fs::write(&file, text).unwrap();
+        let spec = crate::config::load(&file).ok()?.0;
+        let (fs_errors, _) = check_filesystems(&spec);
+        (jts_lvm::check(&spec.lvm).is_empty() && fs_errors.is_empty()).then_some(spec)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, failure_persistence: None, ..Default::default() })]
+
+        /// From a blank disk, and from the state another spec left behind, simulating the
+        /// plan of LVM and filesystem steps leaves nothing to do.
+        #[test]
+        fn lvm_and_filesystem_plans_converge(before in random_spec(), after in random_spec()) {
+            let mut state: HostObserved = serde_json::from_str(BLANK_4TB).unwrap();
+            for text in [before, after] {
+                let Some(spec) = spec_from(&text) else { continue };
+                let Ok(first) = plan(&spec, &state) else { continue };
+                if !first.refused.is_empty() {
+                    continue;
+                }
+                first.simulate(&mut state);
+                let second = plan(&spec, &state).expect("the state after a plan still fits");
+                proptest::prop_assert!(second.steps.is_empty() && second.refused.is_empty(),
+                    "not converged:\n{text}\n{:?}", kinds(&second));
+            }
+        }
+    }
 }
