@@ -288,9 +288,8 @@ mod tests {
         let size = prop_oneof![(1u32..400).prop_map(|g| format!("{g}GiB")), (1u32..30).prop_map(|p| format!("{p}%"))];
         let fs = prop::sample::select(vec!["ext4", "xfs", "btrfs", "none"]);
         (prop::collection::vec((size, fs), 1..5), any::<bool>(), 0u32..20).prop_map(|(volumes, rest, reserve)| {
-            let mut text = format!(
-                "version = 1\n[volume_groups.vg_t]\ndevices = [\"/dev/nvme0n1\"]\nreserve = \"{reserve}%\"\n"
-            );
+            let mut text =
+                format!("version = 1\n[volume_groups.vg_t]\ndevices = [\"/dev/nvme0n1\"]\nreserve = \"{reserve}%\"\n");
             for (index, (size, fs)) in volumes.iter().enumerate() {
                 let size = if rest && index == 0 { "rest" } else { size.as_str() };
                 text.push_str(&format!(
