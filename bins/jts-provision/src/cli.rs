@@ -20,9 +20,10 @@ Try it on a scratch root, no real disks needed:
 
 /// Plan and apply the storage of a JTS trading host from one declarative spec.
 ///
-/// The spec declares service accounts, groups and directory trees with exact owner,
-/// mode and POSIX ACLs. `plan` shows what would change, `apply` changes it (idempotent,
-/// journaled, never following a symlink), `validate` reports drift.
+/// The spec declares LVM volume groups and volumes with their filesystems and snapshot
+/// policies, service accounts and groups, and directory trees with exact owner, mode and
+/// POSIX ACLs. `plan` shows what would change, `apply` changes it (idempotent, journaled,
+/// nothing destroyed without consent, never following a symlink), `validate` reports drift.
 #[derive(Debug, Parser)]
 #[command(name = "jts-provision", version, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -39,7 +40,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE", default_value = "/etc/jts/storage.toml")]
     pub config: PathBuf,
     /// Manage the system under DIR instead of `/`: spec paths, /etc/passwd, /etc/group and
-    /// the journal are re-rooted there, as with `useradd --prefix`.
+    /// the journal are re-rooted there, as with `useradd --prefix`. Block devices are not.
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Machine-readable output on stdout; logs go to stderr.
@@ -55,7 +56,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the spec alone: syntax, keys, paths, modes, ACLs, names. Needs no root.
+    /// Check the spec alone: syntax, keys, paths, sizes, mkfs options, modes, ACLs, names. Needs no root.
     Check,
     /// Print what the machine has, for everything the spec names, as JSON.
     ///

@@ -1,0 +1,65 @@
+//! The error type of jts-mounts.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while observing or changing mounts and fstab.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A jts-core operation (a command, a no-follow walk, an atomic write) failed.
+    #[error(transparent)]
+    Core(#[from] jts_core::Error),
+    /// A jts-fs operation (probing a device) failed.
+    #[error(transparent)]
+    Fs(#[from] jts_fs::Error),
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// /etc/fstab is not UTF-8; jts refuses to edit what it cannot keep byte for byte.
+    #[error("{path} is not valid UTF-8; fix the file by hand, jts will not rewrite it")]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A line of /proc/self/mountinfo did not have the kernel's format.
+    #[error("mountinfo line {line}: {reason}: {text:?}")]
+    Mountinfo {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: &'static str,
+        /// The line.
+        text: String,
+    },
+    /// A mount(2) call failed.
+    #[error("mount {source_dev} on {target} ({what}): {errno}")]
+    Mount {
+        /// `"mount"` or `"remount"`.
+        what: &'static str,
+        /// The device or NFS source.
+        source_dev: String,
+        /// The mount point on this machine.
+        target: PathBuf,
+        /// The error the kernel returned.
+        errno: nix::errno::Errno,
+    },
+    /// A device's UUID or label could not be read when writing fstab.
+    #[error("{device} has no {what} (blkid found none); make the filesystem first, or set identify_by = \"path\"")]
+    NoIdentifier {
+        /// The device.
+        device: PathBuf,
+        /// `"UUID"` or `"LABEL"`.
+        what: &'static str,
+    },
+    /// The machine changed between planning and this step.
+    #[error("precondition no longer holds: {0}; re-run `plan` to see the current state")]
+    Stale(String),
+}
+
+/// The result type of jts-mounts.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
