@@ -15,6 +15,7 @@ packages=(
     busybox-static  # VM tier: virtme-ng builds its initramfs with it
     nfs-kernel-server # VM tier: loopback NFS server
     rsync           # benchmarks: the peer tool
+    systemd         # systemd-analyze verify checks the rendered units
 )
 missing=()
 for package in "${packages[@]}"; do
