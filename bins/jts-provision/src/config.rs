@@ -27,6 +27,10 @@ struct RawHostSpec {
     volume_groups: std::collections::BTreeMap<String, Spanned<jts_lvm::VgSpec>>,
     #[serde(default)]
     snapshots: std::collections::BTreeMap<String, Spanned<jts_lvm::SnapshotPolicy>>,
+    #[serde(default)]
+    filesystems: std::collections::BTreeMap<String, Spanned<jts_mounts::FilesystemSpec>>,
+    #[serde(default)]
+    nfs_mounts: std::collections::BTreeMap<String, Spanned<jts_mounts::NfsMountSpec>>,
 }
 
 /// A parsed host spec.
@@ -38,6 +42,8 @@ pub struct HostSpec {
     pub perms: PermsSpec,
     /// Volume groups, volumes and snapshot policies.
     pub lvm: jts_lvm::LvmSpec,
+    /// Filesystems on plain devices, and NFS mounts.
+    pub mounts: jts_mounts::MountsSpec,
 }
 
 /// A spec that could not be loaded: where, and every problem found.
@@ -77,5 +83,39 @@ pub fn load(file: &Path) -> Result<(HostSpec, String), ConfigError> {
     }
     let perms = PermsSpec { groups: raw.groups, users: raw.users, directories: raw.directories };
     let lvm = jts_lvm::LvmSpec { volume_groups: raw.volume_groups, snapshots: raw.snapshots };
-    Ok((HostSpec { allow_destroy: raw.allow_destroy, perms, lvm }, text))
+    let mounts = jts_mounts::MountsSpec { filesystems: raw.filesystems, nfs_mounts: raw.nfs_mounts };
+    let mut spec = HostSpec { allow_destroy: raw.allow_destroy, perms, lvm, mounts };
+    spec.perms.directories.extend(mount_root_directories(&spec));
+    Ok((spec, text))
+}
+
+/// The `owner`/`group`/`mode` of mounted filesystems, as directory entries applied by
+/// jts-perms once the filesystems are mounted (a mount point's own directory is hidden).
+fn mount_root_directories(spec: &HostSpec) -> Vec<DirectorySpec> {
+    let volumes = spec.lvm.volume_groups.values().flat_map(|vg| vg.get_ref().volumes.values()).filter_map(|volume| {
+        let fields = volume.get_ref();
+        let root = (fields.mount_point.clone()?, fields.owner.clone(), fields.group.clone(), fields.mode);
+        Some((volume.span(), root))
+    });
+    let filesystems = spec.mounts.filesystems.values().map(|fs| {
+        let fields = fs.get_ref();
+        let principal = |p: &Option<Spanned<jts_perms::Principal>>| p.as_ref().map(|p| p.get_ref().clone());
+        (
+            fs.span(),
+            (fields.mount_point.get_ref().clone(), principal(&fields.owner), principal(&fields.group), fields.mode),
+        )
+    });
+    volumes
+        .chain(filesystems)
+        .filter(|(_, (_, owner, group, mode))| owner.is_some() || group.is_some() || mode.is_some())
+        .map(|(span, (path, owner, group, mode))| DirectorySpec {
+            path: Spanned::new(span.clone(), path),
+            owner: owner.map(|o| Spanned::new(span.clone(), o)),
+            group: group.map(|g| Spanned::new(span.clone(), g)),
+            mode,
+            acl: Vec::new(),
+            children: Vec::new(),
+            recursive: false,
+        })
+        .collect()
 }

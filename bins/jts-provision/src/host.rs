@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use jts_core::{Context, Plan, Refusal, Root, Runner, SpecError, Step, StepInfo};
+use jts_core::{AbsPath, Context, Plan, Refusal, Root, Runner, SpecError, Step, StepInfo};
 use jts_fs::{FormatSpec, FsKind, FsObserved, FsStep};
 use jts_lvm::{LvmObserved, LvmStep, VolumeSpec};
+use jts_mounts::{MountFs, MountStep, MountTarget};
 use jts_perms::PermsStep;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,9 @@ pub struct HostObserved {
     /// What is on each volume the spec formats.
     #[serde(default)]
     pub fs: FsObserved,
+    /// fstab, the mounts, and the devices and mount points the spec names.
+    #[serde(default)]
+    pub mounts: jts_mounts::Observed,
     /// Accounts and directories.
     pub perms: jts_perms::Observed,
 }
@@ -35,6 +39,8 @@ pub enum HostStep {
     Lvm(LvmStep),
     /// A filesystem change.
     Fs(FsStep),
+    /// An fstab or mount change.
+    Mount(MountStep),
     /// An account or directory change.
     Perms(PermsStep),
 }
@@ -46,6 +52,8 @@ pub enum HostStepError {
     Lvm(jts_lvm::Error),
     /// From a filesystem step.
     Fs(jts_fs::Error),
+    /// From an fstab or mount step.
+    Mount(jts_mounts::Error),
     /// From an account or directory step.
     Perms(jts_perms::Error),
 }
@@ -55,6 +63,7 @@ impl fmt::Display for HostStepError {
         match self {
             Self::Lvm(err) => err.fmt(f),
             Self::Fs(err) => err.fmt(f),
+            Self::Mount(err) => err.fmt(f),
             Self::Perms(err) => err.fmt(f),
         }
     }
@@ -70,6 +79,7 @@ impl Step for HostStep {
         match self {
             Self::Lvm(step) => step.info(root),
             Self::Fs(step) => step.info(root),
+            Self::Mount(step) => step.info(root),
             Self::Perms(step) => step.info(root),
         }
     }
@@ -78,6 +88,12 @@ impl Step for HostStep {
         match self {
             Self::Lvm(step) => step.simulate(&mut state.lvm),
             Self::Fs(step) => step.simulate(&mut state.fs),
+            Self::Mount(step) => {
+                step.simulate(&mut state.mounts);
+                if let MountStep::Mount { target, .. } = step {
+                    fresh_mount_root(&mut state.perms, &target.mount_point);
+                }
+            }
             Self::Perms(step) => step.simulate(&mut state.perms),
         }
     }
@@ -86,6 +102,7 @@ impl Step for HostStep {
         match self {
             Self::Lvm(step) => step.recheck(ctx).map_err(HostStepError::Lvm),
             Self::Fs(step) => step.recheck(ctx).map_err(HostStepError::Fs),
+            Self::Mount(step) => step.recheck(ctx).map_err(HostStepError::Mount),
             Self::Perms(step) => step.recheck(ctx).map_err(HostStepError::Perms),
         }
     }
@@ -94,6 +111,7 @@ impl Step for HostStep {
         match self {
             Self::Lvm(step) => step.execute(ctx).map_err(HostStepError::Lvm),
             Self::Fs(step) => step.execute(ctx).map_err(HostStepError::Fs),
+            Self::Mount(step) => step.execute(ctx).map_err(HostStepError::Mount),
             Self::Perms(step) => step.execute(ctx).map_err(HostStepError::Perms),
         }
     }
@@ -109,10 +127,14 @@ pub fn format_of(volume: &VolumeSpec) -> Option<FormatSpec> {
     })
 }
 
-/// Checks the spec's filesystems against the rules table (mkfs arguments, labels,
-/// sizes given in absolute terms); warnings are returned apart from errors.
+/// Checks the spec's filesystems and mounts against the rules tables (mkfs arguments,
+/// labels, sizes given in absolute terms, mount and NFS options, mount points);
+/// warnings are returned apart from errors.
 pub fn check_filesystems(spec: &HostSpec) -> (Vec<SpecError>, Vec<String>) {
-    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    let volumes = volume_mount_targets(spec);
+    let mut errors = jts_mounts::check(&spec.mounts, &volumes);
+    let mut warnings: Vec<String> =
+        jts_mounts::check_warnings(&spec.mounts, &volumes).iter().map(ToString::to_string).collect();
     for (vg_name, vg) in &spec.lvm.volume_groups {
         for (lv, volume) in &vg.get_ref().volumes {
             let Some(format) = format_of(volume.get_ref()) else { continue };
@@ -120,7 +142,7 @@ pub fn check_filesystems(spec: &HostSpec) -> (Vec<SpecError>, Vec<String>) {
                 jts_lvm::SizeRequest::Size(size) => Some(size.bytes()),
                 _ => None,
             };
-            for problem in jts_fs::check_format(&format, size) {
+            for problem in jts_fs::check_filesystem(&format, &volume.get_ref().mount_options, size) {
                 let key = format!("volume_groups.{vg_name}.volumes.{lv}");
                 match problem.severity {
                     jts_fs::Severity::Error => {
@@ -138,16 +160,69 @@ pub fn check_filesystems(spec: &HostSpec) -> (Vec<SpecError>, Vec<String>) {
 pub fn observe(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> anyhow::Result<HostObserved> {
     let lvm =
         if spec.lvm.volume_groups.is_empty() { LvmObserved::default() } else { jts_lvm::observe(&spec.lvm, runner)? };
-    let devices: Vec<PathBuf> = formatted_volumes(spec).map(|(_, device, _)| device).filter(|d| d.exists()).collect();
+    let devices: Vec<PathBuf> = formatted_devices(spec).map(|(_, device, _)| device).filter(|d| d.exists()).collect();
     let fs = FsObserved::observe(runner, devices.iter().map(PathBuf::as_path))?;
-    Ok(HostObserved { lvm, fs, perms: jts_perms::observe(&spec.perms, root)? })
+    let targets = mount_targets(spec);
+    let mounts =
+        if targets.is_empty() { jts_mounts::Observed::default() } else { jts_mounts::observe(root, &targets, runner)? };
+    Ok(HostObserved { lvm, fs, mounts, perms: jts_perms::observe(&spec.perms, root)? })
 }
 
-/// Each volume the spec formats: its LV name, device path and format.
-fn formatted_volumes(spec: &HostSpec) -> impl Iterator<Item = (String, PathBuf, FormatSpec)> + '_ {
-    spec.lvm.volumes().filter_map(|(vg, lv, volume)| {
+/// Each device the spec formats: its object name (LV or `filesystems.NAME`), device
+/// path and format.
+fn formatted_devices(spec: &HostSpec) -> impl Iterator<Item = (String, PathBuf, FormatSpec)> + '_ {
+    let volumes = spec.lvm.volumes().filter_map(|(vg, lv, volume)| {
         format_of(volume).map(|format| (lv.to_owned(), PathBuf::from(jts_lvm::lv_path(vg, lv)), format))
-    })
+    });
+    let filesystems = spec.mounts.filesystems.iter().map(|(name, fs)| {
+        let fs = fs.get_ref();
+        let format = FormatSpec {
+            filesystem: *fs.filesystem.get_ref(),
+            preset: fs.preset,
+            mkfs_options: fs.mkfs_options.clone(),
+            label: fs.label.as_ref().map(|label| label.get_ref().clone()),
+        };
+        (format!("filesystems.{name}"), fs.device.get_ref().as_path().to_path_buf(), format)
+    });
+    volumes.chain(filesystems)
+}
+
+/// Every mount the spec asks for: `[filesystems.*]`, `[nfs_mounts.*]` and volumes with a
+/// `mount_point`.
+pub fn mount_targets(spec: &HostSpec) -> Vec<MountTarget> {
+    let mut targets = spec.mounts.targets();
+    targets.extend(volume_mount_targets(spec));
+    targets
+}
+
+/// The mounts of logical volumes that have a `mount_point`.
+fn volume_mount_targets(spec: &HostSpec) -> Vec<MountTarget> {
+    spec.lvm
+        .volumes()
+        .filter_map(|(vg, lv, volume)| {
+            let mount_point = volume.mount_point.clone()?;
+            let fs = MountFs::local(volume.filesystem)?;
+            let device = AbsPath::new(jts_lvm::lv_path(vg, lv)).ok()?;
+            let options = jts_fs::effective_mount_options(volume.preset, volume.filesystem, &volume.mount_options);
+            Some(MountTarget::block(lv, device, fs, mount_point, options))
+        })
+        .collect()
+}
+
+/// A freshly mounted filesystem's root replaces whatever was at its mount point: as far
+/// as the directory planner can know, it is `root:root 0755` with nothing below it.
+fn fresh_mount_root(perms: &mut jts_perms::Observed, mount_point: &AbsPath) {
+    let below = |path: &AbsPath| path.as_path().starts_with(mount_point.as_path()) && path != mount_point;
+    perms.paths.retain(|path, _| !below(path));
+    perms.contents.retain(|path, _| !below(path) && path != mount_point);
+    let root = jts_perms::DirState {
+        uid: 0,
+        gid: 0,
+        mode: jts_perms::Mode::new(0o755),
+        acl: Vec::new(),
+        default_acl: Vec::new(),
+    };
+    perms.paths.insert(mount_point.clone(), jts_perms::PathState::Directory(root));
 }
 
 /// Plans every concern in execution order. A spec that does not fit its disks is an
@@ -165,13 +240,21 @@ pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, 
         })
         .collect();
     let fs = plan_filesystems(spec, &observed.fs, &grown);
-    let perms = jts_perms::plan(&spec.perms, &observed.perms);
+    let mounts = jts_mounts::plan(&mount_targets(spec), &observed.mounts);
+    refused.extend(mounts.refused);
+    // Directories are planned against the state the mounts leave behind.
+    let mut after_mounts = observed.clone();
+    for step in &mounts.steps {
+        HostStep::Mount(step.clone()).simulate(&mut after_mounts);
+    }
+    let perms = jts_perms::plan(&spec.perms, &after_mounts.perms);
     refused.extend(perms.refused);
     let steps = lvm
         .steps
         .into_iter()
         .map(HostStep::Lvm)
         .chain(fs.into_iter().map(HostStep::Fs))
+        .chain(mounts.steps.into_iter().map(HostStep::Mount))
         .chain(perms.steps.into_iter().map(HostStep::Perms))
         .collect();
     Ok(Plan { steps, refused })
@@ -181,7 +264,7 @@ pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, 
 /// step is destructive) and growth where the volume grows or outgrew its filesystem.
 fn plan_filesystems(spec: &HostSpec, fs: &FsObserved, grown: &BTreeSet<&str>) -> Vec<FsStep> {
     let mut steps = Vec::new();
-    for (lv, device, format) in formatted_volumes(spec) {
+    for (lv, device, format) in formatted_devices(spec) {
         let current = fs.get(&device);
         match current.and_then(|d| d.signature.as_ref()) {
             None => steps.push(FsStep::Mkfs { object: lv, device, format, overwrite: false }),

@@ -131,12 +131,24 @@ fn check_vg<'a>(
                 ("preset", volume.preset.is_some()),
                 ("mkfs_options", !volume.mkfs_options.is_empty()),
                 ("label", volume.label.is_some()),
+                ("mount_point", volume.mount_point.is_some()),
             ];
             for (field, _) in needs_fs.iter().filter(|(_, set)| *set) {
                 errors.push(error(spanned_volume, format!("{lv_key}.{field}"), format!(
                     "{field} applies to a filesystem, but this volume has none; set filesystem = \"ext4\", \"xfs\" or \"btrfs\", or remove {field}"
                 )));
             }
+        }
+        let root_fields = [
+            ("mount_options", !volume.mount_options.is_empty()),
+            ("owner", volume.owner.is_some()),
+            ("group", volume.group.is_some()),
+            ("mode", volume.mode.is_some()),
+        ];
+        for (field, _) in root_fields.iter().filter(|(_, set)| *set && volume.mount_point.is_none()) {
+            errors.push(error(spanned_volume, format!("{lv_key}.{field}"), format!(
+                "{field} applies to the mounted filesystem, but this volume has no mount_point; set mount_point or remove {field}"
+            )));
         }
     }
     if percent_total > 100 {

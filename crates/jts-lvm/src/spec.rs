@@ -64,6 +64,17 @@ pub struct VolumeSpec {
     pub mkfs_options: Vec<String>,
     /// The filesystem label; needs a filesystem.
     pub label: Option<String>,
+    /// Where the filesystem is mounted (written to fstab); needs a filesystem.
+    pub mount_point: Option<AbsPath>,
+    /// Mount options, merged over the preset's; needs a mount point.
+    #[serde(default)]
+    pub mount_options: Vec<String>,
+    /// Owner of the mounted filesystem's root directory (default root).
+    pub owner: Option<jts_perms::Principal>,
+    /// Group of the mounted filesystem's root directory (default root).
+    pub group: Option<jts_perms::Principal>,
+    /// Mode of the mounted filesystem's root directory (default 0755).
+    pub mode: Option<jts_perms::Mode>,
 }
 
 fn no_filesystem() -> FsKind {
@@ -281,10 +292,10 @@ mod tests {
         assert_eq!((vg.extent_size, vg.reserve), (DEFAULT_EXTENT_SIZE, Reserve::Size(Size::from_bytes(0))));
         assert_eq!(vg.data_alignment(), DEFAULT_DATA_ALIGNMENT);
         let err = toml::from_str::<LvmSpec>(
-            "[volume_groups.vg]\ndevices = []\n[volume_groups.vg.volumes.lv]\nsize = \"1G\"\nmount_point = \"/x\"\n",
+            "[volume_groups.vg]\ndevices = []\n[volume_groups.vg.volumes.lv]\nsize = \"1G\"\nmountpoint = \"/x\"\n",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("mount_point"), "{err}");
+        assert!(err.to_string().contains("mountpoint"), "{err}");
     }
 
     #[test]
