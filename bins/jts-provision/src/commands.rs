@@ -151,7 +151,27 @@ fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<E
     let mut journal = open_journal(root, args.journal.as_deref(), "apply")?;
     let runner = SystemRunner;
     let ctx = Context { root, runner: &runner };
-    let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
+    // What lies on a filesystem can only be seen once it is mounted: run the plan up to
+    // the last mount, then observe and plan again for the rest.
+    let mounted = plan.steps.iter().rposition(|step| matches!(step, HostStep::Mount(_))).map_or(0, |last| last + 1);
+    let mut applied = jts_core::execute(&plan.steps[..mounted], &ctx, Some(&mut journal))?;
+    if applied.failed.is_none() {
+        let rest = if mounted == 0 {
+            plan.steps
+        } else {
+            let (replan, report) = make_plan(global, root, None, &args.consent.allow_destroy)?;
+            if !report.refused.is_empty() {
+                output::applied(&applied, &[], journal.path(), global.json);
+                output::plan(&report, root, global.json);
+                eprintln!("refused after mounting: the steps above were done, nothing after them");
+                return Ok(Exit::Refused);
+            }
+            replan.steps
+        };
+        let more = jts_core::execute(&rest, &ctx, Some(&mut journal))?;
+        applied.done.extend(more.done);
+        (applied.failed, applied.not_attempted) = (more.failed, more.not_attempted);
+    }
     let remaining = if applied.failed.is_none() { verify(global, root)? } else { Vec::new() };
     output::applied(&applied, &remaining, journal.path(), global.json);
     Ok(if applied.failed.is_some() || !remaining.is_empty() { Exit::Failed } else { Exit::Ok })

@@ -90,8 +90,10 @@ impl Step for HostStep {
             Self::Fs(step) => step.simulate(&mut state.fs),
             Self::Mount(step) => {
                 step.simulate(&mut state.mounts);
-                if let MountStep::Mount { target, .. } = step {
-                    fresh_mount_root(&mut state.perms, &target.mount_point);
+                match step {
+                    MountStep::CreateMountPoint { path } => created_by_mkdir_p(&mut state.perms, path),
+                    MountStep::Mount { target } => fresh_mount_root(&mut state.perms, &target.mount_point),
+                    _ => {}
                 }
             }
             Self::Perms(step) => step.simulate(&mut state.perms),
@@ -209,20 +211,27 @@ fn volume_mount_targets(spec: &HostSpec) -> Vec<MountTarget> {
         .collect()
 }
 
+/// `mkdir -p` of a mount point leaves it and its missing ancestors `root:root 0755`.
+fn created_by_mkdir_p(perms: &mut jts_perms::Observed, path: &AbsPath) {
+    for dir in path.ancestors().into_iter().chain(std::iter::once(path.clone())) {
+        let state = perms.paths.entry(dir).or_insert(jts_perms::PathState::Missing);
+        if *state == jts_perms::PathState::Missing {
+            *state = jts_perms::PathState::Directory(fresh_root_dir());
+        }
+    }
+}
+
+fn fresh_root_dir() -> jts_perms::DirState {
+    jts_perms::DirState { uid: 0, gid: 0, mode: jts_perms::Mode::new(0o755), acl: Vec::new(), default_acl: Vec::new() }
+}
+
 /// A freshly mounted filesystem's root replaces whatever was at its mount point: as far
 /// as the directory planner can know, it is `root:root 0755` with nothing below it.
 fn fresh_mount_root(perms: &mut jts_perms::Observed, mount_point: &AbsPath) {
     let below = |path: &AbsPath| path.as_path().starts_with(mount_point.as_path()) && path != mount_point;
     perms.paths.retain(|path, _| !below(path));
     perms.contents.retain(|path, _| !below(path) && path != mount_point);
-    let root = jts_perms::DirState {
-        uid: 0,
-        gid: 0,
-        mode: jts_perms::Mode::new(0o755),
-        acl: Vec::new(),
-        default_acl: Vec::new(),
-    };
-    perms.paths.insert(mount_point.clone(), jts_perms::PathState::Directory(root));
+    perms.paths.insert(mount_point.clone(), jts_perms::PathState::Directory(fresh_root_dir()));
 }
 
 /// Plans every concern in execution order. A spec that does not fit its disks is an
