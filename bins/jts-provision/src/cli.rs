@@ -69,6 +69,11 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Report every difference between the machine and the spec (exit 4 if any).
     Validate,
+    /// Print the system integration files the spec renders (unit drop-ins, the fstrim
+    /// timer, the NVMe udev rule), with their paths under --root. Writes nothing.
+    ///
+    /// `apply` writes these same files; `plan` and `validate` show those that differ.
+    Render,
     /// LVM snapshots under the spec's `[snapshots.LV]` policies.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),

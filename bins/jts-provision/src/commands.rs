@@ -26,6 +26,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Plan(args) => plan(global, &root, args),
         Command::Apply(args) => apply(global, &root, args),
         Command::Validate => validate(global, &root),
+        Command::Render => render(global, &root),
         Command::Snapshot(command) => snapshot(global, &root, command),
     };
     match result {
@@ -188,6 +189,13 @@ fn validate(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
     let drift = output::drift(&report);
     output::validation(&drift, global.json);
     Ok(if drift.is_empty() { Exit::Ok } else { Exit::Pending })
+}
+
+/// Prints the rendered files; observes and writes nothing.
+fn render(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, &Accounts::read(root)?)?;
+    output::rendered(&crate::render::rendered_files(&spec), root, global.json);
+    Ok(Exit::Ok)
 }
 
 fn open_journal(root: &Root, dir: Option<&Path>, command: &str) -> anyhow::Result<Journal> {

@@ -1,13 +1,15 @@
 //! The host: each concern's observed state and steps, composed into one plan.
 //!
 //! Order of execution: physical volumes, volume groups and logical volumes first, then
-//! the filesystems on them, then accounts and directories (which may live there).
+//! the filesystems on them, their fstab lines and mounts, then the rendered system
+//! integration files ([`crate::render`]), then accounts and directories (which may live
+//! on the mounts).
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use jts_core::{AbsPath, Context, Plan, Refusal, Root, Runner, SpecError, Step, StepInfo};
+use jts_core::{AbsPath, Context, ManagedFile, ObservedFiles, Plan, Refusal, Root, Runner, SpecError, Step, StepInfo};
 use jts_fs::{FormatSpec, FsKind, FsObserved, FsStep};
 use jts_lvm::{LvmObserved, LvmStep, VolumeSpec};
 use jts_mounts::{MountFs, MountStep, MountTarget};
@@ -15,6 +17,7 @@ use jts_perms::PermsStep;
 use serde::{Deserialize, Serialize};
 
 use crate::config::HostSpec;
+use crate::render::{RENDERED_MODE, rendered_files};
 
 /// Everything observed on the machine that the spec talks about.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -28,6 +31,9 @@ pub struct HostObserved {
     /// fstab, the mounts, and the devices and mount points the spec names.
     #[serde(default)]
     pub mounts: jts_mounts::Observed,
+    /// The current contents of each rendered system integration file (`null`: missing).
+    #[serde(default)]
+    pub files: ObservedFiles,
     /// Accounts and directories.
     pub perms: jts_perms::Observed,
 }
@@ -41,6 +47,8 @@ pub enum HostStep {
     Fs(FsStep),
     /// An fstab or mount change.
     Mount(MountStep),
+    /// A rendered system integration file (unit drop-in, timer, udev rule) to write.
+    File(ManagedFile),
     /// An account or directory change.
     Perms(PermsStep),
 }
@@ -54,6 +62,8 @@ pub enum HostStepError {
     Fs(jts_fs::Error),
     /// From an fstab or mount step.
     Mount(jts_mounts::Error),
+    /// From writing a rendered file.
+    File(jts_core::Error),
     /// From an account or directory step.
     Perms(jts_perms::Error),
 }
@@ -64,6 +74,7 @@ impl fmt::Display for HostStepError {
             Self::Lvm(err) => err.fmt(f),
             Self::Fs(err) => err.fmt(f),
             Self::Mount(err) => err.fmt(f),
+            Self::File(err) => err.fmt(f),
             Self::Perms(err) => err.fmt(f),
         }
     }
@@ -80,6 +91,7 @@ impl Step for HostStep {
             Self::Lvm(step) => step.info(root),
             Self::Fs(step) => step.info(root),
             Self::Mount(step) => step.info(root),
+            Self::File(step) => step.info(root),
             Self::Perms(step) => step.info(root),
         }
     }
@@ -96,6 +108,7 @@ impl Step for HostStep {
                     _ => {}
                 }
             }
+            Self::File(step) => step.simulate(&mut state.files),
             Self::Perms(step) => step.simulate(&mut state.perms),
         }
     }
@@ -105,6 +118,7 @@ impl Step for HostStep {
             Self::Lvm(step) => step.recheck(ctx).map_err(HostStepError::Lvm),
             Self::Fs(step) => step.recheck(ctx).map_err(HostStepError::Fs),
             Self::Mount(step) => step.recheck(ctx).map_err(HostStepError::Mount),
+            Self::File(step) => step.recheck(ctx).map_err(HostStepError::File),
             Self::Perms(step) => step.recheck(ctx).map_err(HostStepError::Perms),
         }
     }
@@ -114,6 +128,7 @@ impl Step for HostStep {
             Self::Lvm(step) => step.execute(ctx).map_err(HostStepError::Lvm),
             Self::Fs(step) => step.execute(ctx).map_err(HostStepError::Fs),
             Self::Mount(step) => step.execute(ctx).map_err(HostStepError::Mount),
+            Self::File(step) => step.execute(ctx).map_err(HostStepError::File),
             Self::Perms(step) => step.execute(ctx).map_err(HostStepError::Perms),
         }
     }
@@ -167,7 +182,8 @@ pub fn observe(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> anyhow::Res
     let targets = mount_targets(spec);
     let mounts =
         if targets.is_empty() { jts_mounts::Observed::default() } else { jts_mounts::observe(root, &targets, runner)? };
-    Ok(HostObserved { lvm, fs, mounts, perms: jts_perms::observe(&spec.perms, root)? })
+    let files = jts_core::observe_files(root, rendered_files(spec).iter().map(|file| &file.path))?;
+    Ok(HostObserved { lvm, fs, mounts, files, perms: jts_perms::observe(&spec.perms, root)? })
 }
 
 /// Each device the spec formats: its object name (LV or `filesystems.NAME`), device
@@ -256,6 +272,9 @@ pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, 
     for step in &mounts.steps {
         HostStep::Mount(step.clone()).simulate(&mut after_mounts);
     }
+    let files = rendered_files(spec)
+        .into_iter()
+        .filter_map(|file| ManagedFile::plan(&file.path, &file.contents, RENDERED_MODE, &observed.files));
     let perms = jts_perms::plan(&spec.perms, &after_mounts.perms);
     refused.extend(perms.refused);
     let steps = lvm
@@ -264,6 +283,7 @@ pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, 
         .map(HostStep::Lvm)
         .chain(fs.into_iter().map(HostStep::Fs))
         .chain(mounts.steps.into_iter().map(HostStep::Mount))
+        .chain(files.map(HostStep::File))
         .chain(perms.steps.into_iter().map(HostStep::Perms))
         .collect();
     Ok(Plan { steps, refused })

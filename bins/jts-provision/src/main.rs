@@ -9,6 +9,7 @@ mod config;
 mod consent;
 mod host;
 mod output;
+mod render;
 
 use std::process::ExitCode;
 

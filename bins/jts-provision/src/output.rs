@@ -166,6 +166,27 @@ pub fn validation(drift: &[Drift], json: bool) {
     }
 }
 
+/// The rendered files, each under `--root`: `{"files": [{"path", "contents"}]}` with `json`.
+pub fn rendered(files: &[jts_mounts::RenderedFile], root: &Root, json: bool) {
+    if json {
+        let files: Vec<_> =
+            files.iter().map(|f| json!({ "path": root.resolve(&f.path), "contents": f.contents })).collect();
+        say!("{}", serde_json::to_string_pretty(&json!({ "files": files })).expect("files serialize"));
+        return;
+    }
+    if files.is_empty() {
+        say!("Nothing to render: the spec manages no mounts that database units or fstrim need, and no NVMe device.");
+        return;
+    }
+    for (index, file) in files.iter().enumerate() {
+        if index > 0 {
+            say!("");
+        }
+        say!("# {}", root.resolve(&file.path).display());
+        say!("{}", file.contents.trim_end_matches('\n'));
+    }
+}
+
 pub fn snapshots(snapshots: &[jts_lvm::SnapshotInfo], json: bool) {
     if json {
         say!("{}", serde_json::to_string_pretty(&json!({ "snapshots": snapshots })).expect("snapshots serialize"));

@@ -7,7 +7,8 @@
 //! - [`Size`] and [`SpecDuration`]: the units a spec is written in;
 //! - [`AbsPath`] and [`Root`]: validated spec paths and `--root` re-rooting;
 //! - [`nofollow`]: walking those paths without ever following a symlink;
-//! - [`write_atomic`]: durable, atomic replacement of files we own;
+//! - [`write_atomic`]: durable, atomic replacement of files we own, and [`ManagedFile`]:
+//!   the step that keeps one such file at its rendered contents;
 //! - [`CmdSpec`] and [`Runner`]: every external command, run for real, dry, or recorded;
 //! - [`Step`], [`Plan`], [`execute`] and [`Journal`]: planning and carrying out changes.
 //!
@@ -28,6 +29,7 @@ mod duration;
 mod error;
 mod executor;
 mod journal;
+mod managed;
 pub mod nofollow;
 mod path;
 mod size;
@@ -40,6 +42,7 @@ pub use duration::SpecDuration;
 pub use error::{Error, Result};
 pub use executor::{ApplyReport, FailedPhase, StepFailure, StepRecord, execute};
 pub use journal::{DEFAULT_JOURNAL_DIR, Journal};
+pub use managed::{ManagedFile, ObservedFiles, observe_files, read_managed};
 pub use path::{AbsPath, Root};
 pub use size::Size;
 pub use spec_error::SpecError;

@@ -1,0 +1,163 @@
+//! System integration: the files jts renders from the spec, written under `--root` by
+//! [`jts_core::ManagedFile`] steps and printed by `jts-provision render`.
+//!
+//! What is rendered, all of it from the spec alone (nothing observed):
+//!
+//! - **`RequiresMountsFor=` drop-ins**, `/etc/systemd/system/UNIT.d/jts-mounts.conf`, for
+//!   each of [`jts_mounts::DATABASE_UNITS`] whose data lives on a managed mount. A unit's
+//!   data is its package's default data directory ([`DATA_DIRS`]); it lives on a mount
+//!   when that directory is the mount point or below it. A managed mount point *below*
+//!   a data directory (e.g. `/var/lib/postgresql/16/main`) counts too: the unit needs
+//!   that mount as well. Units with no data on a managed mount get no drop-in.
+//! - **A weekly fstrim** (`jts-fstrim.service` and `jts-fstrim.timer`) over the managed
+//!   mounts that support discard (local filesystems; NFS has nothing to trim), when
+//!   there is at least one.
+//! - **The NVMe scheduler udev rule** (`none` for NVMe namespaces) when any LVM physical
+//!   device or `[filesystems.*]` device is an NVMe device (`/dev/nvme…`).
+//!
+//! `.mount` units are not rendered: /etc/fstab stays the one source of truth for mounts,
+//! and systemd's fstab generator already gives every line its `.mount` unit.
+//!
+//! The timer is written, not enabled: `systemctl enable --now jts-fstrim.timer` is left
+//! to the operator (or the image build), as is `udevadm trigger` for the rule.
+
+use jts_core::AbsPath;
+use jts_mounts::{MountTarget, RenderedFile, fstrim_units, nvme_scheduler_rule, requires_mounts_dropins};
+
+use crate::config::HostSpec;
+use crate::host::mount_targets;
+
+/// The mode of every rendered file.
+pub const RENDERED_MODE: u32 = 0o644;
+
+/// Each database unit's default data directory, as its Debian/Ubuntu package sets it.
+pub const DATA_DIRS: [(&str, &str); 5] = [
+    ("postgresql.service", "/var/lib/postgresql"),
+    ("clickhouse-server.service", "/var/lib/clickhouse"),
+    ("kafka.service", "/var/lib/kafka"),
+    ("mongod.service", "/var/lib/mongodb"),
+    ("redis-server.service", "/var/lib/redis"),
+];
+
+/// Every file the spec renders, in a stable order (drop-ins by unit, fstrim, udev).
+pub fn rendered_files(spec: &HostSpec) -> Vec<RenderedFile> {
+    let targets = mount_targets(spec);
+    let mut files = requires_mounts_dropins(&data_paths(&targets), &targets);
+    files.extend(fstrim_units(&targets));
+    if has_nvme_device(spec) {
+        files.push(nvme_scheduler_rule());
+    }
+    files
+}
+
+/// The `(unit, path)` pairs to wait for: each unit's data directory, and each managed
+/// mount point below it.
+fn data_paths(targets: &[MountTarget]) -> Vec<(&'static str, AbsPath)> {
+    let mut pairs = Vec::new();
+    for (unit, dir) in DATA_DIRS {
+        let dir = AbsPath::new(dir).expect("constant paths are absolute");
+        for target in targets.iter().filter(|t| t.mount_point.ancestors().contains(&dir)) {
+            pairs.push((unit, target.mount_point.clone()));
+        }
+        pairs.push((unit, dir));
+    }
+    pairs
+}
+
+/// Whether an LVM physical device or a `[filesystems.*]` device is an NVMe device.
+fn has_nvme_device(spec: &HostSpec) -> bool {
+    let pvs = spec.lvm.volume_groups.values().flat_map(|vg| vg.get_ref().devices.iter().map(|d| d.get_ref()));
+    let filesystems = spec.mounts.filesystems.values().map(|fs| fs.get_ref().device.get_ref());
+    pvs.chain(filesystems).any(is_nvme)
+}
+
+fn is_nvme(device: &AbsPath) -> bool {
+    device.as_path().strip_prefix("/dev").is_ok_and(|rest| rest.to_string_lossy().starts_with("nvme"))
+}
+
+#[cfg(test)]
+mod tests {
+    use jts_mounts::DATABASE_UNITS;
+
+    use super::*;
+
+    fn spec(text: &str) -> HostSpec {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("storage.toml");
+        std::fs::write(&file, format!("version = 1\n{text}")).unwrap();
+        crate::config::load(&file).unwrap_or_else(|err| panic!("{:?}", err.lines())).0
+    }
+
+    fn paths(files: &[RenderedFile]) -> Vec<String> {
+        files.iter().map(|f| f.path.to_string()).collect()
+    }
+
+    #[test]
+    fn one_data_dir_per_database_unit() {
+        assert!(DATA_DIRS.iter().map(|(unit, _)| unit).eq(DATABASE_UNITS.iter()));
+    }
+
+    #[test]
+    fn nothing_managed_renders_nothing() {
+        assert!(rendered_files(&spec("")).is_empty());
+        let sda = spec("[volume_groups.vg]\ndevices = [\"/dev/sda\"]\n");
+        assert!(rendered_files(&sda).is_empty(), "no mounts, no NVMe: nothing to integrate");
+    }
+
+    #[test]
+    fn dropins_for_data_on_or_below_a_mount_fstrim_for_local_and_udev_for_nvme() {
+        let spec = spec(
+            r#"
+[filesystems.pg]
+device = "/dev/nvme1n1p1"
+filesystem = "ext4"
+mount_point = "/var/lib/postgresql/16/main"
+
+[filesystems.redis]
+device = "/dev/sdb1"
+filesystem = "xfs"
+mount_point = "/var/lib"
+
+[nfs_mounts.cold]
+source = "nas:/volume1/jts"
+mount_point = "/mnt/synology"
+options = ["vers=4.2"]
+"#,
+        );
+        let files = rendered_files(&spec);
+        let dropin = |unit: &str| format!("/etc/systemd/system/{unit}.d/jts-mounts.conf");
+        let mut expected: Vec<String> = DATABASE_UNITS.iter().map(|unit| dropin(unit)).collect();
+        expected.sort();
+        expected.extend([
+            "/etc/systemd/system/jts-fstrim.service".into(),
+            "/etc/systemd/system/jts-fstrim.timer".into(),
+            "/etc/udev/rules.d/60-jts-nvme-scheduler.rules".into(),
+        ]);
+        assert_eq!(paths(&files), expected, "every data dir is below /var/lib");
+        let pg = files.iter().find(|f| f.path.to_string() == dropin("postgresql.service")).unwrap();
+        assert!(
+            pg.contents.ends_with("RequiresMountsFor=/var/lib/postgresql/16/main /var/lib/postgresql\n"),
+            "{}",
+            pg.contents
+        );
+        let service = &files[DATABASE_UNITS.len()].contents;
+        assert!(
+            service.contains("fstrim -v /var/lib\n") && service.contains("fstrim -v /var/lib/postgresql/16/main\n")
+        );
+        assert!(!service.contains("synology"), "NFS is not trimmed:\n{service}");
+    }
+
+    #[test]
+    fn only_nfs_gets_no_fstrim_and_nvme_is_recognised_by_path() {
+        let spec = spec(
+            "[nfs_mounts.cold]\nsource = \"nas:/jts\"\nmount_point = \"/var/lib/kafka\"\n\
+             [volume_groups.vg]\ndevices = [\"/dev/nvme0n1\"]\n",
+        );
+        assert_eq!(
+            paths(&rendered_files(&spec)),
+            ["/etc/systemd/system/kafka.service.d/jts-mounts.conf", "/etc/udev/rules.d/60-jts-nvme-scheduler.rules"]
+        );
+        assert!(is_nvme(&AbsPath::new("/dev/nvme0n1").unwrap()));
+        assert!(!is_nvme(&AbsPath::new("/dev/sda").unwrap()) && !is_nvme(&AbsPath::new("/srv/nvme0").unwrap()));
+    }
+}

@@ -1,0 +1,223 @@
+//! System integration files: `render` prints them, `plan` plans their writes, and (root
+//! tier) `apply` writes them under `--root`, exactly, once, in a form systemd accepts.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{have_program, jts_at, skip_unless_root, tempdir, tool, under, write_file};
+
+const SPEC: &str = r#"version = 1
+[filesystems.warm]
+device = "/dev/nvme1n1"
+filesystem = "btrfs"
+mount_point = "/var/lib/postgresql"
+mount_options = ["compress=zstd:3", "noatime"]
+
+[nfs_mounts.cold]
+source = "nas.internal:/volume1/jts"
+mount_point = "/mnt/synology"
+options = ["vers=4.2", "hard", "_netdev"]
+"#;
+
+/// A blank machine: no accounts beyond the files, nothing observed.
+const BLANK_STATE: &str = r#"{"perms":{"accounts":{"files_present":true,"users":{},"groups":{}},"paths":{}}}"#;
+
+const DROPIN: &str = "/etc/systemd/system/postgresql.service.d/jts-mounts.conf";
+const SERVICE: &str = "/etc/systemd/system/jts-fstrim.service";
+const TIMER: &str = "/etc/systemd/system/jts-fstrim.timer";
+const UDEV: &str = "/etc/udev/rules.d/60-jts-nvme-scheduler.rules";
+
+/// `render --json` as `(path, contents)` pairs.
+fn rendered(spec: &Path, root: &Path) -> Vec<(String, String)> {
+    let run = jts_at(spec, root, &["render", "--json"]);
+    run.expect_code(0);
+    let json = run.json();
+    json["files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no files array:{run:?}"))
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["contents"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn render_prints_dropin_timer_and_udev_rule_under_root_and_writes_nothing() {
+    let work = tempdir();
+    let spec = write_file(work.path(), "storage.toml", SPEC);
+    let root = work.path().join("root");
+    let files = rendered(&spec, &root);
+    let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    let expected: Vec<String> =
+        [DROPIN, SERVICE, TIMER, UDEV].iter().map(|p| under(&root, p).display().to_string()).collect();
+    assert_eq!(paths, expected, "one drop-in (postgresql's data is on the mount), fstrim, udev");
+    let contents = |path: &str| &files.iter().find(|(p, _)| p.ends_with(path)).unwrap().1;
+    assert!(contents(DROPIN).contains("[Unit]\nRequiresMountsFor=/var/lib/postgresql\n"), "{}", contents(DROPIN));
+    assert!(contents(TIMER).contains("OnCalendar=weekly"));
+    assert!(contents(SERVICE).contains("ExecStart=/usr/sbin/fstrim -v /var/lib/postgresql\n"));
+    assert!(!contents(SERVICE).contains("/mnt/synology"), "NFS gets no fstrim:\n{}", contents(SERVICE));
+    assert!(contents(UDEV).contains("ATTR{queue/scheduler}=\"none\""));
+    assert!(!root.exists(), "render writes nothing");
+
+    let text = jts_at(&spec, &root, &["render"]);
+    text.expect_code(0);
+    assert!(text.stdout.contains(&format!("# {}\n", under(&root, DROPIN).display())), "{text:?}");
+    assert!(text.stdout.contains("RequiresMountsFor=/var/lib/postgresql"), "{text:?}");
+}
+
+#[test]
+fn plan_writes_the_files_after_the_mounts_and_before_directories() {
+    let work = tempdir();
+    let spec = write_file(work.path(), "storage.toml", &format!("{SPEC}\n[[directories]]\npath = \"/srv/x\"\n"));
+    let state = write_file(work.path(), "state.json", BLANK_STATE);
+    let root = work.path().join("root");
+    let run = jts_at(&spec, &root, &["plan", "--json", "--state", state.to_str().unwrap()]);
+    run.expect_code(0);
+    let steps = run.json()["steps"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    let writes: Vec<&serde_json::Value> = steps.iter().filter(|s| s["kind"] == "WriteFile").collect();
+    let objects: Vec<&str> = writes.iter().map(|s| s["object"].as_str().unwrap()).collect();
+    assert_eq!(objects, [DROPIN, SERVICE, TIMER, UDEV], "{kinds:?}");
+    let first_write = kinds.iter().position(|k| *k == "WriteFile").unwrap();
+    assert!(kinds.iter().rposition(|k| *k == "Mount").unwrap() < first_write, "{kinds:?}");
+    assert!(kinds.iter().position(|k| *k == "CreateDirectory").unwrap() > first_write, "{kinds:?}");
+    let commands: Vec<&str> = writes[0]["commands"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let write = format!("write-atomic {} (3 lines, mode 0644)", under(&root, DROPIN).display());
+    assert!(commands.contains(&write.as_str()), "{commands:#?}");
+    assert_eq!(writes[0]["drift"]["actual"], "missing");
+}
+
+#[test]
+fn plan_against_a_probe_state_with_the_files_in_place_plans_no_writes() {
+    let work = tempdir();
+    let spec = write_file(work.path(), "storage.toml", SPEC);
+    let root = work.path().join("root");
+    let mut state: serde_json::Value = serde_json::from_str(BLANK_STATE).unwrap();
+    let files: serde_json::Map<String, serde_json::Value> = rendered(&spec, Path::new("/"))
+        .into_iter()
+        .map(|(path, contents)| (path, serde_json::Value::String(contents)))
+        .collect();
+    state["files"] = serde_json::Value::Object(files.clone());
+    let state_file = write_file(work.path(), "state.json", &state.to_string());
+    let run = jts_at(&spec, &root, &["plan", "--json", "--state", state_file.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(run.json()["steps"].as_array().unwrap().iter().all(|s| s["kind"] != "WriteFile"), "{run:?}");
+
+    // One file edited by hand: just that one is rewritten, and its drift is named.
+    let mut edited = files;
+    edited.insert(TIMER.into(), "[Timer]\nOnCalendar=daily\n".into());
+    state["files"] = serde_json::Value::Object(edited);
+    let state_file = write_file(work.path(), "state.json", &state.to_string());
+    let run = jts_at(&spec, &root, &["plan", "--json", "--state", state_file.to_str().unwrap()]);
+    run.expect_code(0);
+    let json = run.json();
+    let writes: Vec<&serde_json::Value> =
+        json["steps"].as_array().unwrap().iter().filter(|s| s["kind"] == "WriteFile").collect();
+    assert_eq!(writes.len(), 1, "{run:?}");
+    assert_eq!(writes[0]["object"], TIMER);
+    assert_eq!(writes[0]["drift"]["actual"], "differs from line 1: \"[Timer]\"");
+}
+
+// ---------------------------------------------------------------------------------------
+// Root tier.
+
+/// A loop device on a sparse file, detached (and unmounted) on drop.
+struct Loop {
+    device: String,
+    mounts: Vec<PathBuf>,
+}
+
+impl Loop {
+    fn new(dir: &Path, size: &str) -> Self {
+        let image = dir.join("disk.img");
+        tool("truncate", &["-s", size, image.to_str().unwrap()]).expect_code(0);
+        let run = tool("losetup", &["--find", "--show", image.to_str().unwrap()]);
+        run.expect_code(0);
+        Self { device: run.stdout.trim().to_owned(), mounts: Vec::new() }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        for mount in self.mounts.iter().rev() {
+            let _ = tool("umount", &[mount.to_str().unwrap()]);
+        }
+        let _ = tool("losetup", &["-d", &self.device]);
+    }
+}
+
+#[test]
+fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() {
+    if skip_unless_root("root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them") {
+        return;
+    }
+    let work = tempdir();
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/fstab"), "# /etc/fstab\n").unwrap();
+    let mut disk = Loop::new(work.path(), "64M");
+    let spec = write_file(
+        work.path(),
+        "storage.toml",
+        &format!(
+            "version = 1\n[filesystems.pg]\ndevice = \"{}\"\nfilesystem = \"ext4\"\nmount_point = \"/var/lib/postgresql\"\n",
+            disk.device
+        ),
+    );
+    let mount_point = under(&root, "/var/lib/postgresql");
+    disk.mounts.push(mount_point.clone());
+    let expected = rendered(&spec, &root);
+    let paths: Vec<&str> = expected.iter().map(|(p, _)| p.as_str()).collect();
+    let want: Vec<String> = [DROPIN, SERVICE, TIMER].iter().map(|p| under(&root, p).display().to_string()).collect();
+    assert_eq!(paths, want, "a loop device is no NVMe: no udev rule");
+
+    let first = jts_at(&spec, &root, &["apply", "--json"]);
+    first.expect_code(0);
+    let done: Vec<String> = first.json()["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "WriteFile")
+        .map(|s| s["object"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(done, [DROPIN, SERVICE, TIMER], "{first:?}");
+    for (path, contents) in &expected {
+        assert_eq!(&std::fs::read_to_string(path).unwrap(), contents, "{path}");
+    }
+
+    let second = jts_at(&spec, &root, &["apply", "--json"]);
+    second.expect_code(0);
+    assert_eq!(second.json()["changes"], 0, "{second:?}");
+    jts_at(&spec, &root, &["validate"]).expect_code(0);
+
+    // Drift: a unit edited by hand is reported, then restored.
+    std::fs::write(under(&root, TIMER), "[Timer]\nOnCalendar=daily\n").unwrap();
+    let drift = jts_at(&spec, &root, &["validate", "--json"]);
+    drift.expect_code(4);
+    let items = drift.json()["drift"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{drift:?}");
+    assert_eq!(items[0]["object"], TIMER);
+    jts_at(&spec, &root, &["apply"]).expect_code(0);
+    assert_eq!(std::fs::read_to_string(under(&root, TIMER)).unwrap(), expected[2].1);
+
+    if !have_program("systemd-analyze") {
+        eprintln!("skipping systemd-analyze verify: not installed (apt-get install -y systemd)");
+        return;
+    }
+    // A stub postgresql.service beside its drop-in, so that the drop-in has a unit.
+    let units = under(&root, "/etc/systemd/system");
+    let stub = units.join("postgresql.service");
+    std::fs::write(&stub, "[Unit]\nDescription=stub\n[Service]\nExecStart=/bin/true\n").unwrap();
+    let verify = tool(
+        "systemd-analyze",
+        &[
+            "verify",
+            "--man=no",
+            stub.to_str().unwrap(),
+            units.join("jts-fstrim.service").to_str().unwrap(),
+            units.join("jts-fstrim.timer").to_str().unwrap(),
+        ],
+    );
+    verify.expect_code(0);
+    assert_eq!(verify.stderr.trim(), "", "systemd-analyze complained:{verify:?}");
+}
