@@ -129,17 +129,20 @@ fn write_acl(node: &Node, root: &Root, kind: AclKind, entries: &[crate::acl::Acl
     if full.is_empty() {
         return remove_acl(node, kind);
     }
-    xattr::set_deref(node.proc_path(), kind.xattr(), &encode_xattr(&full)).map_err(|source| Error::Acl {
-        op: "write",
-        path: node.path().into(),
-        source,
+    xattr::set_deref(node.proc_path(), kind.xattr(), &encode_xattr(&full)).map_err(|source| {
+        if source.raw_os_error() == Some(nix::libc::EOPNOTSUPP) {
+            Error::AclUnsupported { path: node.path().into() }
+        } else {
+            Error::Acl { op: "write", path: node.path().into(), source }
+        }
     })
 }
 
 fn remove_acl(node: &Node, kind: AclKind) -> Result<()> {
     match xattr::remove_deref(node.proc_path(), kind.xattr()) {
         Ok(()) => Ok(()),
-        Err(err) if err.raw_os_error() == Some(nix::libc::ENODATA) => Ok(()),
+        // Nothing to remove: no ACL, or a filesystem without ACLs at all (NFS v4.2).
+        Err(err) if matches!(err.raw_os_error(), Some(nix::libc::ENODATA | nix::libc::EOPNOTSUPP)) => Ok(()),
         Err(source) => Err(Error::Acl { op: "remove", path: node.path().into(), source }),
     }
 }

@@ -38,6 +38,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The filesystem has no POSIX ACLs (NFS v4.2, for one) but the spec gives some.
+    #[error(
+        "{path} is on a filesystem without POSIX ACLs (NFS v4.2 has none); remove `acl` from this directory's spec"
+    )]
+    AclUnsupported {
+        /// The directory.
+        path: PathBuf,
+    },
     /// An ACL xattr held bytes that are not a POSIX ACL.
     #[error("ACL of {path} is malformed: {reason}")]
     MalformedAcl {

@@ -1,0 +1,471 @@
+//! VM tier: examples/three-tier.toml scaled down to the guest's two disks, end to end:
+//! hot LVs (ext4, xfs) on `/dev/vda`, the warm btrfs with zstd on `/dev/vdb`, and the cold
+//! tier as a real NFS v4.2 mount from a loopback NFS server in the same guest
+//! (DESIGN.md §5). Outside the guest (`scripts/vm-test.sh`) the test prints why it skips.
+//!
+//! Everything is mounted under `/srv/jts`, which the guest overlays (throwaway), as it
+//! does `/etc`: `apply` runs without `--root` and writes the guest's real `/etc/fstab`.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use common::{Run, jts, tool};
+
+const VG: &str = "vg_tier";
+const BASE: &str = "/srv/jts";
+const HOT_PG: &str = "/srv/jts/hot/postgresql";
+const HOT_KAFKA: &str = "/srv/jts/hot/kafka";
+const HOT_REDIS: &str = "/srv/jts/hot/redis";
+const WARM: &str = "/srv/jts/warm";
+const COLD: &str = "/srv/jts/cold";
+const EXPORT: &str = "/srv/export";
+
+fn in_guest(test: &str) -> bool {
+    let inside = std::env::var("JTS_VM_GUEST").is_ok_and(|v| v == "1");
+    if !inside {
+        eprintln!("skipping {test}: VM tier; run it inside the guest with scripts/vm-test.sh");
+    }
+    inside
+}
+
+fn disks() -> Vec<String> {
+    std::env::var("JTS_VM_DISKS").unwrap_or_default().split_whitespace().map(str::to_owned).collect()
+}
+
+/// Mount points currently mounted at or below `prefix`, deepest first.
+fn mounted_below(prefix: &str) -> Vec<String> {
+    let mut found: Vec<String> = mountinfo()
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|mp| mp == prefix || mp.starts_with(&format!("{prefix}/")))
+        .collect();
+    found.sort_by_key(|mp| std::cmp::Reverse(mp.matches('/').count()));
+    found.dedup();
+    found
+}
+
+/// Unmounts our test mounts (and vm_lvm's), removes every VG on the guest's disks, their
+/// signatures, and our fstab lines: the blank machine `apply` starts from.
+fn reset() {
+    for prefix in [BASE, "/tmp/jts-vm-mnt"] {
+        let prefix_mounts: Vec<String> = if prefix == BASE {
+            mounted_below(BASE)
+        } else {
+            mountinfo().into_iter().map(|m| m.mount_point).filter(|mp| mp.starts_with(prefix)).collect()
+        };
+        for mount_point in prefix_mounts {
+            tool("umount", &[&mount_point]).expect_code(0);
+        }
+    }
+    let vgs = tool("vgs", &["--noheadings", "-o", "vg_name"]);
+    for vg in vgs.stdout.split_whitespace() {
+        tool("vgremove", &["-ff", "-y", vg]).expect_code(0);
+    }
+    for disk in disks() {
+        let _ = tool("pvremove", &["-ff", "-y", &disk]);
+        tool("wipefs", &["-a", &disk]).expect_code(0);
+    }
+    // virtme's init bind-mounts an empty file over /etc/fstab; jts replaces fstab
+    // atomically by rename(2), which a mount point refuses (EBUSY). Below it is the
+    // guest's overlay /etc, writable and thrown away with the guest, as on a real host.
+    while mountinfo().iter().any(|m| m.mount_point == "/etc/fstab") {
+        tool("umount", &["/etc/fstab"]).expect_code(0);
+    }
+    let fstab = std::fs::read_to_string("/etc/fstab").unwrap_or_default();
+    let kept: String = fstab
+        .lines()
+        .filter(|line| !line.split_whitespace().nth(1).is_some_and(|mp| mp.starts_with(BASE)))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    if kept != fstab {
+        std::fs::write("/etc/fstab", kept).expect("rewrite /etc/fstab");
+    }
+    let _ = std::fs::remove_dir_all(BASE);
+}
+
+/// Runs a daemon-starting command with its stdio on /dev/null: a forked daemon keeps
+/// captured pipes open, so `tool` would wait for it until its timeout.
+fn start_daemon(command: &str) {
+    tool("sh", &["-c", &format!("{command} </dev/null >/dev/null 2>&1")]).expect_code(0);
+}
+
+fn process_running(name: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim() == name))
+}
+
+/// The loopback NFS v4.2 server of DESIGN.md §5, exporting a tmpfs at `/srv/export` as
+/// the v4 pseudo-root `127.0.0.1:/`. Each step is skipped when already done, so a second
+/// test in the same boot reuses the server; the export is emptied every time.
+fn ensure_nfs_server() {
+    let mounts = mountinfo();
+    if !mounts.iter().any(|m| m.fstype == "nfsd" && m.mount_point == "/proc/fs/nfsd") {
+        tool("mount", &["-t", "nfsd", "nfsd", "/proc/fs/nfsd"]).expect_code(0);
+    }
+    if !mounts.iter().any(|m| m.fstype == "tmpfs" && m.mount_point == EXPORT) {
+        std::fs::create_dir_all(EXPORT).expect("mkdir /srv/export");
+        tool("mount", &["-t", "tmpfs", "-o", "size=64m,mode=0755", "jts-export", EXPORT]).expect_code(0);
+    }
+    for entry in std::fs::read_dir(EXPORT).expect("read /srv/export") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).expect("empty the export");
+        } else {
+            std::fs::remove_file(&path).expect("empty the export");
+        }
+    }
+    let exported = tool("exportfs", &["-v"]);
+    if !exported.stdout.contains(EXPORT) {
+        tool("exportfs", &["-o", "rw,sync,fsid=0,no_subtree_check,no_root_squash", &format!("127.0.0.1:{EXPORT}")])
+            .expect_code(0);
+    }
+    if !process_running("rpc.mountd") {
+        start_daemon("rpc.mountd -N 3");
+    }
+    let threads = std::fs::read_to_string("/proc/fs/nfsd/threads").unwrap_or_default();
+    if threads.trim().parse::<u32>().unwrap_or(0) == 0 {
+        start_daemon("rpc.nfsd -N 3 4");
+    }
+}
+
+/// One line of /proc/self/mountinfo.
+#[derive(Debug, Clone)]
+struct Mount {
+    mount_point: String,
+    fstype: String,
+    source: String,
+    /// Per-mount and superblock options together.
+    options: Vec<String>,
+}
+
+fn unescape(field: &str) -> String {
+    let mut out = String::new();
+    let mut rest = field;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let code = rest.get(at + 1..at + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(byte) => {
+                out.push(char::from(byte));
+                rest = &rest[at + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn mountinfo() -> Vec<Mount> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo");
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let left: Vec<&str> = left.split(' ').collect();
+            let right: Vec<&str> = right.split(' ').collect();
+            let mut options: Vec<String> = left.get(5)?.split(',').map(str::to_owned).collect();
+            options.extend(right.get(2).unwrap_or(&"").split(',').map(str::to_owned));
+            Some(Mount {
+                mount_point: unescape(left.get(4)?),
+                fstype: (*right.first()?).to_owned(),
+                source: unescape(right.get(1)?),
+                options,
+            })
+        })
+        .collect()
+}
+
+/// The topmost mount at `mount_point`, failing when there is none.
+#[track_caller]
+fn mounted_at(mount_point: &str) -> Mount {
+    mountinfo()
+        .into_iter()
+        .rev()
+        .find(|m| m.mount_point == mount_point)
+        .unwrap_or_else(|| panic!("{mount_point} is not mounted:\n{:#?}", mountinfo()))
+}
+
+/// Asserts the mount at `mount_point` has `fstype`, `source` and every one of `options`.
+#[track_caller]
+fn assert_mounted(mount_point: &str, fstype: &str, source: &str, options: &[&str]) {
+    let mount = mounted_at(mount_point);
+    assert_eq!(mount.fstype, fstype, "{mount:?}");
+    // A device may be recorded under any of its names (/dev/VG/LV, /dev/mapper/VG-LV).
+    let node = |path: &str| std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
+    assert_eq!(node(&mount.source), node(source), "{mount:?}");
+    for option in options {
+        assert!(mount.options.iter().any(|o| o == option), "{mount_point} lacks {option}: {mount:?}");
+    }
+}
+
+/// An LV's device path.
+fn lv_source(lv: &str) -> String {
+    format!("/dev/{VG}/{lv}")
+}
+
+/// The fstab lines (comments and blanks left out) whose mount point is `mount_point`.
+fn fstab_lines(mount_point: &str) -> Vec<String> {
+    std::fs::read_to_string("/etc/fstab")
+        .expect("read /etc/fstab")
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter(|line| line.split_whitespace().nth(1).is_some_and(|mp| unescape(mp) == mount_point))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts `path` is a directory with `mode` (permission bits incl. setgid) and `gid`,
+/// on the filesystem mounted at `mount_point` (same st_dev), not on what it hides.
+#[track_caller]
+fn assert_dir_on(path: &str, mount_point: &str, mode: u32, gid: u32) {
+    let meta = std::fs::symlink_metadata(path).unwrap_or_else(|err| panic!("{path}: {err}"));
+    assert!(meta.is_dir(), "{path} is not a directory");
+    assert_eq!(meta.mode() & 0o7777, mode, "{path}: mode {:o}", meta.mode() & 0o7777);
+    assert_eq!(meta.gid(), gid, "{path}: gid");
+    let mount_dev = std::fs::metadata(mount_point).expect("mount point").dev();
+    assert_eq!(meta.dev(), mount_dev, "{path} is on the filesystem mounted at {mount_point}");
+}
+
+fn gid_of(group: &str) -> u32 {
+    let run = tool("getent", &["group", group]);
+    run.expect_code(0);
+    run.stdout.split(':').nth(2).expect("gid field").trim().parse().expect("gid")
+}
+
+/// The cold tier's directories: no `acl`, which NFS v4.2 cannot store.
+const COLD_DIRECTORIES: &str = r#"[[directories]]
+path = "{COLD}/jts"
+mode = "0755"
+
+[[directories]]
+path = "{COLD}/jts/archives"
+group = "backup"
+mode = "2770"
+children = ["database", "configs"]
+
+[[directories]]
+path = "{COLD}/jts/market-data"
+mode = "0755"
+children = ["raw", "processed"]
+"#;
+
+/// The three tiers, scaled down: 3 LVs on `/dev/vda`, btrfs on `/dev/vdb`, NFS from
+/// 127.0.0.1, each with a few directories. No ACLs on the cold tier (NFS v4.2 has no
+/// POSIX ACLs). Owners are accounts the host's root filesystem already has (postgres is
+/// adopted; `daemon` stands in for kafka): `useradd` fails in the guest ("failure while
+/// writing changes to /etc/shadow"), and account creation is the root tier's business.
+fn three_tier_spec() -> String {
+    let [vda, vdb] = &disks()[..] else { panic!("expected two disks in JTS_VM_DISKS") };
+    let cold = COLD_DIRECTORIES.replace("{COLD}", COLD);
+    format!(
+        r#"version = 1
+
+[groups.backup]
+[users.postgres]
+
+[volume_groups.{VG}]
+devices = ["{vda}"]
+extent_size = "4MiB"
+data_alignment = "4MiB"
+reserve = "10%"
+
+[volume_groups.{VG}.volumes.lv_pg]
+size = "512MiB"
+filesystem = "ext4"
+preset = "postgresql"
+label = "jts-pg"
+mount_point = "{HOT_PG}"
+owner = "postgres"
+group = "postgres"
+mode = "0750"
+
+[volume_groups.{VG}.volumes.lv_kafka]
+size = "512MiB"
+filesystem = "xfs"
+preset = "kafka"
+label = "jts-kafka"
+mount_point = "{HOT_KAFKA}"
+owner = "daemon"
+group = "daemon"
+mode = "0750"
+
+[volume_groups.{VG}.volumes.lv_redis]
+size = "256MiB"
+filesystem = "ext4"
+preset = "redis"
+mount_point = "{HOT_REDIS}"
+
+[filesystems.warm]
+device = "{vdb}"
+filesystem = "btrfs"
+label = "jts-warm"
+mount_point = "{WARM}"
+mount_options = ["compress=zstd:3", "noatime"]
+mode = "0755"
+
+[nfs_mounts.cold]
+source = "127.0.0.1:/"
+mount_point = "{COLD}"
+options = ["vers=4.2", "hard", "timeo=50", "retrans=2", "_netdev"]
+
+[[directories]]
+path = "{HOT_PG}/data"
+owner = "postgres"
+group = "postgres"
+mode = "0750"
+acl = ["group:backup:r-x", "default:group:backup:r-x"]
+
+[[directories]]
+path = "{HOT_KAFKA}/data"
+owner = "daemon"
+group = "daemon"
+mode = "0750"
+
+[[directories]]
+path = "{WARM}/daily-backups"
+group = "backup"
+mode = "2770"
+
+[[directories]]
+path = "{WARM}/logs"
+group = "backup"
+mode = "2750"
+acl = ["default:group:backup:r-x"]
+
+{cold}"#
+    )
+}
+
+struct Scratch {
+    dir: tempfile::TempDir,
+    spec: PathBuf,
+}
+
+impl Scratch {
+    fn new(text: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = dir.path().join("storage.toml");
+        std::fs::write(&spec, text).expect("write spec");
+        Self { dir, spec }
+    }
+
+    /// `jts-provision --config SPEC ARGS` (plus `--journal DIR` for apply); no --root.
+    fn run(&self, args: &[&str]) -> Run {
+        let journal = self.dir.path().join("journal");
+        let mut all = vec!["--config", self.spec.to_str().unwrap()];
+        all.extend_from_slice(args);
+        if args.first() == Some(&"apply") {
+            all.extend_from_slice(&["--journal", journal.to_str().unwrap()]);
+        }
+        jts(&all)
+    }
+}
+
+/// Unmounts everything and frees the disks when the test ends, passed or failed, so the
+/// other VM test binaries in the same boot find blank disks.
+struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for mount_point in mounted_below(BASE) {
+            let _ = tool("umount", &[&mount_point]);
+        }
+        let _ = tool("vgremove", &["-ff", "-y", VG]);
+        for disk in disks() {
+            let _ = tool("pvremove", &["-ff", "-y", &disk]);
+            let _ = tool("wipefs", &["-a", &disk]);
+        }
+    }
+}
+
+/// Apply from blank disks, check every tier's mount, fstab line and directories, then
+/// idempotence, then a warm tier unmounted by hand: drift that apply repairs.
+fn three_tiers_end_to_end() {
+    reset();
+    let _cleanup = Cleanup;
+    ensure_nfs_server();
+    let scratch = Scratch::new(&three_tier_spec());
+    scratch.run(&["check"]).expect_code(0);
+
+    let first = scratch.run(&["apply", "--json"]);
+    first.expect_code(0);
+    assert!(first.json()["changes"].as_u64().unwrap_or(0) > 0, "{first:?}");
+
+    // Every tier is mounted, from the right source, with the spec's options.
+    let [_, vdb] = &disks()[..] else { panic!("two disks") };
+    assert_mounted(HOT_PG, "ext4", &lv_source("lv_pg"), &["noatime"]);
+    assert_mounted(HOT_KAFKA, "xfs", &lv_source("lv_kafka"), &["noatime", "logbufs=8", "logbsize=256k"]);
+    assert_mounted(HOT_REDIS, "ext4", &lv_source("lv_redis"), &["noatime"]);
+    assert_mounted(WARM, "btrfs", vdb, &["noatime", "compress=zstd:3"]);
+    assert_mounted(COLD, "nfs4", "127.0.0.1:/", &["vers=4.2", "hard", "timeo=50", "retrans=2"]);
+
+    // One fstab line per mount point.
+    let all = [HOT_PG, HOT_KAFKA, HOT_REDIS, WARM, COLD];
+    for mount_point in all {
+        let lines = fstab_lines(mount_point);
+        assert_eq!(lines.len(), 1, "{mount_point}: {lines:?}\n{}", std::fs::read_to_string("/etc/fstab").unwrap());
+    }
+    let warm_line = &fstab_lines(WARM)[0];
+    assert!(warm_line.starts_with("UUID="), "named by UUID: {warm_line}");
+    assert!(warm_line.contains("compress=zstd:3"), "{warm_line}");
+    let cold_line = &fstab_lines(COLD)[0];
+    assert!(cold_line.starts_with("127.0.0.1:/ ") && cold_line.contains("nfs4"), "{cold_line}");
+    assert!(cold_line.contains("vers=4.2") && cold_line.contains("_netdev"), "{cold_line}");
+
+    // Mounted roots and directories live on the mounted filesystems, with their modes.
+    let backup = gid_of("backup");
+    let (postgres, kafka) = (gid_of("postgres"), gid_of("daemon"));
+    assert_dir_on(HOT_PG, HOT_PG, 0o750, postgres);
+    assert_dir_on(HOT_KAFKA, HOT_KAFKA, 0o750, kafka);
+    assert_dir_on(&format!("{HOT_PG}/data"), HOT_PG, 0o750, postgres);
+    assert_dir_on(&format!("{HOT_KAFKA}/data"), HOT_KAFKA, 0o750, kafka);
+    assert_dir_on(WARM, WARM, 0o755, 0);
+    assert_dir_on(&format!("{WARM}/daily-backups"), WARM, 0o2770, backup);
+    assert_dir_on(&format!("{WARM}/logs"), WARM, 0o2750, backup);
+    assert_dir_on(&format!("{COLD}/jts"), COLD, 0o755, 0);
+    assert_dir_on(&format!("{COLD}/jts/archives"), COLD, 0o2770, backup);
+    assert_dir_on(&format!("{COLD}/jts/archives/database"), COLD, 0o2770, backup);
+    assert_dir_on(&format!("{COLD}/jts/archives/configs"), COLD, 0o2770, backup);
+    assert_dir_on(&format!("{COLD}/jts/market-data/raw"), COLD, 0o755, 0);
+    assert!(Path::new(&format!("{EXPORT}/jts/archives/database")).is_dir(), "the directories are on the NFS export");
+    let acl = tool("getfacl", &["-n", "--absolute-names", &format!("{WARM}/logs")]);
+    acl.expect_code(0);
+    assert!(acl.stdout.contains(&format!("default:group:{backup}:r-x")), "ACLs work on the warm btrfs: {acl:?}");
+
+    // Converged: validate is clean and a second apply changes nothing.
+    scratch.run(&["validate"]).expect_code(0);
+    let second = scratch.run(&["apply", "--json"]);
+    second.expect_code(0);
+    assert_eq!(second.json()["changes"], 0, "{second:?}");
+    for mount_point in all {
+        assert_eq!(fstab_lines(mount_point).len(), 1, "re-apply never duplicates {mount_point}");
+    }
+
+    // A tier unmounted by hand is drift, named; apply mounts it again.
+    tool("umount", &[WARM]).expect_code(0);
+    let drift = scratch.run(&["validate"]);
+    drift.expect_code(4);
+    assert!(drift.all_output().contains(WARM), "names the lost mount: {drift:?}");
+    let repaired = scratch.run(&["apply"]);
+    repaired.expect_code(0);
+    assert_mounted(WARM, "btrfs", vdb, &["noatime", "compress=zstd:3"]);
+    assert_dir_on(&format!("{WARM}/daily-backups"), WARM, 0o2770, backup);
+    assert_eq!(fstab_lines(WARM).len(), 1, "remounting does not touch fstab's line");
+    scratch.run(&["validate"]).expect_code(0);
+}
+
+#[test]
+fn vm_three_tiers_with_directories_on_every_tier_converge_and_a_lost_mount_is_repaired() {
+    if !in_guest("vm_three_tiers_with_directories_on_every_tier_converge_and_a_lost_mount_is_repaired") {
+        return;
+    }
+    three_tiers_end_to_end();
+}
