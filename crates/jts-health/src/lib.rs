@@ -1,0 +1,97 @@
+//! Storage health for JTS services: is my storage mounted, writable and not full, in
+//! milliseconds, without shelling out, and without ever hanging on a dead NFS server.
+//!
+//! - [`HealthConfig`] (built in code with [`HealthConfig::builder`]) lists the mounts to
+//!   check ([`MountCheck`]: path, tier label, expected source and options, per-mount
+//!   [`Thresholds`]) and one timeout for all probes.
+//! - [`check`] reads the mount table once, then probes every mount in parallel on
+//!   long-lived per-mount workers ([`probe`] explains why no thread leaks) and returns a
+//!   [`HealthReport`] by the timeout, whatever the mounts do.
+//! - [`Status`] rolls up worst-of per tier and overall; [`HealthReport::exit_code`] is
+//!   the monitoring-plugin code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+//! - Output: [`HealthReport::to_table`], [`HealthReport::to_json`],
+//!   [`HealthReport::to_prometheus`] and [`write_textfile`] (atomic, for node_exporter).
+//!
+//! Per mount, these findings are made ([`CheckKind`]):
+//!
+//! | check | not OK when | status |
+//! |---|---|---|
+//! | `mounted` | the path is not a mount point | CRITICAL (usage not probed) |
+//! | `source` | mounted from another device or export than expected | CRITICAL |
+//! | `read_write` | read-only though `ro` was not asked for | CRITICAL |
+//! | `options` | an expected option is not in effect (`jts_mounts::compare_options`) | WARNING |
+//! | `responding` | stat/statvfs failed, or gave no answer by the timeout | CRITICAL |
+//! | `bytes`, `inodes` | usage at or above a threshold | WARNING / CRITICAL |
+//!
+//! ```
+//! use std::time::Duration;
+//! use jts_health::{HealthConfig, MountCheck, Status, check};
+//!
+//! let config = HealthConfig::builder()
+//!     .timeout(Duration::from_secs(2))
+//!     .mount(MountCheck::new("root", "/").unwrap().not_a_mount_point())
+//!     .build()
+//!     .unwrap();
+//! let report = check(&config);
+//! assert_eq!(report.probes.len(), 1);
+//! assert!(report.probes[0].values.is_some(), "{}", report.to_table());
+//! assert!(report.status <= Status::Critical);
+//! ```
+//!
+//! # JSON schema (version 1)
+//!
+//! [`HealthReport::to_json`] gives one object. Fields are only ever added within a
+//! schema version; renames and removals bump `schema_version`.
+//!
+//! ```json
+//! {
+//!   "schema_version": 1,
+//!   "status": "warning",                 // ok | warning | critical | unknown
+//!   "tiers": { "hot": "warning", "cold": "ok" },
+//!   "probes": [
+//!     {
+//!       "name": "lv_postgres",           // the mount's name, its path unless named
+//!       "tier": "hot",
+//!       "mount": "/data/postgresql",
+//!       "status": "warning",
+//!       "message": "space 85.2% used (warn 80%, crit 90%)",
+//!       "values": {                      // null when the filesystem did not answer
+//!         "bytes_used": 9149415424,
+//!         "bytes_available": 1589706752,
+//!         "bytes_total": 10464022528,
+//!         "used_ratio": 0.852,           // used / (used + available), as df's Use%
+//!         "inodes_used": 12,
+//!         "inodes_total": 655360,
+//!         "inodes_used_ratio": 0.0000183,// null without a fixed inode count (btrfs)
+//!         "probe_seconds": 0.00004
+//!       },
+//!       "findings": [                    // every check made, OK or not
+//!         { "check": "bytes", "status": "warning", "message": "space 85.2% used (warn 80%, crit 90%)" }
+//!       ]                                // check: mounted | source | read_write | options
+//!     }                                  //        | responding | bytes | inodes
+//!   ],
+//!   "elapsed_seconds": 0.0031
+//! }
+//! ```
+//!
+//! # Prometheus metrics
+//!
+//! All gauges: `jts_health_status`, `jts_tier_status{tier}`, and per mount
+//! (`{tier,mount}`) `jts_mount_status`, `jts_mount_responding`, `jts_mount_bytes_used`,
+//! `jts_mount_bytes_available`, `jts_mount_bytes_total`, `jts_mount_used_ratio`,
+//! `jts_mount_inodes_used`, `jts_mount_inodes_total`, `jts_mount_probe_duration_seconds`;
+//! and `jts_check_duration_seconds`. Status gauges hold the plugin codes 0..3.
+
+mod check;
+mod config;
+mod error;
+mod output;
+pub mod probe;
+mod status;
+
+pub use check::{CheckKind, Finding, HealthReport, ProbeResult, SCHEMA_VERSION, Usage, check};
+pub use config::{DEFAULT_TIMEOUT, HealthConfig, HealthConfigBuilder, MountCheck};
+pub use error::{Error, Result};
+pub use output::write_textfile;
+pub use probe::{FsStats, Prober, statvfs_probe};
+pub use status::{Status, Thresholds};
