@@ -74,9 +74,25 @@ pub enum Command {
     ///
     /// `apply` writes these same files; `plan` and `validate` show those that differ.
     Render,
+    /// Health of every managed mount: usage against `[health]` thresholds, mounted from
+    /// the expected source, read-write, expected options, responding. Never hangs on a
+    /// dead NFS mount. Exit codes follow the monitoring-plugin convention: 0 OK,
+    /// 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Health(HealthArgs),
     /// LVM snapshots under the spec's `[snapshots.LV]` policies.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Print the Prometheus text format instead of the table.
+    #[arg(long, conflicts_with = "json")]
+    pub prometheus: bool,
+    /// Also write the Prometheus text atomically to FILE, for node_exporter's textfile
+    /// collector (e.g. /var/lib/node_exporter/textfile_collector/jts.prom).
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

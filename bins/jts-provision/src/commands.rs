@@ -7,7 +7,7 @@ use jts_core::{AbsPath, Context, DEFAULT_JOURNAL_DIR, Journal, Plan, PlanReport,
 use jts_perms::Accounts;
 
 use crate::Exit;
-use crate::cli::{ApplyArgs, Cli, Command, GlobalArgs, PlanArgs, SnapshotCommand};
+use crate::cli::{ApplyArgs, Cli, Command, GlobalArgs, HealthArgs, PlanArgs, SnapshotCommand};
 use crate::config::{ConfigError, HostSpec, load};
 use crate::consent::refuse_without_consent;
 use crate::host::{self, HostObserved, HostStep};
@@ -28,6 +28,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Validate => validate(global, &root),
         Command::Render => render(global, &root),
         Command::Snapshot(command) => snapshot(global, &root, command),
+        Command::Health(args) => health(global, &root, args),
     };
     match result {
         Err(err) => match err.downcast::<ConfigError>() {
@@ -248,4 +249,28 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
     let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
     output::applied(&applied, &[], journal.path(), global.json);
     Ok(if applied.failed.is_some() { Exit::Failed } else { Exit::Ok })
+}
+
+/// `health` exits with the monitoring-plugin code of the report, not the CLI contract's.
+fn health(global: &GlobalArgs, root: &Root, args: &HealthArgs) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, &Accounts::read(root)?)?;
+    let mut builder = jts_health::HealthConfig::builder().thresholds(spec.health).timeout(spec.probe_timeout);
+    for (tier, target) in host::health_targets(&spec) {
+        let mut target = target;
+        target.mount_point = AbsPath::new(root.resolve(&target.mount_point))?;
+        builder = builder.mount(jts_health::MountCheck::from_target(&tier, &target));
+    }
+    let report = jts_health::check(&builder.build()?);
+    if let Some(file) = &args.textfile {
+        let file = AbsPath::new(std::path::absolute(file)?)?;
+        jts_health::write_textfile(&report, &Root::host(), &file)?;
+    }
+    if args.prometheus {
+        say!("{}", report.to_prometheus().trim_end());
+    } else if global.json {
+        say!("{}", report.to_json()?);
+    } else {
+        say!("{}", report.to_table().trim_end());
+    }
+    std::process::exit(report.exit_code());
 }

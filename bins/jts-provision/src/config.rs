@@ -31,6 +31,19 @@ struct RawHostSpec {
     filesystems: std::collections::BTreeMap<String, Spanned<jts_mounts::FilesystemSpec>>,
     #[serde(default)]
     nfs_mounts: std::collections::BTreeMap<String, Spanned<jts_mounts::NfsMountSpec>>,
+    health: Option<Spanned<HealthSection>>,
+}
+
+/// `[health]`: thresholds and the probe timeout of `jts-provision health`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    /// Usage at or above this percentage is WARNING (default 80).
+    pub warn_percent: Option<f64>,
+    /// Usage at or above this percentage is CRITICAL (default 90).
+    pub crit_percent: Option<f64>,
+    /// How long one probe may take before its mount is "not responding" (default 2s).
+    pub probe_timeout: Option<jts_core::SpecDuration>,
 }
 
 /// A parsed host spec.
@@ -44,6 +57,10 @@ pub struct HostSpec {
     pub lvm: jts_lvm::LvmSpec,
     /// Filesystems on plain devices, and NFS mounts.
     pub mounts: jts_mounts::MountsSpec,
+    /// Health thresholds, already checked.
+    pub health: jts_health::Thresholds,
+    /// How long one health probe may take.
+    pub probe_timeout: std::time::Duration,
 }
 
 /// A spec that could not be loaded: where, and every problem found.
@@ -84,7 +101,19 @@ pub fn load(file: &Path) -> Result<(HostSpec, String), ConfigError> {
     let perms = PermsSpec { groups: raw.groups, users: raw.users, directories: raw.directories };
     let lvm = jts_lvm::LvmSpec { volume_groups: raw.volume_groups, snapshots: raw.snapshots };
     let mounts = jts_mounts::MountsSpec { filesystems: raw.filesystems, nfs_mounts: raw.nfs_mounts };
-    let mut spec = HostSpec { allow_destroy: raw.allow_destroy, perms, lvm, mounts };
+    let section = raw.health.as_ref().map(|h| h.get_ref().clone());
+    let warn = section.as_ref().and_then(|h| h.warn_percent).unwrap_or(80.0);
+    let crit = section.as_ref().and_then(|h| h.crit_percent).unwrap_or(90.0);
+    let health = jts_health::Thresholds::new(warn, crit).map_err(|err| {
+        let span = raw.health.as_ref().map(Spanned::span);
+        fail(
+            text.clone(),
+            vec![SpecError::new(span, "health", format!("{err}; e.g. warn_percent = 80, crit_percent = 90"))],
+        )
+    })?;
+    let probe_timeout =
+        section.and_then(|h| h.probe_timeout).map_or(jts_health::DEFAULT_TIMEOUT, std::time::Duration::from);
+    let mut spec = HostSpec { allow_destroy: raw.allow_destroy, perms, lvm, mounts, health, probe_timeout };
     spec.perms.directories.extend(mount_root_directories(&spec));
     Ok((spec, text))
 }

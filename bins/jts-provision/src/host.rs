@@ -213,6 +213,16 @@ pub fn mount_targets(spec: &HostSpec) -> Vec<MountTarget> {
     targets
 }
 
+/// Every managed mount with its tier for health checks: volumes are `hot`, a
+/// `[filesystems.NAME]` or `[nfs_mounts.NAME]` is tier `NAME` (e.g. `warm`, `cold`).
+pub fn health_targets(spec: &HostSpec) -> Vec<(String, MountTarget)> {
+    let named = spec.mounts.targets().into_iter().map(|target| {
+        let tier = target.name.rsplit('.').next().unwrap_or("other").to_owned();
+        (tier, target)
+    });
+    named.chain(volume_mount_targets(spec).into_iter().map(|target| ("hot".to_owned(), target))).collect()
+}
+
 /// The mounts of logical volumes that have a `mount_point`.
 fn volume_mount_targets(spec: &HostSpec) -> Vec<MountTarget> {
     spec.lvm
