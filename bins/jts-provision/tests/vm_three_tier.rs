@@ -460,6 +460,41 @@ fn three_tiers_end_to_end() {
     assert_dir_on(&format!("{WARM}/daily-backups"), WARM, 0o2770, backup);
     assert_eq!(fstab_lines(WARM).len(), 1, "remounting does not touch fstab's line");
     scratch.run(&["validate"]).expect_code(0);
+
+    health_survives_a_dead_nfs_server(&scratch);
+}
+
+/// Every tier is healthy; then the NFS server stops under the cold tier's hard mount:
+/// `health` still returns (a probe times out instead of hanging), marks the cold tier
+/// CRITICAL and reports the other tiers in full. The server is restarted afterwards so
+/// the mount recovers and the guest can unmount it.
+fn health_survives_a_dead_nfs_server(scratch: &Scratch) {
+    let healthy = scratch.run(&["health", "--json"]);
+    healthy.expect_code(0);
+    let tiers = &healthy.json()["tiers"];
+    assert_eq!(
+        (&tiers["hot"], &tiers["warm"], &tiers["cold"]),
+        (&"ok".into(), &"ok".into(), &"ok".into()),
+        "{healthy:?}"
+    );
+
+    start_daemon("rpc.nfsd 0");
+    let started = std::time::Instant::now();
+    let dead = scratch.run(&["health", "--json"]);
+    let took = started.elapsed();
+    start_daemon("rpc.nfsd -N 3 4");
+    dead.expect_code(2);
+    // Generous bound: the probe timeout is 2 s; a hung statvfs would never return.
+    assert!(took < std::time::Duration::from_secs(20), "health returned in {took:?}");
+    let report = dead.json();
+    assert_eq!(report["tiers"]["cold"], "critical", "{dead:?}");
+    assert_eq!((&report["tiers"]["hot"], &report["tiers"]["warm"]), (&"ok".into(), &"ok".into()), "{dead:?}");
+    let cold = report["probes"].as_array().unwrap().iter().find(|p| p["tier"] == "cold").unwrap().clone();
+    assert!(cold["message"].as_str().unwrap_or_default().contains("not responding"), "{cold}");
+    let complete =
+        report["probes"].as_array().unwrap().iter().filter(|p| p["tier"] != "cold").all(|p| !p["values"].is_null());
+    assert!(complete, "the other tiers' figures are all there: {dead:?}");
+    eprintln!("health with a dead NFS server returned in {took:?}");
 }
 
 #[test]
