@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{have_program, jts_at, skip_unless_root, tempdir, tool, under, write_file};
+use common::{Loop, have_program, jts_at, skip_unless_root, tempdir, tool, under, write_file};
 
 const SPEC: &str = r#"version = 1
 [filesystems.warm]
@@ -120,31 +120,6 @@ fn plan_against_a_probe_state_with_the_files_in_place_plans_no_writes() {
 
 // ---------------------------------------------------------------------------------------
 // Root tier.
-
-/// A loop device on a sparse file, detached (and unmounted) on drop.
-struct Loop {
-    device: String,
-    mounts: Vec<PathBuf>,
-}
-
-impl Loop {
-    fn new(dir: &Path, size: &str) -> Self {
-        let image = dir.join("disk.img");
-        tool("truncate", &["-s", size, image.to_str().unwrap()]).expect_code(0);
-        let run = tool("losetup", &["--find", "--show", image.to_str().unwrap()]);
-        run.expect_code(0);
-        Self { device: run.stdout.trim().to_owned(), mounts: Vec::new() }
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        for mount in self.mounts.iter().rev() {
-            let _ = tool("umount", &[mount.to_str().unwrap()]);
-        }
-        let _ = tool("losetup", &["-d", &self.device]);
-    }
-}
 
 #[test]
 fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() {

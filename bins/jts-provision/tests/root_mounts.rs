@@ -5,34 +5,9 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{jts_at, skip_unless_root, tempdir, tool, write_file};
-
-/// A loop device on a sparse file, detached (and unmounted) on drop.
-struct Loop {
-    device: String,
-    mounts: Vec<PathBuf>,
-}
-
-impl Loop {
-    fn new(dir: &Path, size: &str) -> Self {
-        let image = dir.join("disk.img");
-        tool("truncate", &["-s", size, image.to_str().unwrap()]).expect_code(0);
-        let run = tool("losetup", &["--find", "--show", image.to_str().unwrap()]);
-        run.expect_code(0);
-        Self { device: run.stdout.trim().to_owned(), mounts: Vec::new() }
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        for mount in self.mounts.iter().rev() {
-            let _ = tool("umount", &[mount.to_str().unwrap()]);
-        }
-        let _ = tool("losetup", &["-d", &self.device]);
-    }
-}
+use common::{Loop, jts_at, skip_unless_root, tempdir, tool, write_file};
 
 fn mounted_at(path: &Path) -> Option<String> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

@@ -304,3 +304,31 @@ pub fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .unwrap_or_else(|err| panic!("chmod {mode:o} {}: {err}", path.display()));
 }
+
+/// A loop device on a sparse file, detached (and unmounted) on drop.
+pub struct Loop {
+    /// The device, e.g. `/dev/loop3`.
+    pub device: String,
+    /// Mount points to unmount first, innermost last.
+    pub mounts: Vec<PathBuf>,
+}
+
+impl Loop {
+    /// Attaches a new sparse file of `size` in `dir`.
+    pub fn new(dir: &Path, size: &str) -> Self {
+        let image = dir.join("disk.img");
+        tool("truncate", &["-s", size, image.to_str().unwrap()]).expect_code(0);
+        let run = tool("losetup", &["--find", "--show", image.to_str().unwrap()]);
+        run.expect_code(0);
+        Self { device: run.stdout.trim().to_owned(), mounts: Vec::new() }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        for mount in self.mounts.iter().rev() {
+            let _ = tool("umount", &[mount.to_str().unwrap()]);
+        }
+        let _ = tool("losetup", &["-d", &self.device]);
+    }
+}
