@@ -9,21 +9,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Run, jts, tool};
+use common::{Run, disks, in_guest, jts, tool};
 
 const VG: &str = "vg_vm";
-
-fn in_guest(test: &str) -> bool {
-    let inside = std::env::var("JTS_VM_GUEST").is_ok_and(|v| v == "1");
-    if !inside {
-        eprintln!("skipping {test}: VM tier; run it inside the guest with scripts/vm-test.sh");
-    }
-    inside
-}
-
-fn disks() -> Vec<String> {
-    std::env::var("JTS_VM_DISKS").unwrap_or_default().split_whitespace().map(str::to_owned).collect()
-}
 
 /// Removes every VG and signature from the guest's disks.
 fn reset_disks() {

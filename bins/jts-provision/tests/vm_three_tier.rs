@@ -11,7 +11,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use common::{Run, jts, tool};
+use common::{Run, disks, in_guest, jts, tool};
 
 const VG: &str = "vg_tier";
 const BASE: &str = "/srv/jts";
@@ -21,18 +21,6 @@ const HOT_REDIS: &str = "/srv/jts/hot/redis";
 const WARM: &str = "/srv/jts/warm";
 const COLD: &str = "/srv/jts/cold";
 const EXPORT: &str = "/srv/export";
-
-fn in_guest(test: &str) -> bool {
-    let inside = std::env::var("JTS_VM_GUEST").is_ok_and(|v| v == "1");
-    if !inside {
-        eprintln!("skipping {test}: VM tier; run it inside the guest with scripts/vm-test.sh");
-    }
-    inside
-}
-
-fn disks() -> Vec<String> {
-    std::env::var("JTS_VM_DISKS").unwrap_or_default().split_whitespace().map(str::to_owned).collect()
-}
 
 /// Mount points currently mounted at or below `prefix`, deepest first.
 fn mounted_below(prefix: &str) -> Vec<String> {

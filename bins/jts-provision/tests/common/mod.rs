@@ -332,3 +332,18 @@ impl Drop for Loop {
         let _ = tool("losetup", &["-d", &self.device]);
     }
 }
+
+/// Whether this runs inside the VM tier's guest (`scripts/vm-test.sh`); prints why a
+/// test skips when it does not.
+pub fn in_guest(test: &str) -> bool {
+    let inside = std::env::var("JTS_VM_GUEST").is_ok_and(|v| v == "1");
+    if !inside {
+        eprintln!("skipping {test}: VM tier; run it inside the guest with scripts/vm-test.sh");
+    }
+    inside
+}
+
+/// The guest's virtual disks (`JTS_VM_DISKS`, e.g. `/dev/vda /dev/vdb`).
+pub fn disks() -> Vec<String> {
+    std::env::var("JTS_VM_DISKS").unwrap_or_default().split_whitespace().map(str::to_owned).collect()
+}
