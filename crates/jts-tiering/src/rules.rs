@@ -1,0 +1,262 @@
+//! The `[[rules]]` spec section (DESIGN.md §4) and its checks.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use jts_core::{AbsPath, SpecDuration, SpecError};
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use crate::glob::Glob;
+
+/// What a rule does with the files it selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Move to `to`, keeping the path relative to `from`.
+    Move,
+    /// Delete in place.
+    Delete,
+}
+
+/// How a moved file is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Zstandard; the moved file gets a `.zst` suffix.
+    Zstd,
+}
+
+/// `[[rules]]`: one lifecycle rule between tiers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// A unique name, used in reports and the journal.
+    pub name: Spanned<String>,
+    /// The directory whose files the rule applies to.
+    pub from: Spanned<AbsPath>,
+    /// Where files are moved; required for `move`, forbidden for `delete`.
+    pub to: Option<Spanned<AbsPath>>,
+    /// Globs relative to `from`; a file must match one (default: every file).
+    #[serde(default)]
+    pub include: Vec<Spanned<String>>,
+    /// Globs relative to `from`; a file matching any is left alone.
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+    /// Minimum age by modification time.
+    pub older_than: Spanned<SpecDuration>,
+    /// `move` or `delete`.
+    pub action: Spanned<Action>,
+    /// Optional compression, only for `move`.
+    pub compress: Option<Spanned<Compression>>,
+}
+
+impl RuleSpec {
+    /// The compiled selection of this rule; fails like [`check`] on an invalid glob.
+    pub fn selector(&self) -> Result<crate::scan::Selector, String> {
+        let compile = |globs: &[Spanned<String>]| -> Result<Vec<Glob>, String> {
+            globs.iter().map(|g| Glob::new(g.get_ref())).collect()
+        };
+        Ok(crate::scan::Selector {
+            include: compile(&self.include)?,
+            exclude: compile(&self.exclude)?,
+            older_than: *self.older_than.get_ref(),
+        })
+    }
+}
+
+fn span<T>(value: &Spanned<T>) -> Option<Range<usize>> {
+    Some(value.span())
+}
+
+/// Checks `[[rules]]`: unique names, `to` given exactly for `move`, `from` and `to` not
+/// nested, valid globs, `compress` only on `move`. Each message says how to fix it.
+pub fn check(rules: &[RuleSpec]) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let key = |field: &str| format!("rules[{index}].{field}");
+        let name = rule.name.get_ref();
+        if name.trim().is_empty() {
+            errors.push(SpecError::new(span(&rule.name), key("name"), "empty name; give the rule a unique name"));
+        } else if let Some(first) = names.insert(name, index) {
+            names.insert(name, first);
+            errors.push(SpecError::new(
+                span(&rule.name),
+                key("name"),
+                format!("name {name:?} is already used by rules[{first}]; give each rule a unique name"),
+            ));
+        }
+        match (rule.action.get_ref(), &rule.to) {
+            (Action::Move, None) => errors.push(SpecError::new(
+                span(&rule.action),
+                key("to"),
+                "a `move` rule needs a destination; add `to = \"/data/warm-storage/...\"`",
+            )),
+            (Action::Delete, Some(to)) => errors.push(SpecError::new(
+                span(to),
+                key("to"),
+                "a `delete` rule has no destination; remove `to`, or set `action = \"move\"`",
+            )),
+            (Action::Move, Some(to)) => {
+                let (from_path, to_path) = (rule.from.get_ref().as_path(), to.get_ref().as_path());
+                if to_path.starts_with(from_path) || from_path.starts_with(to_path) {
+                    errors.push(SpecError::new(
+                        span(to),
+                        key("to"),
+                        format!(
+                            "`to` ({}) and `from` ({}) are the same or nested, so moved files would be found again; \
+                             choose a destination outside `from`",
+                            to.get_ref(),
+                            rule.from.get_ref()
+                        ),
+                    ));
+                }
+            }
+            (Action::Delete, None) => {}
+        }
+        if let (Action::Delete, Some(compress)) = (rule.action.get_ref(), &rule.compress) {
+            errors.push(SpecError::new(
+                span(compress),
+                key("compress"),
+                "`compress` applies only to `move` rules; remove it from this `delete` rule",
+            ));
+        }
+        for (field, globs) in [("include", &rule.include), ("exclude", &rule.exclude)] {
+            for (position, glob) in globs.iter().enumerate() {
+                if let Err(message) = Glob::new(glob.get_ref()) {
+                    errors.push(SpecError::new(span(glob), key(&format!("{field}[{position}]")), message));
+                }
+            }
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        rules: Vec<RuleSpec>,
+    }
+
+    fn parse(text: &str) -> Vec<RuleSpec> {
+        toml::from_str::<Doc>(text).unwrap().rules
+    }
+
+    #[test]
+    fn the_design_example_parses_and_passes() {
+        let rules = parse(
+            r#"
+[[rules]]
+name = "logs-to-warm"
+from = "/data/jts/hot/postgresql/logs"
+to = "/data/warm-storage/logs/postgresql"
+include = ["**/*.log"]
+exclude = []
+older_than = "7d"
+action = "move"
+compress = "zstd"
+
+[[rules]]
+name = "tmp"
+from = "/data/jts/hot/tmp"
+older_than = "3d"
+action = "delete"
+"#,
+        );
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].older_than.get_ref().as_secs(), 7 * 86_400);
+        assert_eq!(rules[0].compress.as_ref().map(|c| *c.get_ref()), Some(Compression::Zstd));
+        assert_eq!(*rules[1].action.get_ref(), Action::Delete);
+        assert_eq!(check(&rules), []);
+        assert!(rules[0].selector().unwrap().include[0].matches("a/b.log"));
+    }
+
+    #[test]
+    fn unknown_fields_and_values_are_rejected() {
+        let base = "name = \"x\"\nfrom = \"/a\"\nolder_than = \"1d\"\n";
+        assert!(toml::from_str::<Doc>(&format!("[[rules]]\n{base}action = \"delete\"\nsize = 3\n")).is_err());
+        assert!(toml::from_str::<Doc>(&format!("[[rules]]\n{base}action = \"copy\"\n")).is_err());
+        assert!(
+            toml::from_str::<Doc>(&format!("[[rules]]\n{base}action = \"move\"\nto = \"/b\"\ncompress = \"gz\"\n"))
+                .is_err()
+        );
+        assert!(
+            toml::from_str::<Doc>(
+                "[[rules]]\nname = \"x\"\nfrom = \"rel\"\nolder_than = \"1d\"\naction = \"delete\"\n"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_a_fix() {
+        let text = r#"
+[[rules]]
+name = "a"
+from = "/hot"
+older_than = "1d"
+action = "move"
+
+[[rules]]
+name = "a"
+from = "/hot/tmp"
+to = "/cold"
+compress = "zstd"
+older_than = "1d"
+action = "delete"
+
+[[rules]]
+name = "b"
+from = "/hot/x"
+to = "/hot/x/archive"
+include = ["[abc", "ok/*"]
+exclude = ["/abs"]
+older_than = "1d"
+action = "move"
+
+[[rules]]
+name = "c"
+from = "/hot/y/z"
+to = "/hot/y"
+older_than = "1d"
+action = "move"
+"#;
+        let errors = check(&parse(text));
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "rules[0].to",
+                "rules[1].name",
+                "rules[1].to",
+                "rules[1].compress",
+                "rules[2].to",
+                "rules[2].include[0]",
+                "rules[2].exclude[0]",
+                "rules[3].to"
+            ]
+        );
+        for error in &errors {
+            assert!(error.span.is_some(), "{error}");
+            assert!(
+                ["add", "remove", "unique", "choose", "write", "close"].iter().any(|w| error.message.contains(w)),
+                "{error}"
+            );
+            let (line, _) = error.line_col(text).unwrap();
+            assert!(line > 1);
+        }
+    }
+
+    #[test]
+    fn siblings_with_a_common_prefix_are_not_nested() {
+        let rules = parse(
+            "[[rules]]\nname = \"x\"\nfrom = \"/data/hot\"\nto = \"/data/hot-archive\"\nolder_than = \"1d\"\naction = \"move\"\n",
+        );
+        assert_eq!(check(&rules), []);
+    }
+}
