@@ -55,6 +55,7 @@ fn load_checked(global: &GlobalArgs, accounts: &Accounts) -> anyhow::Result<Host
     let (spec, text) = load(&global.config)?;
     let mut errors = jts_perms::check(&spec.perms, accounts);
     errors.extend(jts_lvm::check(&spec.lvm));
+    errors.extend(jts_tiering::rules::check(&spec.rules));
     let (fs_errors, warnings) = host::check_filesystems(&spec);
     errors.extend(fs_errors);
     for warning in warnings {

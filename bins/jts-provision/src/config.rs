@@ -32,6 +32,8 @@ struct RawHostSpec {
     #[serde(default)]
     nfs_mounts: std::collections::BTreeMap<String, Spanned<jts_mounts::NfsMountSpec>>,
     health: Option<Spanned<HealthSection>>,
+    #[serde(default)]
+    rules: Vec<jts_tiering::rules::RuleSpec>,
 }
 
 /// `[health]`: thresholds and the probe timeout of `jts-provision health`.
@@ -61,6 +63,8 @@ pub struct HostSpec {
     pub health: jts_health::Thresholds,
     /// How long one health probe may take.
     pub probe_timeout: std::time::Duration,
+    /// Lifecycle rules between tiers (`[[rules]]`).
+    pub rules: Vec<jts_tiering::rules::RuleSpec>,
 }
 
 /// A spec that could not be loaded: where, and every problem found.
@@ -113,7 +117,8 @@ pub fn load(file: &Path) -> Result<(HostSpec, String), ConfigError> {
     })?;
     let probe_timeout =
         section.and_then(|h| h.probe_timeout).map_or(jts_health::DEFAULT_TIMEOUT, std::time::Duration::from);
-    let mut spec = HostSpec { allow_destroy: raw.allow_destroy, perms, lvm, mounts, health, probe_timeout };
+    let mut spec =
+        HostSpec { allow_destroy: raw.allow_destroy, perms, lvm, mounts, health, probe_timeout, rules: raw.rules };
     spec.perms.directories.extend(mount_root_directories(&spec));
     Ok((spec, text))
 }
