@@ -1,11 +1,30 @@
-//! Tiering for jts-storage: moving or deleting files between hot, warm and cold tiers.
+//! Tiering for jts-storage: moving or deleting files between hot, warm and cold tiers,
+//! so that no file is ever lost, half-copied under its final name, or overwritten.
 //!
-//! This crate holds the self-contained first part of the lifecycle:
+//! - [`rules`]: the `[[rules]]` spec section, its checks, and [`Rule`], a rule ready to run;
+//! - [`glob`] and [`scan`]: which files a rule selects (globs, age), found without
+//!   following symlinks or crossing filesystems, skipping files open for writing;
+//! - [`run()`]: a whole run (lock, a watchdog per rule, `--max-files`/`--max-bytes`,
+//!   the [status file](run::STATUS_FILE)) returning a [`RunReport`];
+//! - [`plan()`]: what a run would do now;
+//! - the mover (DESIGN.md §6): copies to temporary names with blake3 hashing, one
+//!   `syncfs` per batch, read-back verification, `RENAME_NOREPLACE`, sources unlinked last;
+//!   a [`journal`] per rule makes an interrupted run roll back or finish its batch.
 //!
-//! - [`rules`]: the `[[rules]]` spec section and its checks;
-//! - [`glob`]: the glob dialect of `include` and `exclude`;
-//! - [`scan`]: walking a rule's source without following symlinks or crossing
-//!   filesystems, and selecting the files the rule applies to.
+//! ```no_run
+//! use std::sync::Arc;
+//! use jts_core::Root;
+//! use jts_tiering::{RunOptions, run};
+//! # fn rules() -> Vec<jts_tiering::Rule> { Vec::new() }
+//!
+//! let report = run(&Root::host(), &rules(), &RunOptions::default(), &Arc::default())?;
+//! for rule in &report.rules {
+//!     println!("{}: {} files moved, {} deleted", rule.name, rule.moved_files, rule.deleted_files);
+//! }
+//! # Ok::<(), jts_tiering::Error>(())
+//! ```
+//!
+//! Globs are anchored at the rule's `from`:
 //!
 //! ```
 //! use jts_tiering::glob::Glob;
@@ -16,6 +35,22 @@
 //! assert!(!glob.matches("app.log.gz"));
 //! ```
 
+mod copy;
+mod delete;
+mod dir;
+mod error;
 pub mod glob;
+pub mod journal;
+mod mover;
+mod names;
+mod plan;
+mod report;
 pub mod rules;
+pub mod run;
 pub mod scan;
+
+pub use error::{Error, Result};
+pub use plan::{RulePlan, plan};
+pub use report::{Conflict, RuleReport, RunReport, Skipped};
+pub use rules::{Rule, RuleAction};
+pub use run::{Progress, RunOptions, run};

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use jts_core::{AbsPath, SpecDuration, SpecError};
+use jts_core::{AbsPath, Size, SpecDuration, SpecError};
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
@@ -20,12 +20,27 @@ pub enum Action {
 }
 
 /// How a moved file is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// Zstandard; the moved file gets a `.zst` suffix.
     Zstd,
 }
+
+/// How a moved file's copy is checked before its source is removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// After the copy is durable, drop it from the page cache, read it back from the
+    /// destination and compare its blake3 hash with the hash of what was read.
+    #[default]
+    Readback,
+    /// Trust the copy loop: hash what was read and check every write completed (as rsync).
+    Copy,
+}
+
+/// Free space a `move` rule leaves on its destination when `reserve` is not given.
+pub const DEFAULT_RESERVE: Size = Size::from_bytes(1 << 30);
 
 /// `[[rules]]`: one lifecycle rule between tiers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -49,18 +64,74 @@ pub struct RuleSpec {
     pub action: Spanned<Action>,
     /// Optional compression, only for `move`.
     pub compress: Option<Spanned<Compression>>,
+    /// How copies are checked (`move` only; default `readback`).
+    pub verify: Option<Spanned<Verify>>,
+    /// Free space always left on the destination (`move` only; default 1GiB).
+    pub reserve: Option<Spanned<Size>>,
+    /// Remove directories below `from` that the rule leaves empty (never `from` itself).
+    #[serde(default)]
+    pub prune_empty_dirs: bool,
+}
+
+/// A checked rule, ready to run: what [`RuleSpec::compile`] makes of a `[[rules]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// The rule's unique name.
+    pub name: String,
+    /// The directory whose files the rule applies to.
+    pub from: AbsPath,
+    /// Move or delete; a move knows where to.
+    pub action: RuleAction,
+    /// Which files, by path and age.
+    pub selector: crate::scan::Selector,
+    /// Remove directories below `from` that the rule leaves empty.
+    pub prune_empty_dirs: bool,
+}
+
+/// What a [`Rule`] does with its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleAction {
+    /// Move to `to`, keeping relative paths.
+    Move {
+        /// The destination directory.
+        to: AbsPath,
+        /// Compression of the copies.
+        compress: Option<Compression>,
+        /// How copies are checked.
+        verify: Verify,
+        /// Bytes always left free on the destination.
+        reserve: u64,
+    },
+    /// Delete in place.
+    Delete,
 }
 
 impl RuleSpec {
-    /// The compiled selection of this rule; fails like [`check`] on an invalid glob.
-    pub fn selector(&self) -> Result<crate::scan::Selector, String> {
+    /// The runnable rule; fails like [`check`] on an invalid glob or a `move` without `to`.
+    pub fn compile(&self) -> Result<Rule, String> {
         let compile = |globs: &[Spanned<String>]| -> Result<Vec<Glob>, String> {
             globs.iter().map(|g| Glob::new(g.get_ref())).collect()
         };
-        Ok(crate::scan::Selector {
-            include: compile(&self.include)?,
-            exclude: compile(&self.exclude)?,
-            older_than: *self.older_than.get_ref(),
+        let action = match (self.action.get_ref(), &self.to) {
+            (Action::Move, Some(to)) => RuleAction::Move {
+                to: to.get_ref().clone(),
+                compress: self.compress.as_ref().map(|c| *c.get_ref()),
+                verify: self.verify.as_ref().map(|v| *v.get_ref()).unwrap_or_default(),
+                reserve: self.reserve.as_ref().map_or(DEFAULT_RESERVE, |r| *r.get_ref()).bytes(),
+            },
+            (Action::Move, None) => return Err(format!("rule {}: a `move` rule needs `to`", self.name.get_ref())),
+            (Action::Delete, _) => RuleAction::Delete,
+        };
+        Ok(Rule {
+            name: self.name.get_ref().clone(),
+            from: self.from.get_ref().clone(),
+            action,
+            selector: crate::scan::Selector {
+                include: compile(&self.include)?,
+                exclude: compile(&self.exclude)?,
+                older_than: *self.older_than.get_ref(),
+            },
+            prune_empty_dirs: self.prune_empty_dirs,
         })
     }
 }
@@ -79,6 +150,14 @@ pub fn check(rules: &[RuleSpec]) -> Vec<SpecError> {
         let name = rule.name.get_ref();
         if name.trim().is_empty() {
             errors.push(SpecError::new(span(&rule.name), key("name"), "empty name; give the rule a unique name"));
+        } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || name.starts_with('.') {
+            errors.push(SpecError::new(
+                span(&rule.name),
+                key("name"),
+                format!(
+                    "name {name:?} names the rule's journal file; use only letters, digits, `-`, `_` and `.`, not first"
+                ),
+            ));
         } else if let Some(first) = names.insert(name, index) {
             names.insert(name, first);
             errors.push(SpecError::new(
@@ -115,12 +194,19 @@ pub fn check(rules: &[RuleSpec]) -> Vec<SpecError> {
             }
             (Action::Delete, None) => {}
         }
-        if let (Action::Delete, Some(compress)) = (rule.action.get_ref(), &rule.compress) {
-            errors.push(SpecError::new(
-                span(compress),
-                key("compress"),
-                "`compress` applies only to `move` rules; remove it from this `delete` rule",
-            ));
+        if *rule.action.get_ref() == Action::Delete {
+            let move_only = [
+                ("compress", rule.compress.as_ref().map(Spanned::span)),
+                ("verify", rule.verify.as_ref().map(Spanned::span)),
+                ("reserve", rule.reserve.as_ref().map(Spanned::span)),
+            ];
+            for (field, at) in move_only.into_iter().filter_map(|(field, at)| Some((field, at?))) {
+                errors.push(SpecError::new(
+                    Some(at),
+                    key(field),
+                    format!("`{field}` applies only to `move` rules; remove it from this `delete` rule"),
+                ));
+            }
         }
         for (field, globs) in [("include", &rule.include), ("exclude", &rule.exclude)] {
             for (position, glob) in globs.iter().enumerate() {
@@ -173,7 +259,7 @@ action = "delete"
         assert_eq!(rules[0].compress.as_ref().map(|c| *c.get_ref()), Some(Compression::Zstd));
         assert_eq!(*rules[1].action.get_ref(), Action::Delete);
         assert_eq!(check(&rules), []);
-        assert!(rules[0].selector().unwrap().include[0].matches("a/b.log"));
+        assert!(rules[0].compile().unwrap().selector.include[0].matches("a/b.log"));
     }
 
     #[test]

@@ -83,13 +83,26 @@ fn read_names(node: &Node) -> Result<Vec<OsString>> {
 
 /// Walks the directory `root` and returns the regular files `selector` selects at `now`,
 /// sorted by path, leaving out files whose `(dev, ino)` is in `open_for_write` (see
-/// [`open_for_write_files`]). Symlinks are never followed and directories on another
-/// filesystem than `root` are not entered. Entries that vanish during the walk are skipped.
+/// [`open_for_write_files`]) and the mover's temporaries. Symlinks are never followed and
+/// directories on another filesystem than `root` are not entered. Entries that vanish
+/// during the walk are skipped.
 pub fn scan(
     root: &Node,
     selector: &Selector,
     now: SystemTime,
     open_for_write: &BTreeSet<(u64, u64)>,
+) -> Result<Vec<Candidate>> {
+    scan_with_heartbeat(root, selector, now, open_for_write, &|| {})
+}
+
+/// [`scan`], calling `beat` once per directory read, so that a watchdog can tell a slow
+/// walk from a hung one.
+pub fn scan_with_heartbeat(
+    root: &Node,
+    selector: &Selector,
+    now: SystemTime,
+    open_for_write: &BTreeSet<(u64, u64)>,
+    beat: &dyn Fn(),
 ) -> Result<Vec<Candidate>> {
     if root.kind() != FileKind::Directory {
         return Err(Error::NotADirectory { path: root.path().to_path_buf(), found: root.kind().name() });
@@ -100,6 +113,7 @@ pub fn scan(
     let mut stack: Vec<(Node, PathBuf)> = Vec::new();
     walk_dir(root, Path::new(""), root_dev, selector, now, open_for_write, &mut candidates, &mut stack)?;
     while let Some((node, relative)) = stack.pop() {
+        beat();
         walk_dir(&node, &relative, root_dev, selector, now, open_for_write, &mut candidates, &mut stack)?;
     }
     candidates.sort_by(|a, b| a.path.cmp(&b.path));
@@ -118,6 +132,9 @@ fn walk_dir(
     stack: &mut Vec<(Node, PathBuf)>,
 ) -> Result<()> {
     for name in read_names(dir)? {
+        if crate::names::is_temp_name(&name) {
+            continue;
+        }
         let Some(stat) = dir.stat_child(&name)? else { continue };
         let path = relative.join(&name);
         match FileKind::of(&stat) {

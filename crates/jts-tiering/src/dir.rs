@@ -1,0 +1,215 @@
+//! Directory descriptors and the `*at` calls the mover makes through them.
+//!
+//! A [`Dir`] is an open directory reached without following symlinks: a rule's `from`
+//! and `to` through [`jts_core::nofollow`], everything below them one `O_NOFOLLOW`
+//! component at a time. Files are opened, created, renamed and unlinked relative to it,
+//! so no path is ever resolved from `/` again and a symlink planted mid-run is refused.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+
+use jts_core::nofollow::{open_dir, reopen_dir};
+use jts_core::{AbsPath, Root};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, RenameFlags, openat, renameat2};
+use nix::sys::stat::{FileStat, Mode, fchmod, fstat, fstatat, mkdirat};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, linkat, syncfs, unlinkat};
+
+use crate::error::{Error, Result};
+
+/// An open directory and the path it was reached by (for messages only).
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// What [`Dir::rename_noreplace`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renamed {
+    /// The file now has the new name.
+    Done,
+    /// Something already has the new name; nothing changed.
+    Exists,
+    /// The old name does not exist.
+    Missing,
+}
+
+impl Dir {
+    /// Opens the spec directory `path` under `root`, refusing symlinks on the way.
+    pub fn open(root: &Root, path: &AbsPath) -> Result<Self> {
+        let node = open_dir(root, path)?;
+        Ok(Self { fd: reopen_dir(&node)?, path: root.resolve(path) })
+    }
+
+    /// The path on this machine, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `fstat` of the directory itself.
+    pub fn stat(&self) -> Result<FileStat> {
+        fstat(&self.fd).map_err(|err| Error::io("stat", &self.path, err))
+    }
+
+    /// Opens the child directory `name`; `None` if it does not exist. A symlink or another
+    /// kind of file there is an error, never followed.
+    pub fn child(&self, name: &OsStr) -> Result<Option<Self>> {
+        let path = self.path.join(name);
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(Self { fd, path })),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                let found = self.lstat(name)?.map_or("file", |stat| jts_core::nofollow::FileKind::of(&stat).name());
+                Err(jts_core::Error::NotADirectory { path, found }.into())
+            }
+            Err(err) => Err(Error::io("open", path, err)),
+        }
+    }
+
+    /// Opens the directory at the relative `path` below this one; `None` if some part
+    /// is missing.
+    pub fn descend(&self, path: &Path) -> Result<Option<Self>> {
+        let mut names = normal_names(path);
+        let Some(first) = names.next() else { return self.try_clone().map(Some) };
+        let Some(mut current) = self.child(first)? else { return Ok(None) };
+        for name in names {
+            let Some(next) = current.child(name)? else { return Ok(None) };
+            current = next;
+        }
+        Ok(Some(current))
+    }
+
+    /// Opens the directory at the relative `path`, creating missing parts with the owner
+    /// and mode of the directories at the same place below `like` (the rule's source).
+    pub fn descend_creating(&self, path: &Path, like: &Self) -> Result<Self> {
+        let mut current = self.try_clone()?;
+        let mut model = like.try_clone()?;
+        for name in normal_names(path) {
+            model = model.child(name)?.ok_or_else(|| Error::io("open", model.path.join(name), Errno::ENOENT))?;
+            current = match current.child(name)? {
+                Some(dir) => dir,
+                None => current.mkdir_like(name, &model.stat()?)?,
+            };
+        }
+        Ok(current)
+    }
+
+    fn mkdir_like(&self, name: &OsStr, model: &FileStat) -> Result<Self> {
+        let path = self.path.join(name);
+        match mkdirat(&self.fd, name, Mode::from_bits_truncate(0o700)) {
+            Ok(()) => {
+                let dir = self.child(name)?.ok_or_else(|| Error::io("open", &path, Errno::ENOENT))?;
+                fchown(&dir.fd, Some(Uid::from_raw(model.st_uid)), Some(Gid::from_raw(model.st_gid)))
+                    .map_err(|err| Error::io("chown", &path, err))?;
+                fchmod(&dir.fd, Mode::from_bits_truncate(model.st_mode & 0o7777))
+                    .map_err(|err| Error::io("chmod", &path, err))?;
+                Ok(dir)
+            }
+            // Created by someone else meanwhile: use it as it is.
+            Err(Errno::EEXIST) => self.child(name)?.ok_or_else(|| Error::io("open", &path, Errno::ENOENT)),
+            Err(err) => Err(Error::io("mkdir", path, err)),
+        }
+    }
+
+    fn try_clone(&self) -> Result<Self> {
+        let fd = self.fd.try_clone().map_err(|err| Error::io("dup", &self.path, err))?;
+        Ok(Self { fd, path: self.path.clone() })
+    }
+
+    /// `lstat` of the child `name`; `None` if it does not exist.
+    pub fn lstat(&self, name: &OsStr) -> Result<Option<FileStat>> {
+        match fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(stat)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(err) => Err(Error::io("stat", self.path.join(name), err)),
+        }
+    }
+
+    /// Opens the regular file `name` for reading; `None` if it does not exist. A symlink
+    /// there is an error.
+    pub fn open_file(&self, name: &OsStr) -> Result<Option<File>> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        match openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(File::from(fd))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(err) => Err(Error::io("open", self.path.join(name), err)),
+        }
+    }
+
+    /// Creates the new file `name` for writing, mode 0600; fails if anything has that name.
+    pub fn create_new(&self, name: &OsStr) -> Result<File> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
+            .map(File::from)
+            .map_err(|err| Error::io("create", self.path.join(name), err))
+    }
+
+    /// Renames `from` in this directory to `to` in `target` without ever replacing a file
+    /// there. Where the filesystem has no `RENAME_NOREPLACE` (NFS), a hard link then an
+    /// unlink do the same: the file is under one name or both, never neither.
+    pub fn rename_noreplace(&self, from: &OsStr, target: &Self, to: &OsStr) -> Result<Renamed> {
+        let path = || self.path.join(from);
+        match renameat2(&self.fd, from, &target.fd, to, RenameFlags::RENAME_NOREPLACE) {
+            Ok(()) => Ok(Renamed::Done),
+            Err(Errno::EEXIST) => Ok(Renamed::Exists),
+            Err(Errno::ENOENT) => Ok(Renamed::Missing),
+            Err(Errno::EINVAL | Errno::ENOSYS) => match linkat(&self.fd, from, &target.fd, to, AtFlags::empty()) {
+                Ok(()) => {
+                    self.unlink(from)?;
+                    Ok(Renamed::Done)
+                }
+                Err(Errno::EEXIST) => Ok(Renamed::Exists),
+                Err(Errno::ENOENT) => Ok(Renamed::Missing),
+                Err(err) => Err(Error::io("link", path(), err)),
+            },
+            Err(err) => Err(Error::io("rename", path(), err)),
+        }
+    }
+
+    /// Unlinks the file `name`; `false` if it did not exist.
+    pub fn unlink(&self, name: &OsStr) -> Result<bool> {
+        match unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(err) => Err(Error::io("unlink", self.path.join(name), err)),
+        }
+    }
+
+    /// Removes the child directory `name` if it is empty; `false` if it is not (or is gone).
+    pub fn remove_empty_dir(&self, name: &OsStr) -> Result<bool> {
+        match unlinkat(&self.fd, name, UnlinkatFlags::RemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST | Errno::EBUSY) => Ok(false),
+            Err(err) => Err(Error::io("rmdir", self.path.join(name), err)),
+        }
+    }
+
+    /// Flushes the whole filesystem this directory is on (`syncfs`): one flush for a
+    /// batch of files instead of an `fsync` per file.
+    pub fn sync_filesystem(&self) -> Result<()> {
+        syncfs(&self.fd).map_err(|err| Error::io("syncfs", &self.path, err))
+    }
+
+    /// Bytes available to unprivileged writers on this directory's filesystem.
+    pub fn available_bytes(&self) -> Result<u64> {
+        let stat = nix::sys::statvfs::fstatvfs(&self.fd).map_err(|err| Error::io("statvfs", &self.path, err))?;
+        Ok(stat.blocks_available().saturating_mul(stat.fragment_size()))
+    }
+}
+
+/// The plain names of a relative path (`.` and empty parts dropped).
+fn normal_names(path: &Path) -> impl Iterator<Item = &OsStr> {
+    path.components().filter_map(|component| match component {
+        Component::Normal(name) => Some(name),
+        _ => None,
+    })
+}
+
+/// The directory part and file name of a relative file path.
+pub fn split(path: &Path) -> (&Path, &OsStr) {
+    (path.parent().unwrap_or(Path::new("")), path.file_name().unwrap_or_default())
+}

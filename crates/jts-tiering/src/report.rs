@@ -1,0 +1,85 @@
+//! What a run did, per rule: the JSON summary of `tier run` and the status file.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// The outcome of one rule in one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RuleReport {
+    /// The rule's name.
+    pub name: String,
+    /// `"move"` or `"delete"`.
+    pub action: &'static str,
+    /// Files the scan selected.
+    pub selected_files: u64,
+    /// Their bytes.
+    pub selected_bytes: u64,
+    /// Files now at the destination and gone from the source.
+    pub moved_files: u64,
+    /// Their bytes (as read from the source).
+    pub moved_bytes: u64,
+    /// Sources removed because the destination already held the same content.
+    pub duplicates: u64,
+    /// Files deleted by a `delete` rule.
+    pub deleted_files: u64,
+    /// Their bytes.
+    pub deleted_bytes: u64,
+    /// Empty directories removed (`prune_empty_dirs`).
+    pub pruned_dirs: u64,
+    /// Files kept under another name because a different file had theirs.
+    pub conflicts: Vec<Conflict>,
+    /// Files left where they were, and why.
+    pub skipped: Vec<Skipped>,
+    /// What a restart found of an interrupted batch and did about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<String>,
+    /// Why the rule stopped early; `None` when it did all it selected (within the limits).
+    pub error: Option<String>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// A file kept beside a different file of the same name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    /// The source, relative to `from`.
+    pub source: PathBuf,
+    /// Where it is now, relative to `to`.
+    pub kept_as: PathBuf,
+}
+
+/// A selected file that was not moved or deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The file, relative to `from`.
+    pub path: PathBuf,
+    /// Why, e.g. "changed while being copied".
+    pub reason: String,
+}
+
+impl RuleReport {
+    /// Whether the rule finished without error.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub(crate) fn skip(&mut self, path: impl Into<PathBuf>, reason: impl Into<String>) {
+        let (path, reason) = (path.into(), reason.into());
+        tracing::warn!("{}: {} skipped: {reason}", self.name, path.display());
+        self.skipped.push(Skipped { path, reason });
+    }
+}
+
+/// The outcome of a whole `tier run`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// Unix seconds at the start.
+    pub started_at: i64,
+    /// Unix seconds at the end.
+    pub finished_at: i64,
+    /// Every rule finished without error.
+    pub ok: bool,
+    /// Per rule, in spec order.
+    pub rules: Vec<RuleReport>,
+}

@@ -1,0 +1,383 @@
+//! A whole `tier run`: one run at a time, each rule under a watchdog, the run's limits,
+//! and the status file that monitoring reads.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jts_core::{AbsPath, Root};
+use nix::fcntl::{Flock, FlockArg, OFlag, openat};
+use nix::sys::stat::Mode;
+use serde::{Deserialize, Serialize};
+
+use crate::delete::{delete_files, prune_empty_dirs};
+use crate::dir::Dir;
+use crate::error::{Error, Result};
+use crate::journal::{Journal, STATE_DIR};
+use crate::mover::{Mover, recover};
+use crate::report::{RuleReport, RunReport};
+use crate::rules::{Rule, RuleAction};
+use crate::scan::{Candidate, open_for_write_files, scan_with_heartbeat};
+
+/// The status file: written atomically after every run, read by `jts-provision health`.
+pub const STATUS_FILE: &str = "/var/lib/jts/tier/last-run.json";
+
+/// How a run goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Move or delete at most this many files in the whole run.
+    pub max_files: Option<u64>,
+    /// Move or delete at most this many bytes in the whole run.
+    pub max_bytes: Option<u64>,
+    /// A rule that makes no progress for this long is abandoned as not responding.
+    pub io_timeout: Duration,
+    /// Copy workers per batch.
+    pub workers: usize,
+    /// Files per batch (one group commit).
+    pub batch_files: usize,
+    /// Bytes per batch.
+    pub batch_bytes: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            max_files: None,
+            max_bytes: None,
+            io_timeout: Duration::from_secs(60),
+            workers: 2,
+            batch_files: 1024,
+            batch_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Live counters of a run, for a progress bar and the watchdog.
+#[derive(Debug, Default)]
+pub struct Progress {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    heartbeat: AtomicU64,
+}
+
+impl Progress {
+    /// Files moved or deleted so far.
+    pub fn files(&self) -> u64 {
+        self.files.load(Ordering::Relaxed)
+    }
+
+    /// Bytes copied so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_bytes(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.beat();
+    }
+
+    pub(crate) fn add_file(&self) {
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.beat();
+    }
+
+    fn beat(&self) {
+        self.heartbeat.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the parts of one rule's run share.
+pub(crate) struct Context<'a> {
+    pub progress: &'a Progress,
+    pub options: &'a RunOptions,
+    /// Part of every temporary name of this run.
+    pub run_id: String,
+    cancel: &'a AtomicBool,
+}
+
+impl Context<'_> {
+    /// The watchdog gave up on this rule: stop at the next file.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `rules` in order under `root`, each in its own thread under a watchdog: a rule
+/// whose source or destination stops answering for `options.io_timeout` is reported as
+/// timed out and the run goes on with the next rule. Holds the run lock throughout and
+/// writes [`STATUS_FILE`] at the end.
+pub fn run(root: &Root, rules: &[Rule], options: &RunOptions, progress: &Arc<Progress>) -> Result<RunReport> {
+    let _lock = lock(root)?;
+    let started_at = unix_now();
+    let open_for_write = Arc::new(open_for_write_files());
+    let run_id = format!("{:x}{:x}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos());
+    let mut limits = Limits { files: options.max_files, bytes: options.max_bytes };
+    let mut reports = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let job = {
+            let (root, rule, options, progress) = (root.clone(), rule.clone(), options.clone(), Arc::clone(progress));
+            let (open_for_write, run_id) = (Arc::clone(&open_for_write), run_id.clone());
+            move |cancel: &AtomicBool| {
+                let context = Context { progress: &progress, options: &options, run_id, cancel };
+                run_rule(&root, &rule, &context, &open_for_write, limits)
+            }
+        };
+        let report = supervise(&rule.name, options.io_timeout, progress, job).unwrap_or_else(|err| RuleReport {
+            name: rule.name.clone(),
+            action: action_name(&rule.action),
+            error: Some(err.to_string()),
+            ..RuleReport::default()
+        });
+        limits.consume(&report);
+        reports.push(report);
+    }
+    let report = RunReport { started_at, finished_at: unix_now(), ok: reports.iter().all(RuleReport::ok), rules: reports };
+    write_status(root, &report)?;
+    Ok(report)
+}
+
+/// Runs `job` on its own thread; gives up with [`Error::TimedOut`] when `progress` has
+/// not moved for `timeout`, setting the job's cancel flag so it stops if it ever wakes.
+/// A thread stuck in a hung NFS call cannot be killed: it is left behind, and ends with
+/// the process.
+pub(crate) fn supervise<T: Send + 'static>(
+    name: &str,
+    timeout: Duration,
+    progress: &Progress,
+    job: impl FnOnce(&AtomicBool) -> T + Send + 'static,
+) -> Result<T> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (sender, receiver) = mpsc::channel();
+    let flag = Arc::clone(&cancel);
+    std::thread::Builder::new()
+        .name(format!("tier {name}"))
+        .spawn(move || {
+            let _ = sender.send(job(&flag));
+        })
+        .map_err(|err| Error::io("spawn", name, err))?;
+    let mut last_beat = progress.heartbeat.load(Ordering::Relaxed);
+    let mut quiet_since = Instant::now();
+    loop {
+        match receiver.recv_timeout(Duration::from_millis(50)) {
+            Ok(result) => return Ok(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let beat = progress.heartbeat.load(Ordering::Relaxed);
+                if beat != last_beat {
+                    (last_beat, quiet_since) = (beat, Instant::now());
+                } else if quiet_since.elapsed() >= timeout {
+                    cancel.store(true, Ordering::Relaxed);
+                    return Err(Error::TimedOut { rule: name.to_owned(), after: timeout });
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::io("run rule", name, std::io::Error::other("the rule's thread panicked")));
+            }
+        }
+    }
+}
+
+/// What is left of the run's `--max-files` / `--max-bytes`.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    files: Option<u64>,
+    bytes: Option<u64>,
+}
+
+impl Limits {
+    /// Keeps the first candidates that fit.
+    fn apply(self, candidates: &mut Vec<Candidate>) {
+        let (mut files, mut bytes) = (0u64, 0u64);
+        let fits = candidates
+            .iter()
+            .take_while(|candidate| {
+                files += 1;
+                bytes = bytes.saturating_add(candidate.size);
+                self.files.is_none_or(|max| files <= max) && self.bytes.is_none_or(|max| bytes <= max)
+            })
+            .count();
+        candidates.truncate(fits);
+    }
+
+    fn consume(&mut self, report: &RuleReport) {
+        let files = report.moved_files + report.duplicates + report.deleted_files;
+        let bytes = report.moved_bytes + report.deleted_bytes;
+        self.files = self.files.map(|max| max.saturating_sub(files));
+        self.bytes = self.bytes.map(|max| max.saturating_sub(bytes));
+    }
+}
+
+fn action_name(action: &RuleAction) -> &'static str {
+    match action {
+        RuleAction::Move { .. } => "move",
+        RuleAction::Delete => "delete",
+    }
+}
+
+fn run_rule(
+    root: &Root,
+    rule: &Rule,
+    context: &Context<'_>,
+    open_for_write: &BTreeSet<(u64, u64)>,
+    limits: Limits,
+) -> RuleReport {
+    let started = Instant::now();
+    let mut report = RuleReport { name: rule.name.clone(), action: action_name(&rule.action), ..RuleReport::default() };
+    if let Err(err) = run_rule_into(root, rule, context, open_for_write, limits, &mut report) {
+        tracing::error!("rule {}: {err}", rule.name);
+        report.error = Some(err.to_string());
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+fn run_rule_into(
+    root: &Root,
+    rule: &Rule,
+    context: &Context<'_>,
+    open_for_write: &BTreeSet<(u64, u64)>,
+    limits: Limits,
+    report: &mut RuleReport,
+) -> Result<()> {
+    let mut journal = Journal::open(root, &rule.name)?;
+    report.recovered = recover(root, &mut journal, report, context)?;
+    let mut candidates = select(root, rule, open_for_write, context.progress)?;
+    report.selected_files = candidates.len() as u64;
+    report.selected_bytes = candidates.iter().map(|c| c.size).sum();
+    limits.apply(&mut candidates);
+    let emptied = match &rule.action {
+        RuleAction::Delete => delete_files(&Dir::open(root, &rule.from)?, &candidates, report, context)?,
+        RuleAction::Move { to, compress, verify, reserve } => {
+            let mut mover = Mover::new(root, (&rule.from, to), *compress, &mut journal, report, context)?;
+            if mover.same_filesystem()? {
+                for chunk in candidates.chunks(context.options.batch_files.max(1)) {
+                    mover.rename_batch(chunk)?;
+                }
+            } else {
+                for (number, batch) in (1..).zip(batches(&candidates, context.options)) {
+                    if context.cancelled() {
+                        return Err(Error::Cancelled { rule: rule.name.clone() });
+                    }
+                    mover.copy_batch(number, batch, *verify, *reserve)?;
+                }
+            }
+            std::mem::take(&mut mover.emptied)
+        }
+    };
+    if rule.prune_empty_dirs {
+        report.pruned_dirs = prune_empty_dirs(&Dir::open(root, &rule.from)?, &emptied)?;
+    }
+    Ok(())
+}
+
+/// The files `rule` selects now, in path order.
+pub(crate) fn select(
+    root: &Root,
+    rule: &Rule,
+    open_for_write: &BTreeSet<(u64, u64)>,
+    progress: &Progress,
+) -> Result<Vec<Candidate>> {
+    let from = jts_core::nofollow::open_dir(root, &rule.from)?;
+    Ok(scan_with_heartbeat(&from, &rule.selector, SystemTime::now(), open_for_write, &|| progress.beat())?)
+}
+
+/// Consecutive slices of at most `batch_files` files and `batch_bytes` bytes (at least
+/// one file each).
+fn batches<'c>(candidates: &'c [Candidate], options: &RunOptions) -> impl Iterator<Item = &'c [Candidate]> {
+    let mut rest = candidates;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0u64;
+        let mut take = 0;
+        for candidate in rest.iter().take(options.batch_files.max(1)) {
+            if take > 0 && bytes + candidate.size > options.batch_bytes {
+                break;
+            }
+            bytes += candidate.size;
+            take += 1;
+        }
+        let (batch, tail) = rest.split_at(take);
+        rest = tail;
+        Some(batch)
+    })
+}
+
+fn lock(root: &Root) -> Result<Flock<File>> {
+    let state = AbsPath::new(STATE_DIR).map_err(Error::Core)?;
+    let dir = jts_core::nofollow::reopen_dir(&jts_core::nofollow::create_dir_all(root, &state, 0o700)?)?;
+    let path = root.resolve(&state).join("lock");
+    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(&dir, "lock", flags, Mode::from_bits_truncate(0o600)).map_err(|err| Error::io("open", &path, err))?;
+    Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
+        nix::errno::Errno::EWOULDBLOCK => Error::Locked { path },
+        other => Error::io("lock", &path, other),
+    })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The content of [`STATUS_FILE`] (documented in the README).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// Format version, 1.
+    pub version: u32,
+    /// Unix seconds the last run started.
+    pub started_at: i64,
+    /// Unix seconds the last run finished.
+    pub finished_at: i64,
+    /// Whether every rule of the last run succeeded.
+    pub ok: bool,
+    /// Unix seconds at the end of the last run in which every rule succeeded.
+    pub last_success_at: Option<i64>,
+    /// Per rule: name, counts and error of the last run.
+    pub rules: Vec<StatusRule>,
+}
+
+/// One rule's line in [`Status`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusRule {
+    /// The rule's name.
+    pub name: String,
+    /// Files moved (duplicates included) or deleted.
+    pub files: u64,
+    /// Bytes moved or deleted.
+    pub bytes: u64,
+    /// Why the rule stopped early.
+    pub error: Option<String>,
+}
+
+/// Reads [`STATUS_FILE`]; `None` if there is none or it is unreadable.
+pub fn read_status(root: &Root) -> Option<Status> {
+    let path = root.resolve(&AbsPath::new(STATUS_FILE).ok()?);
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn write_status(root: &Root, report: &RunReport) -> Result<()> {
+    let previous = read_status(root).and_then(|status| status.last_success_at);
+    let status = Status {
+        version: 1,
+        started_at: report.started_at,
+        finished_at: report.finished_at,
+        ok: report.ok,
+        last_success_at: if report.ok { Some(report.finished_at) } else { previous },
+        rules: report
+            .rules
+            .iter()
+            .map(|rule| StatusRule {
+                name: rule.name.clone(),
+                files: rule.moved_files + rule.duplicates + rule.deleted_files,
+                bytes: rule.moved_bytes + rule.deleted_bytes,
+                error: rule.error.clone(),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_vec_pretty(&status).map_err(|err| Error::io("encode", STATUS_FILE, err))?;
+    text.push(b'\n');
+    jts_core::write_atomic(root, &AbsPath::new(STATUS_FILE).map_err(Error::Core)?, &text, 0o644)?;
+    Ok(())
+}
