@@ -82,6 +82,58 @@ pub enum Command {
     /// LVM snapshots under the spec's `[snapshots.LV]` policies.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Lifecycle between tiers under the spec's `[[rules]]`: move aged files (hot → warm →
+    /// cold), verified and crash-safe, or delete them.
+    ///
+    /// A move copies each file to a temporary name beside its destination, hashing what it
+    /// reads, makes the batch durable, verifies it, renames it into place (never over
+    /// another file) and only then unlinks the sources. Killed at any moment, the next run
+    /// finishes or rolls back the interrupted batch: every file is at its source or
+    /// verified at its destination.
+    #[command(subcommand, after_help = TIER_HELP)]
+    Tier(TierCommand),
+}
+
+const TIER_HELP: &str = "\
+Exit codes: 0 every rule done, 1 a rule failed (destination full, not responding, I/O
+error; the others still ran), 2 invalid spec or arguments.
+
+Examples:
+  jts-provision tier plan                       # what would move or be deleted now
+  jts-provision tier run --max-bytes 50GiB      # move at most 50 GiB in this run
+  jts-provision tier run --rule logs-to-warm --json";
+
+#[derive(Debug, Subcommand)]
+pub enum TierCommand {
+    /// What each rule would move or delete now: files, bytes, the first paths, and whether
+    /// the destination has room above the reserve. Changes nothing.
+    Plan(TierArgs),
+    /// Move and delete now. Shows progress (bytes/s) on a terminal; `--json` prints a
+    /// summary per rule. Writes /var/lib/jts/tier/last-run.json for `health`.
+    Run(TierRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TierArgs {
+    /// Only this rule (repeat for several); all rules by default.
+    #[arg(long = "rule", value_name = "NAME")]
+    pub rules: Vec<String>,
+    /// Give up on a rule whose source or destination makes no progress for this long (a
+    /// hung NFS mount); the other rules still run.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub io_timeout: jts_core::SpecDuration,
+}
+
+#[derive(Debug, Args)]
+pub struct TierRunArgs {
+    #[command(flatten)]
+    pub select: TierArgs,
+    /// Move or delete at most this many bytes in this run (e.g. 50GiB).
+    #[arg(long, value_name = "SIZE")]
+    pub max_bytes: Option<jts_core::Size>,
+    /// Move or delete at most this many files in this run.
+    #[arg(long, value_name = "N")]
+    pub max_files: Option<u64>,
 }
 
 #[derive(Debug, Args)]

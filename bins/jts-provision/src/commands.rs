@@ -29,6 +29,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Render => render(global, &root),
         Command::Snapshot(command) => snapshot(global, &root, command),
         Command::Health(args) => health(global, &root, args),
+        Command::Tier(command) => crate::tier::run(global, &root, command),
     };
     match result {
         Err(err) => match err.downcast::<ConfigError>() {
@@ -51,7 +52,7 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Loads the spec and checks it against the accounts of `accounts`.
-fn load_checked(global: &GlobalArgs, accounts: &Accounts) -> anyhow::Result<HostSpec> {
+pub(crate) fn load_checked(global: &GlobalArgs, accounts: &Accounts) -> anyhow::Result<HostSpec> {
     let (spec, text) = load(&global.config)?;
     let mut errors = jts_perms::check(&spec.perms, accounts);
     errors.extend(jts_lvm::check(&spec.lvm));

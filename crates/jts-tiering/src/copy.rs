@@ -60,11 +60,8 @@ pub fn content_hash(file: &mut File, compressed: bool, from_disk: bool, buffer: 
     }
     buffer.resize(CHUNK, 0);
     let mut hasher = blake3::Hasher::new();
-    let mut reader: Box<dyn Read + '_> = if compressed {
-        Box::new(zstd::stream::Decoder::new(&mut *file)?)
-    } else {
-        Box::new(&mut *file)
-    };
+    let mut reader: Box<dyn Read + '_> =
+        if compressed { Box::new(zstd::stream::Decoder::new(&mut *file)?) } else { Box::new(&mut *file) };
     loop {
         match reader.read(buffer) {
             Ok(0) => break,

@@ -137,13 +137,7 @@ impl<'a> Mover<'a> {
     }
 
     /// Moves `candidates` (a batch) by copy and group commit.
-    pub fn copy_batch(
-        &mut self,
-        number: u64,
-        candidates: &[Candidate],
-        verify: Verify,
-        reserve: u64,
-    ) -> Result<()> {
+    pub fn copy_batch(&mut self, number: u64, candidates: &[Candidate], verify: Verify, reserve: u64) -> Result<()> {
         let files: Vec<Entry> = candidates.iter().map(|candidate| self.entry_for(candidate)).collect();
         self.journal.append(&Record::Begin(self.batch(number, files.clone())))?;
         let ledger = Ledger { available: self.to.available_bytes()?, reserve, used: AtomicU64::new(0) };
@@ -218,13 +212,7 @@ impl<'a> Mover<'a> {
     }
 
     fn batch(&self, number: u64, files: Vec<Entry>) -> Batch {
-        Batch {
-            number,
-            from: self.batch_from.clone(),
-            to: self.batch_to.clone(),
-            compress: self.compress,
-            files,
-        }
+        Batch { number, from: self.batch_from.clone(), to: self.batch_to.clone(), compress: self.compress, files }
     }
 
     /// The destination directory at `relative`, created like the source's if missing,
@@ -233,7 +221,11 @@ impl<'a> Mover<'a> {
     fn dest_dir(&self, relative: &Path) -> Result<Dir> {
         let dir = self.to.descend_creating(relative, &self.from)?;
         if dir.stat()?.st_dev != self.to_dev {
-            return Err(Error::io("move into", dir.path(), std::io::Error::other("another filesystem is mounted there")));
+            return Err(Error::io(
+                "move into",
+                dir.path(),
+                std::io::Error::other("another filesystem is mounted there"),
+            ));
         }
         Ok(dir)
     }
@@ -448,7 +440,8 @@ impl<'a> Mover<'a> {
                     dir.unlink(name)?;
                 }
                 Some(_) => {
-                    self.report.skip(&entry.source, "changed after it was copied; the copy and the source are both kept");
+                    self.report
+                        .skip(&entry.source, "changed after it was copied; the copy and the source are both kept");
                     continue;
                 }
                 // Unlinked before an interruption.
@@ -551,11 +544,7 @@ fn cached<'c>(
 }
 
 /// `f` over `items` on `workers` threads, results in order.
-fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    f: impl Fn(&mut WorkerCache, &T) -> R + Sync,
-) -> Vec<R> {
+fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&mut WorkerCache, &T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
     std::thread::scope(|scope| {
@@ -589,7 +578,9 @@ pub(crate) fn recover(
 ) -> Result<Option<String>> {
     let Some(record) = journal.unfinished()? else { return Ok(None) };
     let (number, from, to, compress) = match &record {
-        Record::Begin(b) | Record::Copied(b) | Record::Renamed(b) => (b.number, b.from.clone(), b.to.clone(), b.compress),
+        Record::Begin(b) | Record::Copied(b) | Record::Renamed(b) => {
+            (b.number, b.from.clone(), b.to.clone(), b.compress)
+        }
         Record::Done { .. } => return Ok(None),
     };
     let mut mover = Mover::new(root, (&from, &to), compress, journal, report, context)?;

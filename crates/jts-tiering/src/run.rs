@@ -112,7 +112,11 @@ pub fn run(root: &Root, rules: &[Rule], options: &RunOptions, progress: &Arc<Pro
     let _lock = lock(root)?;
     let started_at = unix_now();
     let open_for_write = Arc::new(open_for_write_files());
-    let run_id = format!("{:x}{:x}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos());
+    let run_id = format!(
+        "{:x}{:x}",
+        std::process::id(),
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos()
+    );
     let mut limits = Limits { files: options.max_files, bytes: options.max_bytes };
     let mut reports = Vec::with_capacity(rules.len());
     for rule in rules {
@@ -133,7 +137,8 @@ pub fn run(root: &Root, rules: &[Rule], options: &RunOptions, progress: &Arc<Pro
         limits.consume(&report);
         reports.push(report);
     }
-    let report = RunReport { started_at, finished_at: unix_now(), ok: reports.iter().all(RuleReport::ok), rules: reports };
+    let report =
+        RunReport { started_at, finished_at: unix_now(), ok: reports.iter().all(RuleReport::ok), rules: reports };
     write_status(root, &report)?;
     Ok(report)
 }
@@ -310,7 +315,8 @@ fn lock(root: &Root) -> Result<Flock<File>> {
     let dir = jts_core::nofollow::reopen_dir(&jts_core::nofollow::create_dir_all(root, &state, 0o700)?)?;
     let path = root.resolve(&state).join("lock");
     let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = openat(&dir, "lock", flags, Mode::from_bits_truncate(0o600)).map_err(|err| Error::io("open", &path, err))?;
+    let fd =
+        openat(&dir, "lock", flags, Mode::from_bits_truncate(0o600)).map_err(|err| Error::io("open", &path, err))?;
     Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
         nix::errno::Errno::EWOULDBLOCK => Error::Locked { path },
         other => Error::io("lock", &path, other),

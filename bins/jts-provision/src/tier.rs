@@ -1,0 +1,191 @@
+//! `tier plan` and `tier run`: the spec's `[[rules]]` through jts-tiering.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use jts_core::Root;
+use jts_perms::Accounts;
+use jts_tiering::{Progress, Rule, RulePlan, RunOptions, RunReport};
+
+use crate::Exit;
+use crate::cli::{GlobalArgs, TierArgs, TierCommand};
+use crate::commands::load_checked;
+use crate::output::say;
+
+/// Runs `tier plan` or `tier run`.
+pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::Result<Exit> {
+    let select = match command {
+        TierCommand::Plan(args) => args,
+        TierCommand::Run(args) => &args.select,
+    };
+    let spec = load_checked(global, &Accounts::read(root)?)?;
+    let rules = match chosen_rules(&spec.rules, select) {
+        Ok(rules) => rules,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(Exit::Invalid);
+        }
+    };
+    let io_timeout = Duration::from(select.io_timeout);
+    match command {
+        TierCommand::Plan(_) => {
+            let plans = jts_tiering::plan(root, &rules, io_timeout);
+            print_plan(&plans, global.json);
+            Ok(if plans.iter().all(|p| p.error.is_none()) { Exit::Ok } else { Exit::Failed })
+        }
+        TierCommand::Run(args) => {
+            let options = RunOptions {
+                max_files: args.max_files,
+                max_bytes: args.max_bytes.map(jts_core::Size::bytes),
+                io_timeout,
+                ..RunOptions::default()
+            };
+            let progress = Arc::new(Progress::default());
+            let bar = (!global.json && !global.quiet && std::io::stderr().is_terminal())
+                .then(|| ProgressBar::start(Arc::clone(&progress)));
+            let report = jts_tiering::run(root, &rules, &options, &progress);
+            if let Some(bar) = bar {
+                bar.finish();
+            }
+            let report = report?;
+            print_run(&report, global.json);
+            Ok(if report.ok { Exit::Ok } else { Exit::Failed })
+        }
+    }
+}
+
+/// The rules named with `--rule`, or all; an unknown name is an error naming the known ones.
+fn chosen_rules(specs: &[jts_tiering::rules::RuleSpec], select: &TierArgs) -> Result<Vec<Rule>, String> {
+    let rules: Vec<Rule> = specs.iter().map(jts_tiering::rules::RuleSpec::compile).collect::<Result<_, _>>()?;
+    if rules.is_empty() {
+        return Err("the spec has no [[rules]]; add one (see README, \"Tiering\")".into());
+    }
+    for name in &select.rules {
+        if !rules.iter().any(|rule| &rule.name == name) {
+            let known: Vec<&str> = rules.iter().map(|rule| rule.name.as_str()).collect();
+            return Err(format!("no rule named {name:?}; the spec has: {}", known.join(", ")));
+        }
+    }
+    Ok(rules.into_iter().filter(|rule| select.rules.is_empty() || select.rules.contains(&rule.name)).collect())
+}
+
+fn print_plan(plans: &[RulePlan], json: bool) {
+    if json {
+        say!("{}", serde_json::json!({ "rules": plans }));
+        return;
+    }
+    say!("{:<24} {:<7} {:>10} {:>12}  destination", "RULE", "ACTION", "FILES", "BYTES");
+    for plan in plans {
+        let room = match (plan.fits, plan.destination_available) {
+            (Some(true), Some(free)) => format!("fits ({} free)", human(free)),
+            (Some(false), Some(free)) => format!("DOES NOT FIT above the reserve ({} free)", human(free)),
+            _ => String::new(),
+        };
+        say!("{:<24} {:<7} {:>10} {:>12}  {room}", plan.name, plan.action, plan.files, human(plan.bytes));
+        if let Some(error) = &plan.error {
+            say!("  error: {error}");
+        }
+        for path in &plan.examples {
+            say!("  {}", path.display());
+        }
+        if plan.files > plan.examples.len() as u64 {
+            say!("  … and {} more", plan.files - plan.examples.len() as u64);
+        }
+    }
+}
+
+/// How many conflicts and skipped files are listed per rule in the human summary.
+const LISTED: usize = 20;
+
+fn print_run(report: &RunReport, json: bool) {
+    if json {
+        say!("{}", serde_json::to_string(report).unwrap_or_default());
+        return;
+    }
+    say!(
+        "{:<24} {:<7} {:>8} {:>12} {:>6} {:>9} {:>7}  seconds",
+        "RULE",
+        "ACTION",
+        "FILES",
+        "BYTES",
+        "DUPS",
+        "CONFLICTS",
+        "SKIPPED"
+    );
+    for rule in &report.rules {
+        let (files, bytes) = match rule.action {
+            "delete" => (rule.deleted_files, rule.deleted_bytes),
+            _ => (rule.moved_files, rule.moved_bytes),
+        };
+        say!(
+            "{:<24} {:<7} {files:>8} {:>12} {:>6} {:>9} {:>7}  {:.1}",
+            rule.name,
+            rule.action,
+            human(bytes),
+            rule.duplicates,
+            rule.conflicts.len(),
+            rule.skipped.len(),
+            rule.seconds
+        );
+        if let Some(recovered) = &rule.recovered {
+            say!("  recovered: {recovered}");
+        }
+        for conflict in rule.conflicts.iter().take(LISTED) {
+            say!("  kept both: {} → {}", conflict.source.display(), conflict.kept_as.display());
+        }
+        for skipped in rule.skipped.iter().take(LISTED) {
+            say!("  skipped: {}: {}", skipped.path.display(), skipped.reason);
+        }
+        if let Some(error) = &rule.error {
+            say!("  ERROR: {error}");
+        }
+    }
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// A progress line on stderr, redrawn from the run's counters by its own thread.
+struct ProgressBar {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ProgressBar {
+    fn start(progress: Arc<Progress>) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {elapsed} {binary_bytes} copied ({binary_bytes_per_sec}), {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            while !stop.load(Ordering::Relaxed) {
+                bar.set_position(progress.bytes());
+                bar.set_message(format!("{} files done", progress.files()));
+                bar.tick();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        Self { done, thread }
+    }
+
+    fn finish(self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
