@@ -8,8 +8,12 @@ use jts_mounts::{MountFs, MountInfo, compare_options, is_userspace_only, mount_a
 use serde::{Deserialize, Serialize};
 
 use crate::config::{HealthConfig, MountCheck};
+use crate::dirsize::{DirectoryResult, RunningScan, directory_result};
+use crate::lvm::{LvmReport, SnapshotResult, VgResult, lvm_results};
+use crate::nas::{NasResult, start_connect};
 use crate::probe::{FsStats, Outcome, Prober};
 use crate::status::{Status, Thresholds};
+use crate::tierrun::{TierRunResult, tier_run_result};
 
 /// The version of the JSON schema of [`HealthReport`]; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -27,6 +31,18 @@ pub struct HealthReport {
     pub tiers: BTreeMap<String, Status>,
     /// One result per configured mount, in the configured order.
     pub probes: Vec<ProbeResult>,
+    /// Free space of each configured volume group.
+    #[serde(default)]
+    pub volume_groups: Vec<VgResult>,
+    /// COW fill of each snapshot in the configured volume groups.
+    #[serde(default)]
+    pub snapshots: Vec<SnapshotResult>,
+    /// Usage of each configured directory against its budget.
+    #[serde(default)]
+    pub directories: Vec<DirectoryResult>,
+    /// Age of the last successful tier run, when checked.
+    #[serde(default)]
+    pub tier_run: Option<TierRunResult>,
     /// How long the check took.
     #[serde(rename = "elapsed_seconds", with = "seconds")]
     pub elapsed: Duration,
@@ -57,6 +73,9 @@ pub struct ProbeResult {
     pub values: Option<Usage>,
     /// Every check made on this mount, OK or not.
     pub findings: Vec<Finding>,
+    /// The TCP connect to the NAS behind an NFS mount, when checked.
+    #[serde(default)]
+    pub nas: Option<NasResult>,
 }
 
 /// Usage figures of one filesystem.
@@ -120,6 +139,8 @@ pub enum CheckKind {
     Bytes,
     /// Inodes used against the thresholds.
     Inodes,
+    /// Whether the NAS behind an NFS mount accepts a TCP connection on its NFS port.
+    Reachable,
 }
 
 /// One check made on one mount.
@@ -142,15 +163,43 @@ impl Finding {
 
 /// Checks every mount of `config` with the process-wide [`Prober`]. Never blocks longer
 /// than about the config's timeout, whatever the mounts do; see [`crate::probe`].
+///
+/// With [`HealthConfig::lvm`], `vgs` and `lvs` are run through [`jts_core::SystemRunner`];
+/// use [`check_with_lvm`] to read the LVM report another way.
 pub fn check(config: &HealthConfig) -> HealthReport {
     Prober::shared().check(config)
 }
 
+/// Like [`check`], with the LVM report read by `read_lvm` (on a thread of its own, waited
+/// for until the timeout).
+pub fn check_with_lvm(
+    config: &HealthConfig,
+    read_lvm: impl FnOnce() -> Result<LvmReport, String> + Send + 'static,
+) -> HealthReport {
+    Prober::shared().check_with_lvm(config, read_lvm)
+}
+
 impl Prober {
-    /// Checks every mount of `config` with this prober's workers.
+    /// Checks every mount of `config` with this prober's workers (LVM read with
+    /// [`jts_core::SystemRunner`] when configured).
     pub fn check(&self, config: &HealthConfig) -> HealthReport {
+        self.check_with_lvm(config, || LvmReport::read(&jts_core::SystemRunner))
+    }
+
+    /// Checks everything `config` asks for, the LVM report (if configured) from `read_lvm`.
+    pub fn check_with_lvm(
+        &self,
+        config: &HealthConfig,
+        read_lvm: impl FnOnce() -> Result<LvmReport, String> + Send + 'static,
+    ) -> HealthReport {
         let start = Instant::now();
         let deadline = start + config.timeout();
+        let lvm = config.lvm().map(|_| self.start_lvm(read_lvm));
+        let dir_deadline = start + config.directory_budget();
+        let scans: Vec<_> =
+            config.directories().iter().map(|d| RunningScan::start(d.path.as_path(), dir_deadline)).collect();
+        let connects: Vec<_> =
+            config.mounts().iter().map(|m| m.nas.as_ref().map(|nas| start_connect(nas, deadline))).collect();
         let table = self.mount_table();
         let paths: Vec<&Path> = config.mounts().iter().map(|m| m.path.as_path()).collect();
         let mut findings: Vec<Vec<Finding>> = Vec::with_capacity(paths.len());
@@ -170,22 +219,86 @@ impl Prober {
             .iter()
             .zip(pending)
             .zip(findings)
-            .map(|((mount, pending), mut found)| {
+            .zip(connects)
+            .map(|(((mount, pending), mut found), connect)| {
                 let values = pending
                     .map(|p| p.wait(deadline))
                     .and_then(|outcome| usage_findings(mount, config.thresholds_for(mount), outcome, &mut found));
-                result(mount, values, found)
+                let nas = connect.map(|c| c.wait(deadline));
+                if let Some(nas) = &nas {
+                    found.push(nas_finding(mount, nas));
+                }
+                let mut result = result(mount, values, found);
+                result.nas = nas;
+                result
             })
             .collect::<Vec<_>>();
+        let (volume_groups, snapshots) = match (config.lvm(), lvm) {
+            (Some(check), Some(pending)) => {
+                let report = pending.wait(deadline);
+                lvm_results(check, report.as_ref().map_err(String::as_str), std::time::SystemTime::now())
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        let directories = config
+            .directories()
+            .iter()
+            .zip(scans)
+            .map(|(dir, scan)| {
+                let thresholds = dir.thresholds.unwrap_or(config.thresholds());
+                match scan {
+                    // A little grace past the budget for the scan to notice and return.
+                    Ok(scan) => {
+                        let (answer, took) = scan.wait(dir_deadline + DIRECTORY_GRACE);
+                        directory_result(dir, thresholds, answer, took)
+                    }
+                    Err(err) => directory_result(dir, thresholds, Err(err), Duration::ZERO),
+                }
+            })
+            .collect::<Vec<_>>();
+        let tier_run = config
+            .tier_run()
+            .map(|run| tier_run_result(run, std::fs::read_to_string(&run.status_file), std::time::SystemTime::now()));
         let mut tiers = BTreeMap::<String, Status>::new();
-        for probe in &probes {
-            let tier = tiers.entry(probe.tier.clone()).or_default();
-            *tier = tier.and(probe.status);
+        let tiered = probes
+            .iter()
+            .map(|p| (&p.tier, p.status))
+            .chain(volume_groups.iter().map(|v| (&v.tier, v.status)))
+            .chain(snapshots.iter().map(|s| (&s.tier, s.status)))
+            .chain(directories.iter().map(|d| (&d.tier, d.status)));
+        for (name, status) in tiered {
+            let tier = tiers.entry(name.clone()).or_default();
+            *tier = tier.and(status);
         }
-        let status = Status::worst(probes.iter().map(|p| p.status));
-        let report = HealthReport { schema_version: SCHEMA_VERSION, status, tiers, probes, elapsed: start.elapsed() };
+        let status = Status::worst(tiers.values().copied().chain(tier_run.iter().map(|r| r.status)));
+        let report = HealthReport {
+            schema_version: SCHEMA_VERSION,
+            status,
+            tiers,
+            probes,
+            volume_groups,
+            snapshots,
+            directories,
+            tier_run,
+            elapsed: start.elapsed(),
+        };
         tracing::debug!(status = %report.status, elapsed = ?report.elapsed, "health check done");
         report
+    }
+}
+
+/// How long after the directory budget a check waits for scans to notice and return.
+const DIRECTORY_GRACE: Duration = Duration::from_millis(50);
+
+fn nas_finding(mount: &MountCheck, nas: &NasResult) -> Finding {
+    let target = mount.nas.as_ref().map_or_else(|| nas.host.clone(), crate::nas::NasTarget::display);
+    match &nas.error {
+        None => Finding::new(
+            CheckKind::Reachable,
+            Status::Ok,
+            format!("NAS {target} reachable in {:.3}s", nas.connect_seconds),
+        ),
+        Some(err) => Finding::new(CheckKind::Reachable, Status::Critical, format!("NAS {target} unreachable: {err}")),
     }
 }
 
@@ -352,6 +465,7 @@ fn result(mount: &MountCheck, values: Option<Usage>, findings: Vec<Finding>) -> 
         message,
         values,
         findings,
+        nas: None,
     }
 }
 

@@ -7,10 +7,16 @@ use jts_core::AbsPath;
 use jts_mounts::{MountFs, MountTarget};
 
 use crate::error::{Error, Result};
+use crate::lvm::LvmCheck;
+use crate::nas::NasTarget;
 use crate::status::Thresholds;
+use crate::tierrun::TierRunCheck;
 
 /// How long a check waits for the filesystem probes, unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long directory usage scans may take, unless told otherwise.
+pub const DEFAULT_DIRECTORY_BUDGET: Duration = Duration::from_secs(10);
 
 /// What a check is asked to look at. Build one with [`HealthConfig::builder`].
 ///
@@ -32,6 +38,10 @@ pub struct HealthConfig {
     mounts: Vec<MountCheck>,
     timeout: Duration,
     thresholds: Thresholds,
+    lvm: Option<LvmCheck>,
+    directories: Vec<DirectoryCheck>,
+    directory_budget: Duration,
+    tier_run: Option<TierRunCheck>,
 }
 
 impl HealthConfig {
@@ -59,6 +69,27 @@ impl HealthConfig {
     pub fn thresholds_for(&self, mount: &MountCheck) -> Thresholds {
         mount.thresholds.unwrap_or(self.thresholds)
     }
+
+    /// The volume groups and snapshots to check, if any.
+    pub fn lvm(&self) -> Option<&LvmCheck> {
+        self.lvm.as_ref()
+    }
+
+    /// The directories whose usage is scanned against a budget (none unless asked for:
+    /// scans read every inode and are not part of a millisecond check).
+    pub fn directories(&self) -> &[DirectoryCheck] {
+        &self.directories
+    }
+
+    /// How long the directory scans may take together.
+    pub fn directory_budget(&self) -> Duration {
+        self.directory_budget
+    }
+
+    /// The tier-run age check, if any.
+    pub fn tier_run(&self) -> Option<&TierRunCheck> {
+        self.tier_run.as_ref()
+    }
 }
 
 /// Builds a [`HealthConfig`]; [`HealthConfigBuilder::build`] validates it.
@@ -67,11 +98,23 @@ pub struct HealthConfigBuilder {
     mounts: Vec<MountCheck>,
     timeout: Duration,
     thresholds: Thresholds,
+    lvm: Option<LvmCheck>,
+    directories: Vec<DirectoryCheck>,
+    directory_budget: Duration,
+    tier_run: Option<TierRunCheck>,
 }
 
 impl Default for HealthConfigBuilder {
     fn default() -> Self {
-        Self { mounts: Vec::new(), timeout: DEFAULT_TIMEOUT, thresholds: Thresholds::default() }
+        Self {
+            mounts: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            thresholds: Thresholds::default(),
+            lvm: None,
+            directories: Vec::new(),
+            directory_budget: DEFAULT_DIRECTORY_BUDGET,
+            tier_run: None,
+        }
     }
 }
 
@@ -104,6 +147,35 @@ impl HealthConfigBuilder {
         self
     }
 
+    /// Checks volume group free space and snapshot COW fill (needs `vgs` and `lvs`).
+    #[must_use]
+    pub fn lvm(mut self, lvm: LvmCheck) -> Self {
+        self.lvm = Some(lvm);
+        self
+    }
+
+    /// Adds a directory whose usage is scanned against its budget.
+    #[must_use]
+    pub fn directory(mut self, directory: DirectoryCheck) -> Self {
+        self.directories.push(directory);
+        self
+    }
+
+    /// How long all directory scans may take ([`DEFAULT_DIRECTORY_BUDGET`] unless set);
+    /// a scan still running then is reported partial.
+    #[must_use]
+    pub fn directory_budget(mut self, budget: Duration) -> Self {
+        self.directory_budget = budget;
+        self
+    }
+
+    /// Checks the age of the last successful tier run.
+    #[must_use]
+    pub fn tier_run(mut self, tier_run: TierRunCheck) -> Self {
+        self.tier_run = Some(tier_run);
+        self
+    }
+
     /// Checks the config: a non-zero timeout, no mount path twice, no empty tier or name.
     pub fn build(self) -> Result<HealthConfig> {
         if self.timeout.is_zero() {
@@ -118,7 +190,29 @@ impl HealthConfigBuilder {
                 return Err(Error::InvalidConfig(format!("{} has an empty tier or name", mount.path)));
             }
         }
-        Ok(HealthConfig { mounts: self.mounts, timeout: self.timeout, thresholds: self.thresholds })
+        let mut dirs = BTreeSet::new();
+        for dir in &self.directories {
+            if !dirs.insert(&dir.path) {
+                return Err(Error::InvalidConfig(format!("directory {} is listed twice", dir.path)));
+            }
+        }
+        if let Some(run) = &self.tier_run {
+            if run.warn_age > run.crit_age {
+                return Err(Error::InvalidConfig(format!(
+                    "tier run warn age {:?} is above its critical age {:?}; e.g. 36h and 72h",
+                    run.warn_age, run.crit_age
+                )));
+            }
+        }
+        Ok(HealthConfig {
+            mounts: self.mounts,
+            timeout: self.timeout,
+            thresholds: self.thresholds,
+            lvm: self.lvm,
+            directories: self.directories,
+            directory_budget: self.directory_budget,
+            tier_run: self.tier_run,
+        })
     }
 }
 
@@ -144,6 +238,8 @@ pub struct MountCheck {
     pub thresholds: Option<Thresholds>,
     /// Whether `path` must be a mount point (true unless [`MountCheck::not_a_mount_point`]).
     pub must_be_mount_point: bool,
+    /// The NAS to reach over TCP (NFS mounts: the server on port 2049).
+    pub nas: Option<NasTarget>,
 }
 
 impl MountCheck {
@@ -159,11 +255,14 @@ impl MountCheck {
             options: Vec::new(),
             thresholds: None,
             must_be_mount_point: true,
+            nas: None,
         })
     }
 
     /// A check of a mount jts manages: its source, filesystem and options are expected.
+    /// An NFS target also gets a reachability check of its server on port 2049.
     pub fn from_target(tier: &str, target: &MountTarget) -> Self {
+        let nas = (target.fs() == MountFs::Nfs).then(|| NasTarget::from_nfs_source(&target.what())).flatten();
         Self {
             name: target.name.clone(),
             tier: tier.to_owned(),
@@ -173,6 +272,7 @@ impl MountCheck {
             options: target.options.clone(),
             thresholds: None,
             must_be_mount_point: true,
+            nas,
         }
     }
 
@@ -209,6 +309,51 @@ impl MountCheck {
     #[must_use]
     pub fn not_a_mount_point(mut self) -> Self {
         self.must_be_mount_point = false;
+        self
+    }
+
+    /// Also connects to `nas` (a TCP connect, with the check's timeout).
+    #[must_use]
+    pub fn nas(mut self, nas: NasTarget) -> Self {
+        self.nas = Some(nas);
+        self
+    }
+}
+
+/// A directory whose usage (as `du -s`) is compared to a budget, e.g. PostgreSQL's
+/// `/data/postgresql` against its planned 800 GiB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectoryCheck {
+    /// A name for messages; the path unless set.
+    pub name: String,
+    /// The tier label.
+    pub tier: String,
+    /// The directory.
+    pub path: AbsPath,
+    /// The planned size, in bytes.
+    pub budget_bytes: u64,
+    /// Levels of usage against the budget, instead of the config's.
+    pub thresholds: Option<Thresholds>,
+}
+
+impl DirectoryCheck {
+    /// A check of `path` on `tier` against `budget_bytes`.
+    pub fn new(tier: &str, path: &str, budget_bytes: u64) -> Result<Self> {
+        let path = AbsPath::new(path)?;
+        Ok(Self { name: path.to_string(), tier: tier.to_owned(), path, budget_bytes, thresholds: None })
+    }
+
+    /// Names the directory in messages (e.g. its path without `--root`).
+    #[must_use]
+    pub fn name_as(mut self, name: impl ToString) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Uses `thresholds` for this directory.
+    #[must_use]
+    pub fn thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = Some(thresholds);
         self
     }
 }

@@ -84,14 +84,24 @@
 
 mod check;
 mod config;
+pub mod dirsize;
 mod error;
+mod lvm;
+mod nas;
 mod output;
 pub mod probe;
 mod status;
+mod tierrun;
 
-pub use check::{CheckKind, Finding, HealthReport, ProbeResult, SCHEMA_VERSION, Usage, check};
-pub use config::{DEFAULT_TIMEOUT, HealthConfig, HealthConfigBuilder, MountCheck};
+pub use check::{CheckKind, Finding, HealthReport, ProbeResult, SCHEMA_VERSION, Usage, check, check_with_lvm};
+pub use config::{
+    DEFAULT_DIRECTORY_BUDGET, DEFAULT_TIMEOUT, DirectoryCheck, HealthConfig, HealthConfigBuilder, MountCheck,
+};
+pub use dirsize::{DirScan, DirectoryResult, directory_result, scan_directory};
 pub use error::{Error, Result};
+pub use lvm::{LvmCheck, LvmReport, SnapshotResult, VgResult, lvm_results};
+pub use nas::{NFS_PORT, NasResult, NasTarget, probe_nas};
 pub use output::write_textfile;
 pub use probe::{FsStats, Prober, statvfs_probe};
-pub use status::{Status, Thresholds};
+pub use status::{FreeThresholds, Status, Thresholds};
+pub use tierrun::{DEFAULT_STATUS_FILE, TierRunCheck, TierRunResult, classify_age, tier_run_result};

@@ -40,6 +40,48 @@ impl HealthReport {
                 probe.message.clone(),
             ]);
         }
+        let pct = |ratio: Option<f64>| ratio.map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0));
+        let bytes = |b: Option<u64>| b.map_or_else(|| "-".to_owned(), human_bytes);
+        for vg in &self.volume_groups {
+            rows.push([
+                vg.tier.clone(),
+                format!("vg {}", vg.name),
+                vg.status.to_string(),
+                pct(vg.free_ratio.map(|r| 1.0 - r)),
+                bytes(vg.size_bytes),
+                bytes(vg.free_bytes),
+                "-".into(),
+                vg.message.clone(),
+            ]);
+        }
+        for snap in &self.snapshots {
+            rows.push([
+                snap.tier.clone(),
+                format!("snapshot {}/{}", snap.vg, snap.name),
+                snap.status.to_string(),
+                pct(snap.cow_used_ratio),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                snap.message.clone(),
+            ]);
+        }
+        for dir in &self.directories {
+            rows.push([
+                dir.tier.clone(),
+                format!("dir {}", dir.path),
+                dir.status.to_string(),
+                pct(dir.budget_used_ratio),
+                human_bytes(dir.budget_bytes),
+                human_bytes(dir.budget_bytes.saturating_sub(dir.bytes_used)),
+                "-".into(),
+                dir.message.clone(),
+            ]);
+        }
+        if let Some(run) = &self.tier_run {
+            let row = ["-", "tier run", run.status.as_str(), "-", "-", "-", "-", run.message.as_str()];
+            rows.push(row.map(str::to_owned));
+        }
         let widths: Vec<usize> =
             (0..8).map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0)).collect();
         let mut out = String::new();
@@ -118,7 +160,7 @@ impl HealthReport {
             mounts(&|p| p.values.map(|u| u.bytes_available.to_string())),
         );
         family(
-            "jts_mount_bytes_total",
+            "jts_mount_size_bytes",
             "Size of the filesystem in bytes, f_blocks * f_frsize.",
             mounts(&|p| p.values.map(|u| u.bytes_total.to_string())),
         );
@@ -133,7 +175,7 @@ impl HealthReport {
             mounts(&|p| p.values.map(|u| u.inodes_used.to_string())),
         );
         family(
-            "jts_mount_inodes_total",
+            "jts_mount_inodes",
             "Inodes on the filesystem (0 where there is no fixed count).",
             mounts(&|p| p.values.map(|u| u.inodes_total.to_string())),
         );
@@ -142,12 +184,141 @@ impl HealthReport {
             "Time the stat and statvfs of the mount root took.",
             mounts(&|p| p.values.map(|u| float(u.probe_seconds))),
         );
+        self.extra_families(&mut family);
         family(
             "jts_check_duration_seconds",
             "Time the whole health check took.",
             vec![(String::new(), float(self.elapsed.as_secs_f64()))],
         );
         out
+    }
+}
+
+type Samples = Vec<(String, String)>;
+
+impl HealthReport {
+    /// The families of the NAS, LVM, directory and tier-run probes; each only when the
+    /// report has such results.
+    fn extra_families(&self, family: &mut dyn FnMut(&str, &str, Samples)) {
+        let mut some = |name: &str, help: &str, samples: Samples| {
+            if !samples.is_empty() {
+                family(name, help, samples);
+            }
+        };
+        let nas: Vec<_> = self.probes.iter().filter_map(|p| p.nas.as_ref().map(|n| (p, n))).collect();
+        let nas_labels = |p: &crate::ProbeResult, host: &str| {
+            format!("{{tier=\"{}\",mount=\"{}\",host=\"{}\"}}", escape(&p.tier), escape(&p.mount), escape(host))
+        };
+        some(
+            "jts_nas_reachable",
+            "1 if the NAS behind an NFS mount accepted a TCP connection on its NFS port within the timeout, else 0.",
+            nas.iter().map(|(p, n)| (nas_labels(p, &n.host), u8::from(n.reachable).to_string())).collect(),
+        );
+        some(
+            "jts_nas_connect_duration_seconds",
+            "Time the TCP connect to the NAS took (or was waited for).",
+            nas.iter().map(|(p, n)| (nas_labels(p, &n.host), float(n.connect_seconds))).collect(),
+        );
+        let vg = |v: &crate::VgResult| format!("{{tier=\"{}\",vg=\"{}\"}}", escape(&v.tier), escape(&v.name));
+        let vgs = |value: &dyn Fn(&crate::VgResult) -> Option<String>| -> Samples {
+            self.volume_groups.iter().filter_map(|v| value(v).map(|x| (vg(v), x))).collect()
+        };
+        some(
+            "jts_vg_status",
+            "Status of a volume group's free space: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            vgs(&|v| Some(v.status.code().to_string())),
+        );
+        some("jts_vg_size_bytes", "Size of the volume group in bytes.", vgs(&|v| v.size_bytes.map(|b| b.to_string())));
+        some(
+            "jts_vg_free_bytes",
+            "Unallocated bytes in the volume group.",
+            vgs(&|v| v.free_bytes.map(|b| b.to_string())),
+        );
+        some(
+            "jts_vg_free_ratio",
+            "Free / size of the volume group, between 0 and 1.",
+            vgs(&|v| v.free_ratio.map(float)),
+        );
+        let snap = |s: &crate::SnapshotResult| {
+            format!(
+                "{{tier=\"{}\",vg=\"{}\",volume=\"{}\",origin=\"{}\"}}",
+                escape(&s.tier),
+                escape(&s.vg),
+                escape(&s.name),
+                escape(&s.origin)
+            )
+        };
+        let snaps = |value: &dyn Fn(&crate::SnapshotResult) -> Option<String>| -> Samples {
+            self.snapshots.iter().filter_map(|s| value(s).map(|x| (snap(s), x))).collect()
+        };
+        some(
+            "jts_snapshot_status",
+            "Status of a snapshot's copy-on-write fill: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            snaps(&|s| Some(s.status.code().to_string())),
+        );
+        some(
+            "jts_snapshot_cow_used_ratio",
+            "Copy-on-write space used by a snapshot (lvm2 data_percent / 100), between 0 and 1.",
+            snaps(&|s| s.cow_used_ratio.map(float)),
+        );
+        some(
+            "jts_snapshot_valid",
+            "1 if the snapshot is usable, 0 if lvm2 invalidated it (COW space overflowed).",
+            snaps(&|s| Some(u8::from(s.valid).to_string())),
+        );
+        let dir =
+            |d: &crate::DirectoryResult| format!("{{tier=\"{}\",directory=\"{}\"}}", escape(&d.tier), escape(&d.path));
+        let dirs = |value: &dyn Fn(&crate::DirectoryResult) -> Option<String>| -> Samples {
+            self.directories.iter().filter_map(|d| value(d).map(|x| (dir(d), x))).collect()
+        };
+        some(
+            "jts_directory_status",
+            "Status of a directory's usage against its budget: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            dirs(&|d| Some(d.status.code().to_string())),
+        );
+        some(
+            "jts_directory_bytes_used",
+            "Allocated bytes under the directory, as du -sx (a lower bound when partial).",
+            dirs(&|d| Some(d.bytes_used.to_string())),
+        );
+        some(
+            "jts_directory_budget_bytes",
+            "The directory's planned size in bytes.",
+            dirs(&|d| Some(d.budget_bytes.to_string())),
+        );
+        some(
+            "jts_directory_budget_used_ratio",
+            "Bytes used / budget (may exceed 1).",
+            dirs(&|d| d.budget_used_ratio.map(float)),
+        );
+        some("jts_directory_files", "Entries counted under the directory.", dirs(&|d| Some(d.files.to_string())));
+        some(
+            "jts_directory_partial",
+            "1 if the scan ran out of its time budget and the figures are a lower bound, else 0.",
+            dirs(&|d| Some(u8::from(d.partial).to_string())),
+        );
+        some(
+            "jts_directory_scan_duration_seconds",
+            "Time the directory scan took.",
+            dirs(&|d| Some(float(d.scan_seconds))),
+        );
+        if let Some(run) = &self.tier_run {
+            some(
+                "jts_tier_run_status",
+                "Status of the age of the last successful tier run: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+                vec![(String::new(), run.status.code().to_string())],
+            );
+            some(
+                "jts_tier_run_last_success_timestamp_seconds",
+                "Unix time of the last fully successful tier run.",
+                run.last_success_at.map(|t| (String::new(), t.to_string())).into_iter().collect(),
+            );
+            some(
+                "jts_tier_run_age_seconds",
+                "Seconds since the last fully successful tier run.",
+                run.age_seconds.map(|a| (String::new(), a.to_string())).into_iter().collect(),
+            );
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -198,6 +199,8 @@ pub struct Prober {
     mount_table: Arc<MountTableFn>,
     workers: Mutex<HashMap<PathBuf, Worker>>,
     max_workers: usize,
+    /// Whether an LVM report read is running (at most one at a time, hung or not).
+    lvm_busy: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Prober {
@@ -220,6 +223,7 @@ impl Prober {
             mount_table: Arc::new(jts_mounts::read_mountinfo),
             workers: Mutex::new(HashMap::new()),
             max_workers: DEFAULT_MAX_WORKERS,
+            lvm_busy: Arc::default(),
         }
     }
 
@@ -305,6 +309,50 @@ impl Prober {
                 workers.remove(path);
                 Pending::Done(Outcome::NotRun("the probe worker had ended; it is restarted next check".to_owned()))
             }
+        }
+    }
+}
+
+/// An LVM report read in flight, or the reason none was started.
+pub(crate) enum PendingLvm {
+    Waiting(mpsc::Receiver<Result<crate::lvm::LvmReport, String>>, Instant),
+    Done(String),
+}
+
+impl Prober {
+    /// Starts `read` on a thread of its own, unless an earlier read is still running.
+    pub(crate) fn start_lvm(
+        &self,
+        read: impl FnOnce() -> Result<crate::lvm::LvmReport, String> + Send + 'static,
+    ) -> PendingLvm {
+        if self.lvm_busy.swap(true, Ordering::AcqRel) {
+            return PendingLvm::Done("still not answering: an earlier vgs/lvs has not returned".to_owned());
+        }
+        let (send, answer) = mpsc::sync_channel(1);
+        let busy = Arc::clone(&self.lvm_busy);
+        let spawned = std::thread::Builder::new().name("jts-health lvm".to_owned()).spawn(move || {
+            let report = catch_unwind(AssertUnwindSafe(read)).unwrap_or_else(|_| Err("the lvm reader panicked".into()));
+            busy.store(false, Ordering::Release);
+            let _ = send.send(report);
+        });
+        match spawned {
+            Ok(_) => PendingLvm::Waiting(answer, Instant::now()),
+            Err(err) => {
+                self.lvm_busy.store(false, Ordering::Release);
+                PendingLvm::Done(format!("could not start a thread: {err}"))
+            }
+        }
+    }
+}
+
+impl PendingLvm {
+    /// The report, or why there is none, by `deadline`.
+    pub(crate) fn wait(self, deadline: Instant) -> Result<crate::lvm::LvmReport, String> {
+        match self {
+            PendingLvm::Done(reason) => Err(reason),
+            PendingLvm::Waiting(answer, start) => answer
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| Err(format!("vgs/lvs gave no answer in {:.3}s", start.elapsed().as_secs_f64()))),
         }
     }
 }

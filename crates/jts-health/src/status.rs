@@ -185,6 +185,78 @@ impl Thresholds {
     }
 }
 
+/// Warning and critical levels for a *free* percentage (a volume group's free space):
+/// less free is worse.
+///
+/// **Classification**, with `f` the unrounded percentage free:
+/// - `f <= crit_below_percent` is [`Status::Critical`];
+/// - otherwise `f <= warn_below_percent` is [`Status::Warning`];
+/// - otherwise [`Status::Ok`]; a NaN is [`Status::Unknown`].
+///
+/// A value exactly at a threshold takes that threshold's status, as with [`Thresholds`].
+///
+/// ```
+/// use jts_health::{FreeThresholds, Status};
+///
+/// let vg = FreeThresholds::default(); // warn at 10 % free, critical at 5 %
+/// assert_eq!(vg.classify(25.0), Status::Ok);
+/// assert_eq!(vg.classify(10.0), Status::Warning);
+/// assert_eq!(vg.classify(4.0), Status::Critical);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FreeThresholds {
+    warn_below_percent: f64,
+    crit_below_percent: f64,
+}
+
+impl Default for FreeThresholds {
+    /// Warn at 10 % free, critical at 5 % free.
+    fn default() -> Self {
+        Self { warn_below_percent: 10.0, crit_below_percent: 5.0 }
+    }
+}
+
+impl FreeThresholds {
+    /// Thresholds with `0 <= crit_below_percent <= warn_below_percent <= 100`.
+    pub fn new(warn_below_percent: f64, crit_below_percent: f64) -> Result<Self> {
+        let ok = warn_below_percent.is_finite()
+            && crit_below_percent.is_finite()
+            && (0.0..=100.0).contains(&warn_below_percent)
+            && (0.0..=100.0).contains(&crit_below_percent)
+            && crit_below_percent <= warn_below_percent;
+        if !ok {
+            return Err(Error::InvalidConfig(format!(
+                "free-space thresholds warn below {warn_below_percent}%, critical below {crit_below_percent}%: \
+                 write 0 <= critical <= warn <= 100, e.g. vg_free_warn_percent = 10, vg_free_crit_percent = 5"
+            )));
+        }
+        Ok(Self { warn_below_percent, crit_below_percent })
+    }
+
+    /// Free percentage at or below which the status is WARNING.
+    pub fn warn_below_percent(&self) -> f64 {
+        self.warn_below_percent
+    }
+
+    /// Free percentage at or below which the status is CRITICAL.
+    pub fn crit_below_percent(&self) -> f64 {
+        self.crit_below_percent
+    }
+
+    /// The status of `free_percent` free.
+    pub fn classify(&self, free_percent: f64) -> Status {
+        if free_percent.is_nan() {
+            Status::Unknown
+        } else if free_percent <= self.crit_below_percent {
+            Status::Critical
+        } else if free_percent <= self.warn_below_percent {
+            Status::Warning
+        } else {
+            Status::Ok
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -214,6 +286,18 @@ mod tests {
             if t.warn_percent() > 0.0 {
                 let below = t.warn_percent() - f64::EPSILON * 128.0;
                 prop_assert_eq!(t.classify(below), Status::Ok);
+            }
+        }
+
+        #[test]
+        fn less_free_space_never_lowers_severity(a in 0.0..=100.0f64, b in 0.0..=100.0f64,
+                                                 x in -10.0..110.0f64, y in -10.0..110.0f64) {
+            let t = FreeThresholds::new(a.max(b), a.min(b)).unwrap();
+            let (less, more) = (x.min(y), x.max(y));
+            prop_assert!(t.classify(less) >= t.classify(more));
+            prop_assert_eq!(t.classify(t.crit_below_percent()), Status::Critical);
+            if t.crit_below_percent() < t.warn_below_percent() {
+                prop_assert_eq!(t.classify(t.warn_below_percent()), Status::Warning);
             }
         }
 

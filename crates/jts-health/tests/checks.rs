@@ -301,7 +301,7 @@ fn prometheus_text_parses_strictly_and_carries_the_values() {
     assert!(families.iter().all(|f| f.name.starts_with("jts_") && f.kind == "gauge" && !f.help.is_empty()));
     let hot = [("tier", "hot"), ("mount", "/data/postgresql")];
     assert_eq!(exposition::value(&families, "jts_mount_bytes_used", &hot), Some(950.0 * 4096.0));
-    assert_eq!(exposition::value(&families, "jts_mount_bytes_total", &hot), Some(1000.0 * 4096.0));
+    assert_eq!(exposition::value(&families, "jts_mount_size_bytes", &hot), Some(1000.0 * 4096.0));
     assert_eq!(exposition::value(&families, "jts_mount_used_ratio", &hot), Some(0.95));
     assert_eq!(exposition::value(&families, "jts_mount_status", &hot), Some(2.0));
     let nas = [("tier", "cold \"nas\""), ("mount", "/mnt/nas")];

@@ -128,7 +128,7 @@ fn root_loop_filesystems_at_85_and_95_percent_give_warning_and_critical() {
     assert_eq!(exposition::value(&families, "jts_mount_status", &labels), Some(2.0));
     let ratio = exposition::value(&families, "jts_mount_used_ratio", &labels).unwrap();
     assert!((0.92..0.98).contains(&ratio), "{ratio}");
-    let total = exposition::value(&families, "jts_mount_bytes_total", &labels).unwrap();
+    let total = exposition::value(&families, "jts_mount_size_bytes", &labels).unwrap();
     assert!(total > 50.0 * 1024.0 * 1024.0, "{total}");
     assert_eq!(exposition::value(&families, "jts_health_status", &[]), Some(2.0));
 }
