@@ -256,13 +256,9 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
 /// `health` exits with the monitoring-plugin code of the report, not the CLI contract's.
 fn health(global: &GlobalArgs, root: &Root, args: &HealthArgs) -> anyhow::Result<Exit> {
     let spec = load_checked(global, &Accounts::read(root)?)?;
-    let mut builder = jts_health::HealthConfig::builder().thresholds(spec.health).timeout(spec.probe_timeout);
-    for (tier, target) in host::health_targets(&spec) {
-        let mut target = target;
-        target.mount_point = AbsPath::new(root.resolve(&target.mount_point))?;
-        builder = builder.mount(jts_health::MountCheck::from_target(&tier, &target));
-    }
-    let report = jts_health::check(&builder.build()?);
+    let config = host::health_config(&spec, root)?;
+    // vgs/lvs run on their own thread, waited for no longer than the probe timeout.
+    let report = jts_health::check_with_lvm(&config, || jts_health::LvmReport::read(&SystemRunner));
     if let Some(file) = &args.textfile {
         let file = AbsPath::new(std::path::absolute(file)?)?;
         jts_health::write_textfile(&report, &Root::host(), &file)?;

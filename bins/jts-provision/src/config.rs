@@ -37,7 +37,7 @@ struct RawHostSpec {
 }
 
 /// `[health]`: thresholds and the probe timeout of `jts-provision health`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthSection {
     /// Usage at or above this percentage is WARNING (default 80).
@@ -46,6 +46,78 @@ pub struct HealthSection {
     pub crit_percent: Option<f64>,
     /// How long one probe may take before its mount is "not responding" (default 2s).
     pub probe_timeout: Option<jts_core::SpecDuration>,
+    /// A volume group with this percentage free or less is WARNING (default 10).
+    pub vg_free_warn_percent: Option<f64>,
+    /// A volume group with this percentage free or less is CRITICAL (default 5).
+    pub vg_free_crit_percent: Option<f64>,
+    /// A snapshot whose COW space is this full or more is WARNING (default 80).
+    pub snapshot_warn_percent: Option<f64>,
+    /// A snapshot whose COW space is this full or more is CRITICAL (default 90).
+    pub snapshot_crit_percent: Option<f64>,
+    /// A last successful tier run older than this is WARNING (default 36h).
+    pub tier_run_warn_age: Option<jts_core::SpecDuration>,
+    /// A last successful tier run older than this is CRITICAL (default 72h).
+    pub tier_run_crit_age: Option<jts_core::SpecDuration>,
+    /// How long the directory usage scans may take together (default 10s).
+    pub directory_time_budget: Option<jts_core::SpecDuration>,
+    /// `[health.directory_budgets]`: directory path = planned size, e.g.
+    /// `"/data/postgresql" = "800GiB"`; each is scanned (as `du -sx`) by every `health`.
+    #[serde(default)]
+    pub directory_budgets: std::collections::BTreeMap<String, jts_core::Size>,
+}
+
+/// The LVM, directory and tier-run levels of `[health]`, checked.
+#[derive(Debug, Clone)]
+pub struct HealthLevels {
+    /// Volume group free-space levels.
+    pub vg_free: jts_health::FreeThresholds,
+    /// Snapshot COW fill levels.
+    pub snapshot_fill: jts_health::Thresholds,
+    /// Tier-run ages (warn, crit).
+    pub tier_run_ages: (std::time::Duration, std::time::Duration),
+    /// Directory scans' time budget.
+    pub directory_time_budget: std::time::Duration,
+    /// Directories and their budgets in bytes.
+    pub directory_budgets: Vec<(jts_core::AbsPath, u64)>,
+}
+
+impl HealthSection {
+    /// Checks the levels; the error says which key and how to fix it.
+    pub fn levels(&self) -> Result<HealthLevels, String> {
+        let vg_free = jts_health::FreeThresholds::new(
+            self.vg_free_warn_percent.unwrap_or(10.0),
+            self.vg_free_crit_percent.unwrap_or(5.0),
+        )
+        .map_err(|err| err.to_string())?;
+        let snapshot_fill = jts_health::Thresholds::new(
+            self.snapshot_warn_percent.unwrap_or(80.0),
+            self.snapshot_crit_percent.unwrap_or(90.0),
+        )
+        .map_err(|err| format!("snapshot_warn_percent/snapshot_crit_percent: {err}"))?;
+        let age = |d: Option<jts_core::SpecDuration>, default: u64| {
+            d.map_or(std::time::Duration::from_secs(default), std::time::Duration::from)
+        };
+        let tier_run_ages = (age(self.tier_run_warn_age, 36 * 3600), age(self.tier_run_crit_age, 72 * 3600));
+        if tier_run_ages.0 > tier_run_ages.1 {
+            return Err("tier_run_warn_age is above tier_run_crit_age; e.g. \"36h\" and \"72h\"".to_owned());
+        }
+        let directory_budgets = self
+            .directory_budgets
+            .iter()
+            .map(|(path, size)| {
+                jts_core::AbsPath::new(path)
+                    .map(|p| (p, size.bytes()))
+                    .map_err(|err| format!("directory_budgets: {path}: {err}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(HealthLevels {
+            vg_free,
+            snapshot_fill,
+            tier_run_ages,
+            directory_time_budget: age(self.directory_time_budget, 10),
+            directory_budgets,
+        })
+    }
 }
 
 /// A parsed host spec.
@@ -63,6 +135,8 @@ pub struct HostSpec {
     pub health: jts_health::Thresholds,
     /// How long one health probe may take.
     pub probe_timeout: std::time::Duration,
+    /// The LVM, directory and tier-run levels of `[health]`, checked.
+    pub health_levels: HealthLevels,
     /// Lifecycle rules between tiers (`[[rules]]`).
     pub rules: Vec<jts_tiering::rules::RuleSpec>,
 }
@@ -115,10 +189,22 @@ pub fn load(file: &Path) -> Result<(HostSpec, String), ConfigError> {
             vec![SpecError::new(span, "health", format!("{err}; e.g. warn_percent = 80, crit_percent = 90"))],
         )
     })?;
+    let health_levels = section.clone().unwrap_or_default().levels().map_err(|message| {
+        let span = raw.health.as_ref().map(Spanned::span);
+        fail(text.clone(), vec![SpecError::new(span, "health", message)])
+    })?;
     let probe_timeout =
         section.and_then(|h| h.probe_timeout).map_or(jts_health::DEFAULT_TIMEOUT, std::time::Duration::from);
-    let mut spec =
-        HostSpec { allow_destroy: raw.allow_destroy, perms, lvm, mounts, health, probe_timeout, rules: raw.rules };
+    let mut spec = HostSpec {
+        allow_destroy: raw.allow_destroy,
+        perms,
+        lvm,
+        mounts,
+        health,
+        probe_timeout,
+        health_levels,
+        rules: raw.rules,
+    };
     spec.perms.directories.extend(mount_root_directories(&spec));
     Ok((spec, text))
 }

@@ -15,6 +15,13 @@
 //! - **The NVMe scheduler udev rule** (`none` for NVMe namespaces) when any LVM physical
 //!   device or `[filesystems.*]` device is an NVMe device (`/dev/nvme…`).
 //!
+//! - **A health timer** (`jts-health.service` and `jts-health.timer`) that refreshes the
+//!   Prometheus textfile [`HEALTH_TEXTFILE`] for node_exporter every minute, when the spec
+//!   has anything to monitor (a mount, a volume group, a directory budget or a rule). The
+//!   service runs `jts-provision --config` [`HEALTH_CONFIG`] (the CLI's default spec path:
+//!   the spec is expected there on a host) and treats the plugin codes 1, 2 and 3 as
+//!   success, so a WARNING does not mark the unit failed.
+//!
 //! `.mount` units are not rendered: /etc/fstab stays the one source of truth for mounts,
 //! and systemd's fstab generator already gives every line its `.mount` unit.
 //!
@@ -39,7 +46,14 @@ pub const DATA_DIRS: [(&str, &str); 5] = [
     ("redis-server.service", "/var/lib/redis"),
 ];
 
-/// Every file the spec renders, in a stable order (drop-ins by unit, fstrim, udev).
+/// The spec path the health service passes to `--config`: the CLI's default.
+pub const HEALTH_CONFIG: &str = "/etc/jts/storage.toml";
+
+/// Where the health service writes the Prometheus text: the directory Debian's
+/// `prometheus-node-exporter` reads with its textfile collector.
+pub const HEALTH_TEXTFILE: &str = "/var/lib/prometheus/node-exporter/jts.prom";
+
+/// Every file the spec renders, in a stable order (drop-ins by unit, fstrim, udev, health).
 pub fn rendered_files(spec: &HostSpec) -> Vec<RenderedFile> {
     let targets = mount_targets(spec);
     let mut files = requires_mounts_dropins(&data_paths(&targets), &targets);
@@ -47,7 +61,41 @@ pub fn rendered_files(spec: &HostSpec) -> Vec<RenderedFile> {
     if has_nvme_device(spec) {
         files.push(nvme_scheduler_rule());
     }
+    if has_anything_to_monitor(spec) {
+        files.extend(health_units());
+    }
     files
+}
+
+fn has_anything_to_monitor(spec: &HostSpec) -> bool {
+    !crate::host::health_targets(spec).is_empty()
+        || !spec.lvm.volume_groups.is_empty()
+        || !spec.rules.is_empty()
+        || !spec.health_levels.directory_budgets.is_empty()
+}
+
+/// `jts-health.service` (one `health --textfile`, exit codes 0–3 all success) and
+/// `jts-health.timer` (every minute).
+fn health_units() -> [RenderedFile; 2] {
+    let service = format!(
+        "# Written by jts-provision.\n[Unit]\nDescription=Refresh the jts storage health metrics for node_exporter\n\
+         After=local-fs.target remote-fs.target\n\n\
+         [Service]\nType=oneshot\n\
+         ExecStart=/usr/local/bin/jts-provision --config {HEALTH_CONFIG} health --textfile {HEALTH_TEXTFILE}\n\
+         # health exits 1 WARNING, 2 CRITICAL, 3 UNKNOWN: reported in the metrics, not a unit failure.\n\
+         SuccessExitStatus=1 2 3\nStandardOutput=null\nTimeoutStartSec=5min\nNice=10\nIOSchedulingClass=idle\n"
+    );
+    let timer = "# Written by jts-provision.\n[Unit]\nDescription=Refresh the jts storage health metrics every minute\n\n\
+                 [Timer]\nOnBootSec=1min\nOnUnitActiveSec=1min\nAccuracySec=1s\n\n\
+                 [Install]\nWantedBy=timers.target\n";
+    let file = |path: &str, contents: String| RenderedFile {
+        path: AbsPath::new(path).expect("constant paths are absolute"),
+        contents,
+    };
+    [
+        file("/etc/systemd/system/jts-health.service", service),
+        file("/etc/systemd/system/jts-health.timer", timer.to_owned()),
+    ]
 }
 
 /// The `(unit, path)` pairs to wait for: each unit's data directory, and each managed
@@ -92,6 +140,29 @@ mod tests {
         files.iter().map(|f| f.path.to_string()).collect()
     }
 
+    const HEALTH_SERVICE: &str = "/etc/systemd/system/jts-health.service";
+    const HEALTH_TIMER: &str = "/etc/systemd/system/jts-health.timer";
+
+    #[test]
+    fn the_health_timer_refreshes_the_textfile_and_tolerates_plugin_codes() {
+        let files = rendered_files(&spec("[[directories]]\npath = \"/srv/x\"\n"));
+        assert!(files.is_empty(), "a directory alone is nothing to monitor");
+        let files = rendered_files(&spec("[health.directory_budgets]\n\"/data/postgresql\" = \"800GiB\"\n"));
+        assert_eq!(paths(&files), [HEALTH_SERVICE, HEALTH_TIMER]);
+        let service = &files[0].contents;
+        assert!(
+            service.contains(
+                "\nExecStart=/usr/local/bin/jts-provision --config /etc/jts/storage.toml health \
+                 --textfile /var/lib/prometheus/node-exporter/jts.prom\n"
+            ),
+            "{service}"
+        );
+        assert!(service.contains("\nType=oneshot\n") && service.contains("\nSuccessExitStatus=1 2 3\n"), "{service}");
+        let timer = &files[1].contents;
+        assert!(timer.contains("\nOnBootSec=1min\nOnUnitActiveSec=1min\nAccuracySec=1s\n"), "{timer}");
+        assert!(timer.ends_with("[Install]\nWantedBy=timers.target\n"), "{timer}");
+    }
+
     #[test]
     fn one_data_dir_per_database_unit() {
         assert!(DATA_DIRS.iter().map(|(unit, _)| unit).eq(DATABASE_UNITS.iter()));
@@ -101,7 +172,11 @@ mod tests {
     fn nothing_managed_renders_nothing() {
         assert!(rendered_files(&spec("")).is_empty());
         let sda = spec("[volume_groups.vg]\ndevices = [\"/dev/sda\"]\n");
-        assert!(rendered_files(&sda).is_empty(), "no mounts, no NVMe: nothing to integrate");
+        assert_eq!(
+            paths(&rendered_files(&sda)),
+            [HEALTH_SERVICE, HEALTH_TIMER],
+            "no mounts, no NVMe: only the VG to monitor"
+        );
     }
 
     #[test]
@@ -132,6 +207,8 @@ options = ["vers=4.2"]
             "/etc/systemd/system/jts-fstrim.service".into(),
             "/etc/systemd/system/jts-fstrim.timer".into(),
             "/etc/udev/rules.d/60-jts-nvme-scheduler.rules".into(),
+            HEALTH_SERVICE.into(),
+            HEALTH_TIMER.into(),
         ]);
         assert_eq!(paths(&files), expected, "every data dir is below /var/lib");
         let pg = files.iter().find(|f| f.path.to_string() == dropin("postgresql.service")).unwrap();
@@ -155,7 +232,12 @@ options = ["vers=4.2"]
         );
         assert_eq!(
             paths(&rendered_files(&spec)),
-            ["/etc/systemd/system/kafka.service.d/jts-mounts.conf", "/etc/udev/rules.d/60-jts-nvme-scheduler.rules"]
+            [
+                "/etc/systemd/system/kafka.service.d/jts-mounts.conf",
+                "/etc/udev/rules.d/60-jts-nvme-scheduler.rules",
+                HEALTH_SERVICE,
+                HEALTH_TIMER
+            ]
         );
         assert!(is_nvme(&AbsPath::new("/dev/nvme0n1").unwrap()));
         assert!(!is_nvme(&AbsPath::new("/dev/sda").unwrap()) && !is_nvme(&AbsPath::new("/srv/nvme0").unwrap()));

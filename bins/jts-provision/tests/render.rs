@@ -27,6 +27,8 @@ const DROPIN: &str = "/etc/systemd/system/postgresql.service.d/jts-mounts.conf";
 const SERVICE: &str = "/etc/systemd/system/jts-fstrim.service";
 const TIMER: &str = "/etc/systemd/system/jts-fstrim.timer";
 const UDEV: &str = "/etc/udev/rules.d/60-jts-nvme-scheduler.rules";
+const HEALTH_SERVICE: &str = "/etc/systemd/system/jts-health.service";
+const HEALTH_TIMER: &str = "/etc/systemd/system/jts-health.timer";
 
 /// `render --json` as `(path, contents)` pairs.
 fn rendered(spec: &Path, root: &Path) -> Vec<(String, String)> {
@@ -48,10 +50,14 @@ fn render_prints_dropin_timer_and_udev_rule_under_root_and_writes_nothing() {
     let root = work.path().join("root");
     let files = rendered(&spec, &root);
     let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-    let expected: Vec<String> =
-        [DROPIN, SERVICE, TIMER, UDEV].iter().map(|p| under(&root, p).display().to_string()).collect();
-    assert_eq!(paths, expected, "one drop-in (postgresql's data is on the mount), fstrim, udev");
+    let expected: Vec<String> = [DROPIN, SERVICE, TIMER, UDEV, HEALTH_SERVICE, HEALTH_TIMER]
+        .iter()
+        .map(|p| under(&root, p).display().to_string())
+        .collect();
+    assert_eq!(paths, expected, "one drop-in (postgresql's data is on the mount), fstrim, udev, health");
     let contents = |path: &str| &files.iter().find(|(p, _)| p.ends_with(path)).unwrap().1;
+    assert!(contents(HEALTH_SERVICE).contains("SuccessExitStatus=1 2 3\n"), "{}", contents(HEALTH_SERVICE));
+    assert!(contents(HEALTH_TIMER).contains("OnUnitActiveSec=1min\n"), "{}", contents(HEALTH_TIMER));
     assert!(contents(DROPIN).contains("[Unit]\nRequiresMountsFor=/var/lib/postgresql\n"), "{}", contents(DROPIN));
     assert!(contents(TIMER).contains("OnCalendar=weekly"));
     assert!(contents(SERVICE).contains("ExecStart=/usr/sbin/fstrim -v /var/lib/postgresql\n"));
@@ -77,7 +83,7 @@ fn plan_writes_the_files_after_the_mounts_and_before_directories() {
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     let writes: Vec<&serde_json::Value> = steps.iter().filter(|s| s["kind"] == "WriteFile").collect();
     let objects: Vec<&str> = writes.iter().map(|s| s["object"].as_str().unwrap()).collect();
-    assert_eq!(objects, [DROPIN, SERVICE, TIMER, UDEV], "{kinds:?}");
+    assert_eq!(objects, [DROPIN, SERVICE, TIMER, UDEV, HEALTH_SERVICE, HEALTH_TIMER], "{kinds:?}");
     let first_write = kinds.iter().position(|k| *k == "WriteFile").unwrap();
     assert!(kinds.iter().rposition(|k| *k == "Mount").unwrap() < first_write, "{kinds:?}");
     assert!(kinds.iter().position(|k| *k == "CreateDirectory").unwrap() > first_write, "{kinds:?}");
@@ -143,7 +149,10 @@ fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() 
     disk.mounts.push(mount_point.clone());
     let expected = rendered(&spec, &root);
     let paths: Vec<&str> = expected.iter().map(|(p, _)| p.as_str()).collect();
-    let want: Vec<String> = [DROPIN, SERVICE, TIMER].iter().map(|p| under(&root, p).display().to_string()).collect();
+    let want: Vec<String> = [DROPIN, SERVICE, TIMER, HEALTH_SERVICE, HEALTH_TIMER]
+        .iter()
+        .map(|p| under(&root, p).display().to_string())
+        .collect();
     assert_eq!(paths, want, "a loop device is no NVMe: no udev rule");
 
     let first = jts_at(&spec, &root, &["apply", "--json"]);
@@ -155,7 +164,7 @@ fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() 
         .filter(|s| s["kind"] == "WriteFile")
         .map(|s| s["object"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(done, [DROPIN, SERVICE, TIMER], "{first:?}");
+    assert_eq!(done, [DROPIN, SERVICE, TIMER, HEALTH_SERVICE, HEALTH_TIMER], "{first:?}");
     for (path, contents) in &expected {
         assert_eq!(&std::fs::read_to_string(path).unwrap(), contents, "{path}");
     }
@@ -183,6 +192,10 @@ fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() 
     let units = under(&root, "/etc/systemd/system");
     let stub = units.join("postgresql.service");
     std::fs::write(&stub, "[Unit]\nDescription=stub\n[Service]\nExecStart=/bin/true\n").unwrap();
+    // verify wants ExecStart= to exist: point the health service at the binary under test.
+    let health = units.join("jts-health.service");
+    let text = std::fs::read_to_string(&health).unwrap().replace("/usr/local/bin/jts-provision", common::BIN);
+    std::fs::write(&health, text).unwrap();
     let verify = tool(
         "systemd-analyze",
         &[
@@ -191,6 +204,8 @@ fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() 
             stub.to_str().unwrap(),
             units.join("jts-fstrim.service").to_str().unwrap(),
             units.join("jts-fstrim.timer").to_str().unwrap(),
+            units.join("jts-health.service").to_str().unwrap(),
+            units.join("jts-health.timer").to_str().unwrap(),
         ],
     );
     verify.expect_code(0);
