@@ -304,6 +304,9 @@ source = "127.0.0.1:/"
 mount_point = "{COLD}"
 options = ["vers=4.2", "hard", "timeo=50", "retrans=2", "_netdev"]
 
+[health.directory_budgets]
+"{HOT_PG}" = "512MiB"
+
 [[directories]]
 path = "{HOT_PG}/data"
 owner = "postgres"
@@ -465,6 +468,12 @@ fn health_survives_a_dead_nfs_server(scratch: &Scratch) {
         (&"ok".into(), &"ok".into(), &"ok".into()),
         "{healthy:?}"
     );
+    let report = healthy.json();
+    assert_eq!(report["volume_groups"][0]["status"], "ok", "{healthy:?}");
+    assert!(report["volume_groups"][0]["free_bytes"].as_u64().unwrap_or(0) > 0, "{healthy:?}");
+    assert_eq!(report["directories"][0]["status"], "ok", "{healthy:?}");
+    let cold = report["probes"].as_array().unwrap().iter().find(|p| p["tier"] == "cold").unwrap().clone();
+    assert_eq!(cold["nas"]["reachable"], true, "the NFS server answers on 127.0.0.1:2049: {cold}");
 
     start_daemon("rpc.nfsd 0");
     let started = std::time::Instant::now();
@@ -482,7 +491,20 @@ fn health_survives_a_dead_nfs_server(scratch: &Scratch) {
     let complete =
         report["probes"].as_array().unwrap().iter().filter(|p| p["tier"] != "cold").all(|p| !p["values"].is_null());
     assert!(complete, "the other tiers' figures are all there: {dead:?}");
-    eprintln!("health with a dead NFS server returned in {took:?}");
+    // The check's own time (the process adds spec loading and start-up) against its
+    // timeout: the issue asks for timeout + 100 ms; the test only bounds it by + 1 s.
+    let elapsed = report["elapsed_seconds"].as_f64().unwrap();
+    let timeout = 2.0;
+    assert!(elapsed < timeout + 1.0, "check took {elapsed} s with a {timeout} s timeout");
+    assert_eq!(cold["nas"]["reachable"], false, "nfsd stopped: port 2049 refuses: {cold}");
+    eprintln!(
+        "HUNG-MOUNT MEASUREMENT: check elapsed {:.1} ms with a {:.0} ms probe timeout (overrun {:+.1} ms); \
+         the whole health process took {:.1} ms",
+        elapsed * 1000.0,
+        timeout * 1000.0,
+        (elapsed - timeout) * 1000.0,
+        took.as_secs_f64() * 1000.0
+    );
 }
 
 #[test]
