@@ -16,6 +16,7 @@ packages=(
     nfs-kernel-server # VM tier: loopback NFS server
     rsync           # benchmarks: the peer tool
     systemd         # systemd-analyze verify checks the rendered units
+    prometheus      # promtool: the tests parse the health metrics with Prometheus's own parser
 )
 missing=()
 for package in "${packages[@]}"; do

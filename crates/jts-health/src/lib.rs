@@ -22,6 +22,17 @@
 //! | `options` | an expected option is not in effect (`jts_mounts::compare_options`) | WARNING |
 //! | `responding` | stat/statvfs failed, or gave no answer by the timeout | CRITICAL |
 //! | `bytes`, `inodes` | usage at or above a threshold | WARNING / CRITICAL |
+//! | `reachable` | (NFS, [`MountCheck::nas`]) no TCP connection to the server's port 2049 by the timeout | CRITICAL |
+//!
+//! And, each only when configured, probes of their own kind:
+//!
+//! | probe | config | not OK when | status |
+//! |---|---|---|---|
+//! | volume group free space | [`LvmCheck`] (input: [`LvmReport`], parsed `vgs`/`lvs`) | free ≤ warn/crit % ([`FreeThresholds`], 10/5); group missing | WARNING / CRITICAL |
+//! | snapshot COW fill | [`LvmCheck`] | `data_percent` ≥ warn/crit (80/90); invalid (overflowed) | WARNING / CRITICAL |
+//! | lvm itself | [`LvmCheck`] | `vgs`/`lvs` failed or gave no answer by the timeout | UNKNOWN |
+//! | directory usage | [`DirectoryCheck`] (opt-in: it reads every inode) | `du -sx` bytes ≥ warn/crit % of the budget; scan out of [`HealthConfig::directory_budget`]: partial | WARNING / CRITICAL; partial at least WARNING |
+//! | last tier run | [`TierRunCheck`] | `last_success_at` older than warn/crit age (36h/72h); no run recorded | WARNING / CRITICAL; unparsable UNKNOWN |
 //!
 //! ```
 //! use std::time::Duration;
@@ -69,7 +80,18 @@
 //!         { "check": "bytes", "status": "warning", "message": "space 85.2% used (warn 80%, crit 90%)" }
 //!       ]                                // check: mounted | source | read_write | options
 //!     }                                  //        | responding | bytes | inodes
-//!   ],
+//!   ],                                   // NFS probes also have "nas": { "host", "port",
+//!                                        //   "reachable", "connect_seconds", "error" }
+//!   "volume_groups": [ { "name": "vg_jts", "tier": "hot", "status": "ok", "message": "…",
+//!                        "size_bytes": 4290772992, "free_bytes": 3502243840, "free_ratio": 0.816 } ],
+//!   "snapshots": [ { "name": "lv_pg-snap-…", "vg": "vg_jts", "origin": "lv_pg", "tier": "hot",
+//!                    "status": "ok", "message": "…", "cow_used_ratio": 0.1257, "valid": true } ],
+//!   "directories": [ { "name": "/data/postgresql", "tier": "hot", "path": "/data/postgresql",
+//!                      "status": "ok", "message": "…", "bytes_used": 1234, "budget_bytes": 858993459200,
+//!                      "budget_used_ratio": 0.0000014, "files": 12, "errors": 0, "partial": false,
+//!                      "scan_seconds": 0.002 } ],
+//!   "tier_run": { "status_file": "/var/lib/jts/tier/last-run.json", "status": "ok", "message": "…",
+//!                 "last_success_at": 1795386663, "age_seconds": 3600 },   // null when not checked
 //!   "elapsed_seconds": 0.0031
 //! }
 //! ```
@@ -78,9 +100,17 @@
 //!
 //! All gauges: `jts_health_status`, `jts_tier_status{tier}`, and per mount
 //! (`{tier,mount}`) `jts_mount_status`, `jts_mount_responding`, `jts_mount_bytes_used`,
-//! `jts_mount_bytes_available`, `jts_mount_bytes_total`, `jts_mount_used_ratio`,
-//! `jts_mount_inodes_used`, `jts_mount_inodes_total`, `jts_mount_probe_duration_seconds`;
+//! `jts_mount_bytes_available`, `jts_mount_size_bytes`, `jts_mount_used_ratio`,
+//! `jts_mount_inodes_used`, `jts_mount_inodes`, `jts_mount_probe_duration_seconds`;
 //! and `jts_check_duration_seconds`. Status gauges hold the plugin codes 0..3.
+//! When the report has them: `jts_nas_reachable` and `jts_nas_connect_duration_seconds`
+//! (`{tier,mount,host}`); `jts_vg_status`, `jts_vg_size_bytes`, `jts_vg_free_bytes`,
+//! `jts_vg_free_ratio` (`{tier,vg}`); `jts_snapshot_status`, `jts_snapshot_cow_used_ratio`,
+//! `jts_snapshot_valid` (`{tier,vg,volume,origin}`); `jts_directory_status`,
+//! `jts_directory_bytes_used`, `jts_directory_budget_bytes`, `jts_directory_budget_used_ratio`,
+//! `jts_directory_files`, `jts_directory_partial`, `jts_directory_scan_duration_seconds`
+//! (`{tier,directory}`); `jts_tier_run_status`, `jts_tier_run_last_success_timestamp_seconds`,
+//! `jts_tier_run_age_seconds`. `promtool check metrics` accepts the text.
 
 mod check;
 mod config;
