@@ -111,7 +111,7 @@ impl Dir {
             }
             // Created by someone else meanwhile: use it as it is.
             Err(Errno::EEXIST) => self.child(name)?.ok_or_else(|| Error::io("open", &path, Errno::ENOENT)),
-            Err(err) => Err(Error::io("mkdir", path, err)),
+            Err(err) => Err(self.creating_error("mkdir", name, err)),
         }
     }
 
@@ -145,7 +145,16 @@ impl Dir {
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
             .map(File::from)
-            .map_err(|err| Error::io("create", self.path.join(name), err))
+            .map_err(|err| self.creating_error("create", name, err))
+    }
+
+    /// The error of creating `name` here: [`Error::DestinationNoRoom`] when the
+    /// filesystem has no space or no inodes left, so that the rule stops as "full".
+    fn creating_error(&self, op: &'static str, name: &OsStr, err: Errno) -> Error {
+        match err {
+            Errno::ENOSPC | Errno::EDQUOT => Error::DestinationNoRoom { path: self.path.clone(), source: err.into() },
+            _ => Error::io(op, self.path.join(name), err),
+        }
     }
 
     /// Renames `from` in this directory to `to` in `target` without ever replacing a file

@@ -36,6 +36,15 @@ pub enum Error {
         /// Bytes the rule keeps free.
         reserve: u64,
     },
+    /// The destination refused a new file or directory: no space or no inodes left
+    /// (`ENOSPC`, `EDQUOT`), although the free-space check let the file through.
+    #[error("destination {path} is full: {source}; free space or inodes there (`df -h`, `df -i`)")]
+    DestinationNoRoom {
+        /// The directory where a file or directory could not be created.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The rule's journal could not be read or written.
     #[error("tier journal {path}: {message}")]
     Journal {

@@ -190,7 +190,7 @@ impl<'a> Mover<'a> {
                 Outcome::Failed(err) => fatal = fatal.or(Some(err)),
                 Outcome::NotAttempted => {}
             }
-            self.remove_temp(&entry)?;
+            none_behind_a_non_directory(self.remove_temp(&entry))?;
         }
         self.journal.append(&Record::Copied(self.batch(number, moving.clone())))?;
         self.finish(number, moving)?;
@@ -587,7 +587,7 @@ pub(crate) fn recover(
     let said = match record {
         Record::Begin(batch) => {
             for entry in &batch.files {
-                mover.remove_temp(entry)?;
+                none_behind_a_non_directory(mover.remove_temp(entry))?;
             }
             mover.to.sync_filesystem()?;
             mover.journal.append(&Record::Done { batch: number })?;
@@ -608,4 +608,14 @@ pub(crate) fn recover(
     };
     tracing::info!("{said}");
     Ok(Some(said))
+}
+
+/// The result of removing a temporary, where a symlink (or another non-directory) in
+/// place of its directory means there is none: temporaries are only ever created in
+/// directories opened without following symlinks.
+fn none_behind_a_non_directory(result: Result<()>) -> Result<()> {
+    match result {
+        Err(Error::Core(jts_core::Error::NotADirectory { .. })) => Ok(()),
+        other => other,
+    }
 }
