@@ -58,6 +58,8 @@ pub struct HealthSection {
     pub tier_run_warn_age: Option<jts_core::SpecDuration>,
     /// A last successful tier run older than this is CRITICAL (default 72h).
     pub tier_run_crit_age: Option<jts_core::SpecDuration>,
+    /// How long `vgs` and `lvs` may take before the VGs are UNKNOWN (default 10s).
+    pub lvm_timeout: Option<jts_core::SpecDuration>,
     /// How long the directory usage scans may take together (default 10s).
     pub directory_time_budget: Option<jts_core::SpecDuration>,
     /// `[health.directory_budgets]`: directory path = planned size, e.g.
@@ -77,6 +79,8 @@ pub struct HealthLevels {
     pub tier_run_ages: (std::time::Duration, std::time::Duration),
     /// Directory scans' time budget.
     pub directory_time_budget: std::time::Duration,
+    /// How long `vgs` and `lvs` may take.
+    pub lvm_timeout: std::time::Duration,
     /// Directories and their budgets in bytes.
     pub directory_budgets: Vec<(jts_core::AbsPath, u64)>,
 }
@@ -115,6 +119,7 @@ impl HealthSection {
             snapshot_fill,
             tier_run_ages,
             directory_time_budget: age(self.directory_time_budget, 10),
+            lvm_timeout: age(self.lvm_timeout, 10),
             directory_budgets,
         })
     }

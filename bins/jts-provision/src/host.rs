@@ -243,6 +243,7 @@ pub fn health_config(spec: &HostSpec, root: &Root) -> Result<jts_health::HealthC
         let mut lvm = jts_health::LvmCheck::new(spec.lvm.volume_groups.keys());
         lvm.vg_free = levels.vg_free;
         lvm.snapshot_fill = levels.snapshot_fill;
+        lvm.timeout = Some(levels.lvm_timeout);
         builder = builder.lvm(lvm);
     }
     for (path, budget) in &levels.directory_budgets {

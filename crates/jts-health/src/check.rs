@@ -235,7 +235,7 @@ impl Prober {
             .collect::<Vec<_>>();
         let (volume_groups, snapshots) = match (config.lvm(), lvm) {
             (Some(check), Some(pending)) => {
-                let report = pending.wait(deadline);
+                let report = pending.wait(start + check.timeout.unwrap_or(config.timeout()));
                 lvm_results(check, report.as_ref().map_err(String::as_str), std::time::SystemTime::now())
             }
             _ => (Vec::new(), Vec::new()),

@@ -27,6 +27,9 @@ pub struct LvmCheck {
     /// Copy-on-write fill levels of each snapshot (default 80/90); an invalid (overflowed)
     /// snapshot is always CRITICAL.
     pub snapshot_fill: Thresholds,
+    /// How long to wait for `vgs` and `lvs`; the check's timeout when `None`. lvm can be
+    /// slower than a statvfs (it scans devices and takes locks), so a host may give it more.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl LvmCheck {
@@ -37,6 +40,7 @@ impl LvmCheck {
             volume_groups: volume_groups.into_iter().map(|vg| vg.as_ref().to_owned()).collect(),
             vg_free: FreeThresholds::default(),
             snapshot_fill: Thresholds::default(),
+            timeout: None,
         }
     }
 }
