@@ -210,6 +210,32 @@ impl Dir {
     }
 }
 
+/// The directory of the previous lookup, reused while consecutive files share it: files
+/// are handled in path order, so most do, and each saves a walk of `openat`s.
+#[derive(Debug, Default)]
+pub struct DirCache {
+    last: std::sync::Mutex<Option<(PathBuf, std::sync::Arc<Dir>)>>,
+}
+
+impl DirCache {
+    /// The directory at `relative`, opened with `open` unless it is the previous one.
+    pub fn get(
+        &self,
+        relative: &Path,
+        open: impl FnOnce(&Path) -> Result<Option<Dir>>,
+    ) -> Result<Option<std::sync::Arc<Dir>>> {
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((path, dir)) = last.as_ref()
+            && path == relative
+        {
+            return Ok(Some(std::sync::Arc::clone(dir)));
+        }
+        let dir = open(relative)?.map(std::sync::Arc::new);
+        *last = dir.as_ref().map(|dir| (relative.to_path_buf(), std::sync::Arc::clone(dir)));
+        Ok(dir)
+    }
+}
+
 /// The plain names of a relative path (`.` and empty parts dropped).
 fn normal_names(path: &Path) -> impl Iterator<Item = &OsStr> {
     path.components().filter_map(|component| match component {

@@ -33,7 +33,7 @@ use jts_core::nofollow::FileKind;
 use jts_core::{AbsPath, Root};
 
 use crate::copy::{Hash, content_hash, copy_content, copy_metadata, unchanged};
-use crate::dir::{Dir, Renamed, split};
+use crate::dir::{Dir, DirCache, Renamed, split};
 use crate::error::{Error, Result};
 use crate::journal::{Batch, Entry, Identity, Journal, Record};
 use crate::names::{conflict_name, dest_path, temp_name};
@@ -58,6 +58,8 @@ pub(crate) struct Mover<'a> {
     context: &'a Context<'a>,
     /// Source directories (relative to `from`) that lost a file, for `prune_empty_dirs`.
     pub emptied: BTreeSet<PathBuf>,
+    from_dirs: DirCache,
+    to_dirs: DirCache,
     seq: u64,
 }
 
@@ -74,8 +76,8 @@ enum Outcome {
 #[derive(Default)]
 struct WorkerCache {
     buffer: Vec<u8>,
-    source: Option<(PathBuf, Dir)>,
-    dest: Option<(PathBuf, Dir)>,
+    source: DirCache,
+    dest: DirCache,
 }
 
 /// Free space on the destination, shared by a batch's workers.
@@ -127,6 +129,8 @@ impl<'a> Mover<'a> {
             report,
             context,
             emptied: BTreeSet::new(),
+            from_dirs: DirCache::default(),
+            to_dirs: DirCache::default(),
             seq: 0,
         })
     }
@@ -139,6 +143,7 @@ impl<'a> Mover<'a> {
     /// Moves `candidates` (a batch) by copy and group commit.
     pub fn copy_batch(&mut self, number: u64, candidates: &[Candidate], verify: Verify, reserve: u64) -> Result<()> {
         let files: Vec<Entry> = candidates.iter().map(|candidate| self.entry_for(candidate)).collect();
+        let started = std::time::Instant::now();
         self.journal.append(&Record::Begin(self.batch(number, files.clone())))?;
         let ledger = Ledger { available: self.to.available_bytes()?, reserve, used: AtomicU64::new(0) };
         let stop = AtomicBool::new(false);
@@ -152,7 +157,9 @@ impl<'a> Mover<'a> {
             }
             outcome
         });
+        let copied_at = started.elapsed();
         self.to.sync_filesystem()?;
+        let synced_at = started.elapsed();
         let mut outcomes = outcomes;
         if verify == Verify::Readback {
             let copied: Vec<(usize, Hash)> = outcomes
@@ -192,8 +199,16 @@ impl<'a> Mover<'a> {
             }
             none_behind_a_non_directory(self.remove_temp(&entry))?;
         }
+        let verified_at = started.elapsed();
         self.journal.append(&Record::Copied(self.batch(number, moving.clone())))?;
+        let count = moving.len();
         self.finish(number, moving)?;
+        tracing::debug!(
+            "batch {number}: {count} files; copy {copied_at:?}, syncfs {:?}, verify {:?}, rename+syncfs+unlink+syncfs {:?}",
+            synced_at - copied_at,
+            verified_at - synced_at,
+            started.elapsed() - verified_at
+        );
         fatal.map_or(Ok(()), Err)
     }
 
@@ -232,7 +247,7 @@ impl<'a> Mover<'a> {
 
     fn copy_one(&self, cache: &mut WorkerCache, entry: &Entry, ledger: &Ledger) -> Result<Outcome> {
         let (source_dir, source_name) = split(&entry.source);
-        let Some(source_dir) = cached(&mut cache.source, source_dir, |p| self.from.descend(p))? else {
+        let Some(source_dir) = cache.source.get(source_dir, |p| self.from.descend(p))? else {
             return Ok(Outcome::Skipped("vanished before it was copied".into()));
         };
         let Some(mut source) = source_dir.open_file(source_name)? else {
@@ -244,12 +259,12 @@ impl<'a> Mover<'a> {
             return Ok(Outcome::Skipped("changed since the scan".into()));
         }
         let (dest_dir, dest_name) = split(&entry.dest);
-        let Some(dest_dir) = cached(&mut cache.dest, dest_dir, |p| self.dest_dir(p).map(Some))? else {
+        let Some(dest_dir) = cache.dest.get(dest_dir, |p| self.dest_dir(p).map(Some))? else {
             return Ok(Outcome::Skipped("destination directory vanished".into()));
         };
         let buffer = &mut cache.buffer;
         if dest_dir.lstat(dest_name)?.is_some_and(|existing| FileKind::of(&existing) == FileKind::File) {
-            if let Some(hash) = self.same_content(dest_dir, dest_name, &mut source, buffer)? {
+            if let Some(hash) = self.same_content(&dest_dir, dest_name, &mut source, buffer)? {
                 return Ok(Outcome::Duplicate(hash));
             }
             source.rewind().map_err(|err| Error::io("seek", source_path(), err))?;
@@ -302,7 +317,7 @@ impl<'a> Mover<'a> {
 
     fn read_back(&self, cache: &mut WorkerCache, entry: &Entry, expected: Hash) -> Result<Outcome> {
         let (dir, temp_name) = split(&entry.temp);
-        let Some(dir) = cached(&mut cache.dest, dir, |p| self.to.descend(p))? else {
+        let Some(dir) = cache.dest.get(dir, |p| self.to.descend(p))? else {
             return Ok(Outcome::Skipped("destination directory vanished".into()));
         };
         let Some(mut copy) = dir.open_file(temp_name)? else {
@@ -319,7 +334,7 @@ impl<'a> Mover<'a> {
 
     fn remove_temp(&self, entry: &Entry) -> Result<()> {
         let (dir, temp_name) = split(&entry.temp);
-        if let Some(dir) = self.to.descend(dir)? {
+        if let Some(dir) = self.to_dirs.get(dir, |p| self.to.descend(p))? {
             dir.unlink(temp_name)?;
         }
         Ok(())
@@ -328,7 +343,7 @@ impl<'a> Mover<'a> {
     /// Gives `entry` a final name nothing has yet.
     fn choose_free_name(&mut self, entry: &mut Entry) -> Result<()> {
         let (relative, name) = split(&entry.dest);
-        let Some(dir) = self.to.descend(relative)? else { return Ok(()) };
+        let Some(dir) = self.to_dirs.get(relative, |p| self.to.descend(p))? else { return Ok(()) };
         if dir.lstat(name)?.is_none() {
             return Ok(());
         }
@@ -377,7 +392,7 @@ impl<'a> Mover<'a> {
     fn place(&mut self, number: u64, files: &mut [Entry], index: usize) -> Result<bool> {
         let (relative, temp) = split(&files[index].temp);
         let temp = temp.to_owned();
-        let Some(dir) = self.to.descend(relative)? else {
+        let Some(dir) = self.to_dirs.get(relative, |p| self.to.descend(p))? else {
             self.report.skip(&files[index].source, "destination directory vanished; source kept");
             return Ok(false);
         };
@@ -434,7 +449,7 @@ impl<'a> Mover<'a> {
     pub fn unlink_sources(&mut self, number: u64, files: &[Entry]) -> Result<()> {
         for entry in files {
             let (relative, name) = split(&entry.source);
-            let Some(dir) = self.from.descend(relative)? else { continue };
+            let Some(dir) = self.from_dirs.get(relative, |p| self.from.descend(p))? else { continue };
             match dir.lstat(name)? {
                 Some(stat) if Identity::of(&stat) == entry.identity => {
                     dir.unlink(name)?;
@@ -474,12 +489,12 @@ impl<'a> Mover<'a> {
                 break;
             }
             let (relative, name) = split(&candidate.path);
-            let Some(source_dir) = self.from.descend(relative)? else { continue };
+            let Some(source_dir) = self.from_dirs.get(relative, |p| self.from.descend(p))? else { continue };
             if source_dir.lstat(name)?.map(|stat| Identity::of(&stat)) != Some(candidate.identity()) {
                 self.report.skip(&candidate.path, "changed since the scan");
                 continue;
             }
-            let dest_dir = self.dest_dir(relative)?;
+            let Some(dest_dir) = self.to_dirs.get(relative, |p| self.dest_dir(p).map(Some))? else { continue };
             let mut entry = self.entry_for(candidate);
             let mut compared = false;
             loop {
@@ -529,18 +544,6 @@ fn same_inode(dir: &Dir, a: &OsStr, b: &OsStr) -> Result<bool> {
         (Some(a), Some(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
         _ => false,
     })
-}
-
-/// The directory at `relative`, from the cache when it is the previous file's.
-fn cached<'c>(
-    slot: &'c mut Option<(PathBuf, Dir)>,
-    relative: &Path,
-    open: impl FnOnce(&Path) -> Result<Option<Dir>>,
-) -> Result<Option<&'c Dir>> {
-    if slot.as_ref().is_none_or(|(path, _)| path != relative) {
-        *slot = open(relative)?.map(|dir| (relative.to_path_buf(), dir));
-    }
-    Ok(slot.as_ref().map(|(_, dir)| dir))
 }
 
 /// `f` over `items` on `workers` threads, results in order.

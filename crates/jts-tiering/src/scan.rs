@@ -8,6 +8,8 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jts_core::nofollow::{FileKind, Node, reopen_dir};
@@ -64,7 +66,7 @@ fn epoch_seconds(time: SystemTime) -> i64 {
     }
 }
 
-/// The names in the directory `node`, sorted, without `.` and `..`.
+/// The names in the directory `node`, without `.` and `..`.
 fn read_names(node: &Node) -> Result<Vec<OsString>> {
     use std::os::unix::ffi::OsStrExt;
     let fd = reopen_dir(node)?;
@@ -77,7 +79,6 @@ fn read_names(node: &Node) -> Result<Vec<OsString>> {
             names.push(std::ffi::OsStr::from_bytes(name).to_owned());
         }
     }
-    names.sort();
     Ok(names)
 }
 
@@ -95,6 +96,10 @@ pub fn scan(
     scan_with_heartbeat(root, selector, now, open_for_write, &|| {})
 }
 
+/// Directories are read by this many threads: the walk is bound by system calls, and two
+/// threads on two cores beat one (see BENCHMARKS.md, "Tier selection").
+const SCAN_THREADS: usize = 2;
+
 /// [`scan`], calling `beat` once per directory read, so that a watchdog can tell a slow
 /// walk from a hung one.
 pub fn scan_with_heartbeat(
@@ -102,7 +107,7 @@ pub fn scan_with_heartbeat(
     selector: &Selector,
     now: SystemTime,
     open_for_write: &BTreeSet<(u64, u64)>,
-    beat: &dyn Fn(),
+    beat: &(dyn Fn() + Sync),
 ) -> Result<Vec<Candidate>> {
     if root.kind() != FileKind::Directory {
         return Err(Error::NotADirectory { path: root.path().to_path_buf(), found: root.kind().name() });
@@ -110,13 +115,45 @@ pub fn scan_with_heartbeat(
     let now = epoch_seconds(now);
     let root_dev = root.stat().st_dev;
     let mut candidates = Vec::new();
-    let mut stack: Vec<(Node, PathBuf)> = Vec::new();
-    walk_dir(root, Path::new(""), root_dev, selector, now, open_for_write, &mut candidates, &mut stack)?;
-    while let Some((node, relative)) = stack.pop() {
-        beat();
-        walk_dir(&node, &relative, root_dev, selector, now, open_for_write, &mut candidates, &mut stack)?;
+    let mut subdirs = Vec::new();
+    walk_dir(root, Path::new(""), root_dev, selector, now, open_for_write, &mut candidates, &mut subdirs)?;
+    // Directories still to read, and how many are queued or being read: the walk is
+    // over when that count reaches zero.
+    let pending = AtomicUsize::new(subdirs.len());
+    let queue = Mutex::new(subdirs);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let found = Mutex::new(candidates);
+    std::thread::scope(|scope| {
+        for _ in 0..SCAN_THREADS {
+            scope.spawn(|| {
+                let mut mine = Vec::new();
+                let mut subdirs = Vec::new();
+                while pending.load(Ordering::Acquire) > 0 {
+                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
+                    let Some((node, relative)) = job else {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                        continue;
+                    };
+                    beat();
+                    let walked =
+                        walk_dir(&node, &relative, root_dev, selector, now, open_for_write, &mut mine, &mut subdirs);
+                    if let Err(err) = walked {
+                        failure.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
+                        subdirs.clear();
+                    }
+                    pending.fetch_add(subdirs.len(), Ordering::AcqRel);
+                    queue.lock().unwrap_or_else(PoisonError::into_inner).append(&mut subdirs);
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                }
+                found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut mine);
+            });
+        }
+    });
+    if let Some(err) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(err);
     }
-    candidates.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut candidates = found.into_inner().unwrap_or_else(PoisonError::into_inner);
+    candidates.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(candidates)
 }
 

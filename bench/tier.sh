@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Benchmark: the tier mover against the tools an operator would otherwise use, same
+# machine, same data, same run, between two real filesystems (ext4 loop → btrfs loop).
+#
+# Data set (issue 5): 1,000 files of 1–8 MiB plus 50,000 files of 1–16 KiB in nested
+# directories, all 30 days old. Before every trial the source is refilled from a golden
+# copy, everything is synced and the page cache dropped, so each tool starts cold.
+#
+# Movers timed (wall clock, peak RSS from /usr/bin/time):
+#   rsync      rsync -a --remove-source-files SRC/ DST/
+#   cp+rm      cp -a SRC/. DST/ && rm -rf SRC/*
+#   jts        jts-provision tier run (verify = "readback": every copy re-read from the
+#              device and its blake3 compared, durable before any source is unlinked)
+#   jts-copy   the same with verify = "copy" (hash of what was read, as rsync)
+# rsync and cp leave their writes in the page cache; jts returns only when they are on
+# disk. So each peer is timed alone and with a final `sync` (same durability as jts).
+#
+# Selection: `jts-provision tier plan` against `find -type f -name '*.log' -mtime +7` on a
+# 200,000-file tree (half old), warm cache, best of 5.
+#
+# Usage: bench/tier.sh [LARGE_FILES] [SMALL_FILES] [ROUNDS]   (default 1000 50000 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+large=${1:-1000}
+small=${2:-50000}
+rounds=${3:-2}
+[ "$(id -u)" = 0 ] || { echo "bench/tier.sh needs root (loop devices)" >&2; exit 1; }
+cargo build -q --release -p jts-provision
+jts=$PWD/target/release/jts-provision
+
+work=$(mktemp -d /tmp/jts-tier-bench.XXXXXX)
+loops=()
+cleanup() {
+    for m in "$work"/root/hot "$work"/root/warm; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+    for dev in "${loops[@]}"; do losetup -d "$dev" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+attach() { # IMAGE SIZE MKFS... → prints the loop device
+    truncate -s "$2" "$1"
+    local dev
+    dev=$(losetup -f --show "$1")
+    loops+=("$dev")
+    "${@:3}" "$dev" >/dev/null
+    echo "$dev"
+}
+mkdir -p "$work/root/hot" "$work/root/warm" "$work/golden"
+hot=$(attach "$work/hot.img" 8G mkfs.ext4 -q -F)
+warm=$(attach "$work/warm.img" 8G mkfs.btrfs -q -f)
+mount -o noatime "$hot" "$work/root/hot"
+mount -o noatime "$warm" "$work/root/warm"
+
+echo "generating $large large + $small small files..." >&2
+python3 - "$work/golden" "$large" "$small" <<'EOF'
+import os, random, sys, time
+root, large, small = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(42)
+old = time.time() - 30 * 86400
+def put(rel, size):
+    path = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(rng.randbytes(size))
+    os.utime(path, (old, old))
+for i in range(large):
+    put(f"large/{i % 20:02d}/file-{i:05d}.log", rng.randint(1 << 20, 8 << 20))
+for i in range(small):
+    put(f"small/{i % 100:03d}/{(i // 100) % 10}/file-{i:06d}.log", rng.randint(1 << 10, 16 << 10))
+EOF
+bytes=$(du -sb --apparent-size "$work/golden" | cut -f1)
+files=$((large + small))
+
+cat >"$work/spec.toml" <<EOF
+version = 1
+[[rules]]
+name = "bench"
+from = "/hot/data"
+to = "/warm/data"
+include = ["**/*.log"]
+older_than = "7d"
+action = "move"
+reserve = "1MiB"
+EOF
+sed 's/^reserve/verify = "copy"\nreserve/' "$work/spec.toml" >"$work/spec-copy.toml"
+
+refill() {
+    rm -rf "$work/root/hot/data" "$work/root/warm/data"
+    mkdir -p "$work/root/warm/data"
+    cp -a "$work/golden" "$work/root/hot/data"
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+}
+check_moved() {
+    local left moved
+    left=$(find "$work/root/hot/data" -type f | wc -l)
+    moved=$(find "$work/root/warm/data" -type f | wc -l)
+    [ "$left" = 0 ] && [ "$moved" = "$files" ] || { echo "$1 moved $moved of $files, left $left" >&2; exit 1; }
+}
+timed() { # NAME COMMAND... → appends "NAME SECONDS RSS_KIB" to results
+    /usr/bin/time -f "%e %M" -o "$work/time" "${@:2}" >/dev/null
+    echo "$1 $(cat "$work/time")" >>"$work/results"
+}
+
+: >"$work/results"
+for round in $(seq "$rounds"); do
+    echo "round $round..." >&2
+    refill
+    timed rsync rsync -a --remove-source-files "$work/root/hot/data/" "$work/root/warm/data/"
+    check_moved rsync
+    refill
+    timed rsync+sync sh -c "rsync -a --remove-source-files '$work/root/hot/data/' '$work/root/warm/data/' && sync"
+    check_moved rsync+sync
+    refill
+    timed cp+rm sh -c "cp -a '$work/root/hot/data/.' '$work/root/warm/data/' && rm -rf '$work/root/hot/data/'*"
+    check_moved cp+rm
+    refill
+    timed cp+rm+sync sh -c "cp -a '$work/root/hot/data/.' '$work/root/warm/data/' && sync && rm -rf '$work/root/hot/data/'* && sync"
+    check_moved cp+rm+sync
+    refill
+    timed jts "$jts" --config "$work/spec.toml" --root "$work/root" tier run --json
+    check_moved jts
+    refill
+    timed jts-copy "$jts" --config "$work/spec-copy.toml" --root "$work/root" tier run --json
+    check_moved jts-copy
+done
+
+echo
+echo "Moving $files files, $((bytes / 1048576)) MiB, ext4 loop → btrfs loop, cold cache (best of $rounds):"
+python3 - "$work/results" "$bytes" <<'EOF'
+import sys
+rows = [line.split() for line in open(sys.argv[1])]
+total = int(sys.argv[2])
+best = {}
+for name, secs, rss in rows:
+    secs, rss = float(secs), int(rss)
+    if name not in best or secs < best[name][0]:
+        best[name] = (secs, max(rss, best.get(name, (0, 0))[1]))
+jts = best["jts"][0]
+print(f"{'tool':<12} {'seconds':>8} {'MB/s':>8} {'peak RSS':>10}  jts speed relative to it")
+for name, (secs, rss) in best.items():
+    print(f"{name:<12} {secs:>8.2f} {total / secs / 1e6:>8.0f} {rss / 1024:>7.1f} MiB  {secs / jts:>5.2f}x")
+print(f"(jts-copy relative to rsync+sync: {best['rsync+sync'][0] / best['jts-copy'][0]:.2f}x)")
+EOF
+
+echo
+echo "Selection on a 200,000-file tree (half older than 7 days), warm cache, best of 5:"
+rm -rf "$work/root/hot/data" "$work/root/warm/data" "$work/golden"
+python3 - "$work/root/hot/data" <<'EOF'
+import os, sys, time
+root = sys.argv[1]
+old = time.time() - 30 * 86400
+for i in range(200_000):
+    d = os.path.join(root, f"{i % 200:03d}", f"{(i // 200) % 20:02d}")
+    if i % 200 == 0 or not os.path.isdir(d):
+        os.makedirs(d, exist_ok=True)
+    p = os.path.join(d, f"f{i:06d}.log")
+    open(p, "wb").close()
+    if i % 2 == 0:
+        os.utime(p, (old, old))
+EOF
+mkdir -p "$work/root/warm/data"
+best() { # COMMAND... → best wall seconds of 5
+    local b=999 t
+    for _ in 1 2 3 4 5; do
+        t=$( { /usr/bin/time -f "%e" "$@" >/dev/null; } 2>&1 | tail -n 1)
+        b=$(python3 -c "print(min($b, $t))")
+    done
+    echo "$b"
+}
+find_s=$(best find "$work/root/hot/data" -type f -name '*.log' -mtime +7)
+jts_s=$(best "$jts" --config "$work/spec.toml" --root "$work/root" tier plan --json)
+selected=$("$jts" --config "$work/spec.toml" --root "$work/root" tier plan --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rules"][0]["files"])')
+found=$(find "$work/root/hot/data" -type f -name '*.log' -mtime +7 | wc -l)
+echo "find -mtime +7: ${find_s}s ($found files)   jts tier plan: ${jts_s}s ($selected files)   ratio find/jts: $(python3 -c "print(f'{$find_s / max($jts_s, 0.001):.2f}')")"
