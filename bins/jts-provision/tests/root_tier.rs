@@ -534,8 +534,27 @@ fn root_tier_files_open_for_writing_are_skipped_until_closed() {
 
     let plan = t.plan(0);
     assert_counts(&plan, "logs", &[("files", 2), ("bytes", 40_000)]);
+    let open_names = |list: &Value, field: &str| -> Vec<String> {
+        let mut names: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| if field.is_empty() { item } else { &item[field] }.as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let held_names: Vec<String> = {
+        let mut names: Vec<String> =
+            held_before.iter().map(|(p, _)| p.strip_prefix(&src).unwrap().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(open_names(&rule(&plan, "logs")["open_for_writing"], ""), held_names, "plan names the busy files");
     let report = t.run(&[], 0);
     assert_counts(&report, "logs", &[("selected_files", 2), ("moved_files", 2)]);
+    assert_eq!(open_names(&rule(&report, "logs")["skipped"], "path"), held_names, "run reports them as skipped");
+    assert!(rule(&report, "logs")["skipped"][0]["reason"].as_str().unwrap().contains("open for writing"));
     assert!(exists(&dst.join("closed.log")) && !exists(&closed));
     assert_eq!(meta(&dst.join("read-only.log")), read_only_before, "open for reading only: moved");
     for (path, before) in &held_before {

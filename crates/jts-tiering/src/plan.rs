@@ -28,6 +28,8 @@ pub struct RulePlan {
     pub bytes: u64,
     /// The first selected paths, relative to `from`.
     pub examples: Vec<PathBuf>,
+    /// Selected files some process has open for writing: a run leaves them alone.
+    pub open_for_writing: Vec<PathBuf>,
     /// Bytes available on the destination (`move` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_available: Option<u64>,
@@ -57,6 +59,7 @@ pub fn plan(root: &Root, rules: &[Rule], timeout: Duration) -> Vec<RulePlan> {
                 files: 0,
                 bytes: 0,
                 examples: Vec::new(),
+                open_for_writing: Vec::new(),
                 destination_available: None,
                 fits: None,
                 error: Some(err.to_string()),
@@ -84,18 +87,24 @@ fn plan_rule(
         files: 0,
         bytes: 0,
         examples: Vec::new(),
+        open_for_writing: Vec::new(),
         destination_available: None,
         fits: None,
         error: None,
     };
-    let planned = select(root, rule, open_for_write, progress).and_then(|candidates| {
+    let planned = select(root, rule, open_for_write, progress).and_then(|mut candidates| {
+        plan.open_for_writing = candidates.iter().filter(|c| c.open_for_writing).map(|c| c.path.clone()).collect();
+        candidates.retain(|c| !c.open_for_writing);
         plan.files = candidates.len() as u64;
         plan.bytes = candidates.iter().map(|c| c.size).sum();
         plan.examples = candidates.iter().take(EXAMPLES).map(|c| c.path.clone()).collect();
-        if let RuleAction::Move { to, reserve, .. } = &rule.action {
-            let available = Dir::open(root, to)?.available_bytes()?;
+        if let RuleAction::Move { to, reserve, compress, .. } = &rule.action {
+            let (from, to) = (Dir::open(root, &rule.from)?, Dir::open(root, to)?);
+            let available = to.available_bytes()?;
+            // Within one filesystem a move is a rename and needs no room.
+            let renames = compress.is_none() && from.stat()?.st_dev == to.stat()?.st_dev;
             plan.destination_available = Some(available);
-            plan.fits = Some(plan.bytes.saturating_add(*reserve) <= available);
+            plan.fits = Some(renames || plan.bytes.saturating_add(*reserve) <= available);
         }
         Ok(())
     });

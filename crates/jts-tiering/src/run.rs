@@ -248,6 +248,10 @@ fn run_rule_into(
     let mut journal = Journal::open(root, &rule.name)?;
     report.recovered = recover(root, &mut journal, report, context)?;
     let mut candidates = select(root, rule, open_for_write, context.progress)?;
+    for busy in candidates.iter().filter(|candidate| candidate.open_for_writing) {
+        report.skip(&busy.path, "open for writing by a process; left for a later run");
+    }
+    candidates.retain(|candidate| !candidate.open_for_writing);
     report.selected_files = candidates.len() as u64;
     report.selected_bytes = candidates.iter().map(|c| c.size).sum();
     limits.apply(&mut candidates);
@@ -276,7 +280,7 @@ fn run_rule_into(
     Ok(())
 }
 
-/// The files `rule` selects now, in path order.
+/// The files `rule` selects now, in path order, including those open for writing (marked).
 pub(crate) fn select(
     root: &Root,
     rule: &Rule,

@@ -57,6 +57,9 @@ pub struct Candidate {
     pub dev: u64,
     /// Inode of the file.
     pub ino: u64,
+    /// Some process had the file open for writing when the run began: it is reported,
+    /// not moved or deleted.
+    pub open_for_writing: bool,
 }
 
 fn epoch_seconds(time: SystemTime) -> i64 {
@@ -93,15 +96,18 @@ pub fn scan(
     now: SystemTime,
     open_for_write: &BTreeSet<(u64, u64)>,
 ) -> Result<Vec<Candidate>> {
-    scan_with_heartbeat(root, selector, now, open_for_write, &|| {})
+    let mut candidates = scan_with_heartbeat(root, selector, now, open_for_write, &|| {})?;
+    candidates.retain(|candidate| !candidate.open_for_writing);
+    Ok(candidates)
 }
 
 /// Directories are read by this many threads: the walk is bound by system calls, and two
 /// threads on two cores beat one (see BENCHMARKS.md, "Tier selection").
 const SCAN_THREADS: usize = 2;
 
-/// [`scan`], calling `beat` once per directory read, so that a watchdog can tell a slow
-/// walk from a hung one.
+/// [`scan`], but files open for writing are included, marked
+/// [`Candidate::open_for_writing`], so they can be reported; and `beat` is called once per
+/// directory read, so that a watchdog can tell a slow walk from a hung one.
 pub fn scan_with_heartbeat(
     root: &Node,
     selector: &Selector,
@@ -188,9 +194,6 @@ fn walk_dir(
             }
             FileKind::File => {
                 let (dev, ino) = (stat.st_dev, stat.st_ino);
-                if open_for_write.contains(&(dev, ino)) {
-                    continue;
-                }
                 if selector.selects(&path.to_string_lossy(), stat.st_mtime, now) {
                     let size = u64::try_from(stat.st_size).unwrap_or(0);
                     candidates.push(Candidate {
@@ -200,6 +203,7 @@ fn walk_dir(
                         mtime_nsec: stat.st_mtime_nsec,
                         dev,
                         ino,
+                        open_for_writing: open_for_write.contains(&(dev, ino)),
                     });
                 }
             }
