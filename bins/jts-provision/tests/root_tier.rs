@@ -805,9 +805,8 @@ fn root_tier_the_default_reserve_larger_than_the_destination_moves_nothing() {
     assert!(error.contains("full") && error.contains(&(1u64 << 30).to_string()), "names the reserve: {error}");
     assert_counts(&report, "logs", &[("selected_files", 3), ("moved_files", 0)]);
     assert_same_snapshot(&src_before, &snapshot(&src), "the sources");
-    // The mover makes a file's destination directory before it checks the room for the
-    // file, so an empty `s/` may be left there; no file is.
-    assert_eq!(files(&dst), BTreeMap::new(), "no file at the destination");
+    // Room is checked before a file's destination directory is made: nothing at all.
+    assert_eq!(std::fs::read_dir(&dst).unwrap().count(), 0, "not even an empty directory at the destination");
     assert_intact(&t, &src, &dst, &all, "logs");
 }
 

@@ -230,11 +230,18 @@ impl<'a> Mover<'a> {
         Batch { number, from: self.batch_from.clone(), to: self.batch_to.clone(), compress: self.compress, files }
     }
 
-    /// The destination directory at `relative`, created like the source's if missing,
-    /// and refused if it is on another filesystem than `to` (its `syncfs` would not
-    /// cover it).
-    fn dest_dir(&self, relative: &Path) -> Result<Dir> {
-        let dir = self.to.descend_creating(relative, &self.from)?;
+    /// The destination directory at `relative`, created like the source's if missing
+    /// and `create` is set, and refused if it is on another filesystem than `to` (its
+    /// `syncfs` would not cover it).
+    fn dest_dir(&self, relative: &Path, create: bool) -> Result<Option<Dir>> {
+        let dir = if create {
+            self.to.descend_creating(relative, &self.from)?
+        } else {
+            match self.to.descend(relative)? {
+                Some(dir) => dir,
+                None => return Ok(None),
+            }
+        };
         if dir.stat()?.st_dev != self.to_dev {
             return Err(Error::io(
                 "move into",
@@ -242,7 +249,7 @@ impl<'a> Mover<'a> {
                 std::io::Error::other("another filesystem is mounted there"),
             ));
         }
-        Ok(dir)
+        Ok(Some(dir))
     }
 
     fn copy_one(&self, cache: &mut WorkerCache, entry: &Entry, ledger: &Ledger) -> Result<Outcome> {
@@ -258,18 +265,22 @@ impl<'a> Mover<'a> {
         if FileKind::of(&stat) != FileKind::File || Identity::of(&stat) != entry.identity {
             return Ok(Outcome::Skipped("changed since the scan".into()));
         }
-        let (dest_dir, dest_name) = split(&entry.dest);
-        let Some(dest_dir) = cache.dest.get(dest_dir, |p| self.dest_dir(p).map(Some))? else {
-            return Ok(Outcome::Skipped("destination directory vanished".into()));
-        };
+        let (dest_relative, dest_name) = split(&entry.dest);
         let buffer = &mut cache.buffer;
-        if dest_dir.lstat(dest_name)?.is_some_and(|existing| FileKind::of(&existing) == FileKind::File) {
-            if let Some(hash) = self.same_content(&dest_dir, dest_name, &mut source, buffer)? {
+        // A duplicate needs no room: look for one before reserving space or creating
+        // directories, so a full destination is left without empty directories.
+        if let Some(dir) = cache.dest.get(dest_relative, |p| self.dest_dir(p, false))?
+            && dir.lstat(dest_name)?.is_some_and(|existing| FileKind::of(&existing) == FileKind::File)
+        {
+            if let Some(hash) = self.same_content(&dir, dest_name, &mut source, buffer)? {
                 return Ok(Outcome::Duplicate(hash));
             }
             source.rewind().map_err(|err| Error::io("seek", source_path(), err))?;
         }
-        ledger.take(entry.identity.size, dest_dir.path())?;
+        ledger.take(entry.identity.size, &self.to.path().join(dest_relative))?;
+        let Some(dest_dir) = cache.dest.get(dest_relative, |p| self.dest_dir(p, true))? else {
+            return Ok(Outcome::Skipped("destination directory vanished".into()));
+        };
         let (_, temp_name) = split(&entry.temp);
         let mut temp = dest_dir.create_new(temp_name)?;
         let progress: &Progress = self.context.progress;
@@ -494,7 +505,7 @@ impl<'a> Mover<'a> {
                 self.report.skip(&candidate.path, "changed since the scan");
                 continue;
             }
-            let Some(dest_dir) = self.to_dirs.get(relative, |p| self.dest_dir(p).map(Some))? else { continue };
+            let Some(dest_dir) = self.to_dirs.get(relative, |p| self.dest_dir(p, true))? else { continue };
             let mut entry = self.entry_for(candidate);
             let mut compared = false;
             loop {
