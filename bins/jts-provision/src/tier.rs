@@ -42,6 +42,10 @@ pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::R
                 io_timeout,
                 ..RunOptions::default()
             };
+            let options = match args.batch_files {
+                Some(n) => RunOptions { batch_files: usize::try_from(n).unwrap_or(usize::MAX), ..options },
+                None => options,
+            };
             let progress = Arc::new(Progress::default());
             let bar = (!global.json && !global.quiet && std::io::stderr().is_terminal())
                 .then(|| ProgressBar::start(Arc::clone(&progress)));

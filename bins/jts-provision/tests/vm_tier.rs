@@ -1,0 +1,379 @@
+//! VM tier, issue 5: a rule moving to the NFS cold tier while the NFS server stops.
+//!
+//! In the guest (`scripts/vm-test.sh`): a loopback NFS v4.2 server exports a tmpfs,
+//! mounted `hard,timeo=50,retrans=2` as the cold tier under a scratch `--root`; the hot
+//! tier is a tmpfs (another filesystem, so the move goes by copy + journal, and NFS has
+//! no `RENAME_NOREPLACE`, so by the link + unlink fallback). Two rules: `archives-to-cold`
+//! moves ~150 MiB to NFS, `tmp-cleanup` deletes old temp files locally.
+//!
+//! `tier run --io-timeout 5s` is started; once its first batches are on the server,
+//! `rpc.nfsd 0` stops the server mid-run. The run must come back (exit 1) with the NFS
+//! rule reported "not responding" and the local rule done, even with a thread stuck on
+//! the dead mount. With the server back, a second run finishes (exit 0), and every
+//! original file exists exactly once, at its source or at the destination, with its
+//! content, and no temporary is left anywhere.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{in_guest, tool, under};
+
+const EXPORT: &str = "/srv/export";
+const FROM: &str = "/data/hot/archives";
+const TO: &str = "/data/cold/archives";
+const TMP: &str = "/data/hot/tmp";
+const FILES: usize = 150;
+const FILE_SIZE: usize = 1 << 20;
+
+/// Runs a daemon-starting command with its stdio on /dev/null: a forked daemon keeps
+/// captured pipes open, so `tool` would wait for it until its timeout.
+fn start_daemon(command: &str) {
+    tool("sh", &["-c", &format!("{command} </dev/null >/dev/null 2>&1")]).expect_code(0);
+}
+
+fn process_running(name: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim() == name))
+}
+
+/// (mount point, fstype) of every mount.
+fn mounts() -> Vec<(String, String)> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            Some((left.split(' ').nth(4)?.to_owned(), right.split(' ').next()?.to_owned()))
+        })
+        .collect()
+}
+
+fn nfsd_threads() -> u32 {
+    std::fs::read_to_string("/proc/fs/nfsd/threads").unwrap_or_default().trim().parse().unwrap_or(0)
+}
+
+/// Starts nfsd with a short NFSv4 lease and grace period (set only while it is stopped),
+/// so that clients reclaim their state in seconds rather than 90 s after a restart.
+fn start_nfsd() {
+    if nfsd_threads() > 0 {
+        return;
+    }
+    for knob in ["nfsv4leasetime", "nfsv4gracetime"] {
+        let _ = std::fs::write(format!("/proc/fs/nfsd/{knob}"), "10");
+    }
+    start_daemon("rpc.nfsd -N 3 4");
+}
+
+/// The loopback NFS v4.2 server of DESIGN.md §5 (as in vm_three_tier.rs), exporting a
+/// tmpfs at `/srv/export` as `127.0.0.1:/`, emptied; big enough for this test's data.
+fn ensure_nfs_server() {
+    let mounted = mounts();
+    if !mounted.iter().any(|(mp, fs)| fs == "nfsd" && mp == "/proc/fs/nfsd") {
+        tool("mount", &["-t", "nfsd", "nfsd", "/proc/fs/nfsd"]).expect_code(0);
+    }
+    if mounted.iter().any(|(mp, fs)| fs == "tmpfs" && mp == EXPORT) {
+        tool("mount", &["-o", "remount,size=400m", EXPORT]).expect_code(0);
+    } else {
+        std::fs::create_dir_all(EXPORT).expect("mkdir /srv/export");
+        tool("mount", &["-t", "tmpfs", "-o", "size=400m,mode=0755", "jts-export", EXPORT]).expect_code(0);
+    }
+    for entry in std::fs::read_dir(EXPORT).expect("read /srv/export") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).expect("empty the export");
+        } else {
+            std::fs::remove_file(&path).expect("empty the export");
+        }
+    }
+    if !tool("exportfs", &["-v"]).stdout.contains(EXPORT) {
+        tool("exportfs", &["-o", "rw,sync,fsid=0,no_subtree_check,no_root_squash", &format!("127.0.0.1:{EXPORT}")])
+            .expect_code(0);
+    }
+    if !process_running("rpc.mountd") {
+        start_daemon("rpc.mountd -N 3");
+    }
+    start_nfsd();
+}
+
+/// Unmounts the scratch tiers when the test ends, restarting the server first if it is
+/// down (a hard mount cannot be unmounted cleanly without it).
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        start_nfsd();
+        for mount_point in self.0.iter().rev() {
+            if tool("umount", &[mount_point.to_str().unwrap()]).code != 0 {
+                let _ = tool("umount", &["-l", mount_point.to_str().unwrap()]);
+            }
+        }
+    }
+}
+
+fn write_aged(path: &Path, content: &[u8], mode: u32, days: u64) {
+    let mut file = File::create(path).unwrap_or_else(|err| panic!("create {}: {err}", path.display()));
+    file.write_all(content).unwrap();
+    file.set_permissions(std::fs::Permissions::from_mode(mode)).unwrap();
+    let mtime = SystemTime::now() - Duration::from_secs(days * 86_400 + 17);
+    file.set_times(std::fs::FileTimes::new().set_modified(mtime)).unwrap();
+}
+
+/// Content hash, size, mode and mtime.
+type Meta = (String, u64, u32, (i64, i64));
+
+fn meta_of(path: &Path) -> Meta {
+    let meta = std::fs::symlink_metadata(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    assert!(meta.is_file(), "{} is not a file", path.display());
+    let hash = blake3::hash(&std::fs::read(path).unwrap()).to_hex().to_string();
+    (hash, meta.size(), meta.mode() & 0o7777, (meta.mtime(), meta.mtime_nsec()))
+}
+
+/// Every file below `dir`, by relative path.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Meta> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        let path = dir.join(&relative);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read_dir") {
+                stack.push(relative.join(entry.expect("entry").file_name()));
+            }
+        } else {
+            out.insert(relative, meta_of(&path));
+        }
+    }
+    out
+}
+
+fn is_temp(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name.to_string_lossy().starts_with(".jts-tmp."))
+}
+
+#[allow(clippy::disallowed_methods, reason = "the test must watch the run while it stops the NFS server")]
+fn spawn(args: &[String], stdout: File, stderr: File) -> Child {
+    std::process::Command::new(common::BIN)
+        .args(args)
+        .env_remove("JTS_LOG")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn jts-provision")
+}
+
+/// The kernel stacks of every thread of `pid`, for a report when it does not exit.
+fn stacks(pid: u32) -> String {
+    let mut out = String::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let stack = std::fs::read_to_string(task.path().join("stack")).unwrap_or_default();
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        out.push_str(&format!("-- thread {} ({}):\n{stack}", task.file_name().to_string_lossy(), comm.trim()));
+    }
+    out
+}
+
+fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn nfs_rule_and_dead_server() {
+    ensure_nfs_server();
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let root = scratch.path().join("root");
+    let (hot, cold) = (under(&root, "/data/hot"), under(&root, "/data/cold"));
+    std::fs::create_dir_all(&hot).unwrap();
+    std::fs::create_dir_all(&cold).unwrap();
+    let mut cleanup = Cleanup(Vec::new());
+    tool("mount", &["-t", "tmpfs", "-o", "size=400m", "jts-hot", hot.to_str().unwrap()]).expect_code(0);
+    cleanup.0.push(hot.clone());
+    let options = "vers=4.2,hard,timeo=50,retrans=2";
+    tool("mount", &["-t", "nfs4", "-o", options, "127.0.0.1:/", cold.to_str().unwrap()]).expect_code(0);
+    cleanup.0.push(cold.clone());
+
+    // The data: FILES × 1 MiB of archives in nested directories, old temp files to
+    // delete, and files neither rule selects.
+    let (from, to, tmp) = (under(&root, FROM), under(&root, TO), under(&root, TMP));
+    std::fs::create_dir_all(&to).unwrap();
+    let mut seed = 0x5eed_u64;
+    let mut originals = BTreeMap::new();
+    for i in 0..FILES {
+        let relative = PathBuf::from(format!("db-{}/day-{:03}.tar", i % 3, i));
+        let path = from.join(&relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let content: Vec<u8> = (0..FILE_SIZE / 8)
+            .flat_map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                seed.to_le_bytes()
+            })
+            .collect();
+        write_aged(&path, &content, [0o640, 0o600, 0o644][i % 3], 40);
+        originals.insert(relative, meta_of(&path));
+    }
+    std::fs::create_dir_all(&tmp).unwrap();
+    for i in 0..20 {
+        write_aged(&tmp.join(format!("job-{i}.tmp")), b"scratch", 0o644, 5);
+    }
+    write_aged(&tmp.join("fresh.tmp"), b"in use", 0o644, 0);
+    write_aged(&from.join("recent.tar"), b"today", 0o644, 0);
+
+    let spec = scratch.path().join("storage.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"version = 1
+
+[[rules]]
+name = "archives-to-cold"
+from = "{FROM}"
+to = "{TO}"
+include = ["**/*.tar"]
+older_than = "30d"
+action = "move"
+reserve = "1MiB"
+
+[[rules]]
+name = "tmp-cleanup"
+from = "{TMP}"
+include = ["**/*.tmp"]
+older_than = "3d"
+action = "delete"
+"#
+        ),
+    )
+    .unwrap();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut all = vec!["--config".into(), spec.display().to_string(), "--root".into(), root.display().to_string()];
+        all.extend(["tier", "run", "--json"].iter().chain(extra).map(|s| (*s).to_owned()));
+        all
+    };
+
+    // Run 1: stop the server once a few batches are on it.
+    let (stdout_path, stderr_path) = (scratch.path().join("run1.json"), scratch.path().join("run1.stderr"));
+    let started = Instant::now();
+    let mut child = spawn(
+        &args(&["--io-timeout", "5s", "--batch-files", "16"]),
+        File::create(&stdout_path).unwrap(),
+        File::create(&stderr_path).unwrap(),
+    );
+    let on_server = Path::new(EXPORT).join("archives");
+    let mut placed = 0;
+    while placed < 20 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "run 1 ended ({status}) before the server was stopped, after {:?}; more data is needed:\n{}",
+                started.elapsed(),
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no file reached the server in 120 s");
+        placed = files(&on_server).keys().filter(|p| !is_temp(p)).count();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start_daemon("rpc.nfsd 0");
+    let stopped = Instant::now();
+    eprintln!("server stopped {:?} after the start, with {placed} files in place", started.elapsed());
+    let status = match wait_for(&mut child, Duration::from_secs(120)) {
+        Some(status) => status,
+        None => {
+            let stacks = stacks(child.id());
+            let _ = child.kill();
+            let killed = wait_for(&mut child, Duration::from_secs(10));
+            start_nfsd();
+            let after = wait_for(&mut child, Duration::from_secs(120));
+            panic!(
+                "run 1 did not exit within 120 s of the server stopping; SIGKILL {}; it exited {after:?} once the \
+                 server was back. Kernel stacks:\n{stacks}\nstdout:\n{}\nstderr:\n{}",
+                if killed.is_some() { "ended it" } else { "did not end it either" },
+                std::fs::read_to_string(&stdout_path).unwrap_or_default(),
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+    };
+    let returned = stopped.elapsed();
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    eprintln!("run 1 returned {returned:?} after the server stopped ({status}); stderr:\n{stderr}");
+    assert_eq!(status.code(), Some(1), "a rule failed: exit 1\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("run 1 printed its JSON report");
+    assert_eq!(report["ok"], false, "{report}");
+    let (nfs_rule, local_rule) = (&report["rules"][0], &report["rules"][1]);
+    assert_eq!(nfs_rule["name"], "archives-to-cold", "{report}");
+    let error = nfs_rule["error"].as_str().unwrap_or_default();
+    assert!(error.contains("not responding"), "the NFS rule timed out: {report}");
+    assert_eq!(local_rule["name"], "tmp-cleanup", "{report}");
+    assert_eq!(local_rule["error"], serde_json::Value::Null, "the local rule still ran: {report}");
+    assert_eq!(local_rule["deleted_files"], 20, "{report}");
+    let status_file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(under(&root, "/var/lib/jts/tier/last-run.json")).unwrap()).unwrap();
+    assert_eq!(status_file["ok"], false, "the status file records the failure: {status_file}");
+
+    // While the server is down: nothing lost at the source, nothing partial under a final
+    // name on the server's disk.
+    let source_now = files(&from);
+    for (relative, meta) in &originals {
+        let at_source = source_now.get(relative) == Some(meta);
+        let on_disk = on_server.join(relative);
+        let at_dest = on_disk.exists() && meta_of(&on_disk).0 == meta.0;
+        assert!(at_source || at_dest, "{} is neither at its source nor complete on the server", relative.display());
+    }
+    for (relative, meta) in files(&on_server).iter().filter(|(p, _)| !is_temp(p)) {
+        assert_eq!(Some(&meta.0), originals.get(relative).map(|m| &m.0), "{} on the server", relative.display());
+    }
+
+    // Run 2, the server back: everything moves, exactly once.
+    start_nfsd();
+    let resumed = Instant::now();
+    let second = common::jts(&args(&[]));
+    let second_took = resumed.elapsed();
+    second.expect_code(0);
+    let report = second.json();
+    eprintln!(
+        "run 2 took {second_took:?}: moved {}, recovered {:?}",
+        report["rules"][0]["moved_files"], report["rules"][0]["recovered"]
+    );
+    assert_eq!(report["rules"][0]["skipped"].as_array().map(Vec::len), Some(0), "{second:?}");
+
+    let source = files(&from);
+    assert_eq!(source.keys().collect::<Vec<_>>(), [Path::new("recent.tar")], "only the recent file stays");
+    let dest = files(&to);
+    assert_eq!(dest.len(), originals.len(), "exactly the originals at the destination: {:?}", dest.keys());
+    for (relative, meta) in &originals {
+        assert_eq!(dest.get(relative), Some(meta), "{} at the destination (via NFS)", relative.display());
+        assert_eq!(meta_of(&on_server.join(relative)).0, meta.0, "{} on the server's disk", relative.display());
+    }
+    let temps = tool("find", &[hot.to_str().unwrap(), EXPORT, "-name", ".jts-tmp.*"]);
+    assert_eq!(temps.stdout.trim(), "", "no temporaries anywhere: {temps:?}");
+    assert!(!tmp.join("job-0.tmp").exists() && tmp.join("fresh.tmp").exists(), "the delete rule's work");
+    eprintln!(
+        "VM TIER FIGURES: server stopped with {placed}/{FILES} files placed; run 1 returned {:.1} s after the stop \
+         (io-timeout 5 s); run 2 took {:.1} s",
+        returned.as_secs_f64(),
+        second_took.as_secs_f64()
+    );
+}
+
+#[test]
+fn vm_tier_nfs_server_stopping_mid_run_times_the_rule_out_and_loses_nothing() {
+    if !in_guest("vm_tier_nfs_server_stopping_mid_run_times_the_rule_out_and_loses_nothing") {
+        return;
+    }
+    nfs_rule_and_dead_server();
+}
