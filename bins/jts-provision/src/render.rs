@@ -22,6 +22,12 @@
 //!   the spec is expected there on a host) and treats the plugin codes 1, 2 and 3 as
 //!   success, so a WARNING does not mark the unit failed.
 //!
+//! - **A daily tier run** (`jts-tier.service` and `jts-tier.timer`) when the spec has
+//!   `[[rules]]`: `tier run --json` at 02:30 (spread over 30 minutes, caught up after a
+//!   boot that missed it), `RequiresMountsFor=` every rule's `from` and `to` so the tiers
+//!   (the NAS included) are mounted first, at the lowest best-effort I/O priority so the
+//!   databases keep theirs.
+//!
 //! `.mount` units are not rendered: /etc/fstab stays the one source of truth for mounts,
 //! and systemd's fstab generator already gives every line its `.mount` unit.
 //!
@@ -64,7 +70,43 @@ pub fn rendered_files(spec: &HostSpec) -> Vec<RenderedFile> {
     if has_anything_to_monitor(spec) {
         files.extend(health_units());
     }
+    if !spec.rules.is_empty() {
+        files.extend(tier_units(spec));
+    }
     files
+}
+
+/// `jts-tier.service` (one `tier run`, after every rule's directories are mounted) and
+/// `jts-tier.timer` (daily).
+fn tier_units(spec: &HostSpec) -> [RenderedFile; 2] {
+    let mut paths: Vec<String> = Vec::new();
+    for rule in &spec.rules {
+        let ends = std::iter::once(rule.from.get_ref()).chain(rule.to.as_ref().map(|to| to.get_ref()));
+        for path in ends.map(ToString::to_string) {
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+    }
+    let service = format!(
+        "# Written by jts-provision.\n[Unit]\nDescription=Move aged files between the jts storage tiers\n\
+         After=local-fs.target remote-fs.target\nRequiresMountsFor={}\n\n\
+         [Service]\nType=oneshot\n\
+         ExecStart=/usr/local/bin/jts-provision --config {HEALTH_CONFIG} tier run --json\n\
+         Nice=10\nIOSchedulingClass=best-effort\nIOSchedulingPriority=7\n",
+        paths.join(" ")
+    );
+    let timer = "# Written by jts-provision.\n[Unit]\nDescription=Move aged files between the jts storage tiers daily\n\n\
+                 [Timer]\nOnCalendar=*-*-* 02:30:00\nRandomizedDelaySec=30min\nPersistent=true\n\n\
+                 [Install]\nWantedBy=timers.target\n";
+    let file = |path: &str, contents: String| RenderedFile {
+        path: AbsPath::new(path).expect("constant paths are absolute"),
+        contents,
+    };
+    [
+        file("/etc/systemd/system/jts-tier.service", service),
+        file("/etc/systemd/system/jts-tier.timer", timer.to_owned()),
+    ]
 }
 
 fn has_anything_to_monitor(spec: &HostSpec) -> bool {
@@ -161,6 +203,28 @@ mod tests {
         let timer = &files[1].contents;
         assert!(timer.contains("\nOnBootSec=1min\nOnUnitActiveSec=1min\nAccuracySec=1s\n"), "{timer}");
         assert!(timer.ends_with("[Install]\nWantedBy=timers.target\n"), "{timer}");
+    }
+
+    #[test]
+    fn rules_get_a_daily_tier_run_after_their_mounts() {
+        let rules = "[[rules]]\nname = \"a\"\nfrom = \"/hot/logs\"\nto = \"/mnt/nas/logs\"\nolder_than = \"7d\"\naction = \"move\"\n\
+                     [[rules]]\nname = \"b\"\nfrom = \"/hot/logs\"\nolder_than = \"30d\"\naction = \"delete\"\n";
+        let files = rendered_files(&spec(rules));
+        let tier: Vec<&RenderedFile> = files.iter().filter(|f| f.path.to_string().contains("jts-tier")).collect();
+        assert_eq!(
+            tier.iter().map(|f| f.path.to_string()).collect::<Vec<_>>(),
+            ["/etc/systemd/system/jts-tier.service", "/etc/systemd/system/jts-tier.timer"]
+        );
+        let service = &tier[0].contents;
+        assert!(service.contains("\nRequiresMountsFor=/hot/logs /mnt/nas/logs\n"), "each path once:\n{service}");
+        assert!(
+            service
+                .contains("\nExecStart=/usr/local/bin/jts-provision --config /etc/jts/storage.toml tier run --json\n"),
+            "{service}"
+        );
+        assert!(tier[1].contents.contains("\nOnCalendar=*-*-* 02:30:00\nRandomizedDelaySec=30min\nPersistent=true\n"));
+        let none = rendered_files(&spec("[[directories]]\npath = \"/srv/x\"\n"));
+        assert!(none.iter().all(|f| !f.path.to_string().contains("jts-tier")), "no rules, no tier units");
     }
 
     #[test]

@@ -211,3 +211,32 @@ fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() 
     verify.expect_code(0);
     assert_eq!(verify.stderr.trim(), "", "systemd-analyze complained:{verify:?}");
 }
+
+#[test]
+fn the_tier_units_of_a_spec_with_rules_are_accepted_by_systemd() {
+    let work = tempdir();
+    let rules = "version = 1\n[[rules]]\nname = \"logs\"\nfrom = \"/data/hot/logs\"\nto = \"/mnt/nas/logs\"\n\
+                 older_than = \"7d\"\naction = \"move\"\n";
+    let spec = write_file(work.path(), "storage.toml", rules);
+    let root = work.path().join("root");
+    let files = rendered(&spec, &root);
+    let units = work.path().join("units");
+    std::fs::create_dir_all(&units).unwrap();
+    let mut written = Vec::new();
+    for (path, contents) in files.iter().filter(|(p, _)| p.contains("/jts-tier.")) {
+        let file = units.join(Path::new(path).file_name().unwrap());
+        // verify wants ExecStart= to exist: point the service at the binary under test.
+        std::fs::write(&file, contents.replace("/usr/local/bin/jts-provision", common::BIN)).unwrap();
+        written.push(file.to_str().unwrap().to_owned());
+    }
+    assert_eq!(written.len(), 2, "jts-tier.service and jts-tier.timer: {files:?}");
+    if !have_program("systemd-analyze") {
+        eprintln!("skipping systemd-analyze verify: not installed (apt-get install -y systemd)");
+        return;
+    }
+    let mut args = vec!["verify".to_owned(), "--man=no".to_owned()];
+    args.extend(written);
+    let verify = tool("systemd-analyze", &args);
+    verify.expect_code(0);
+    assert_eq!(verify.stderr.trim(), "", "systemd-analyze complained:{verify:?}");
+}
