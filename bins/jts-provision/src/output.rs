@@ -39,14 +39,15 @@ pub fn check_ok(file: &Path, spec: &HostSpec, json: bool) {
     let (groups, users, directories) = (perms.groups.len(), perms.users.len(), perms.directories().len());
     let (vgs, volumes, snapshots) =
         (spec.lvm.volume_groups.len(), spec.lvm.volumes().count(), spec.lvm.snapshots.len());
+    let rules = spec.rules.len();
     if json {
         let counts = json!({ "ok": true, "groups": groups, "users": users, "directories": directories,
-            "volume_groups": vgs, "volumes": volumes, "snapshot_policies": snapshots });
+            "volume_groups": vgs, "volumes": volumes, "snapshot_policies": snapshots, "rules": rules });
         say!("{counts}");
     } else {
         say!(
             "{}: ok ({groups} groups, {users} users, {directories} directories, {vgs} volume groups, {volumes} volumes, \
-             {snapshots} snapshot policies)",
+             {snapshots} snapshot policies, {rules} rules)",
             file.display()
         );
     }
