@@ -136,6 +136,23 @@ impl RuleSpec {
     }
 }
 
+/// Directories a rule may never work in: the system itself, whole (a rule there could
+/// move or delete what the machine runs on), and jts's own state.
+const FORBIDDEN: [&str; 13] =
+    ["/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr", "/var"];
+
+/// Why `path` may not be a rule's `from` or `to`, if it may not.
+fn forbidden(path: &AbsPath) -> Option<String> {
+    let path = path.as_path();
+    if let Some(system) = FORBIDDEN.iter().find(|dir| path == std::path::Path::new(dir)) {
+        return Some(format!("{system} is a system directory as a whole"));
+    }
+    ["/proc", "/sys", "/dev", "/var/lib/jts"]
+        .iter()
+        .find(|dir| path.starts_with(dir))
+        .map(|dir| format!("{} is inside {dir}", path.display()))
+}
+
 fn span<T>(value: &Spanned<T>) -> Option<Range<usize>> {
     Some(value.span())
 }
@@ -165,6 +182,16 @@ pub fn check(rules: &[RuleSpec]) -> Vec<SpecError> {
                 key("name"),
                 format!("name {name:?} is already used by rules[{first}]; give each rule a unique name"),
             ));
+        }
+        let ends = std::iter::once(("from", &rule.from)).chain(rule.to.as_ref().map(|to| ("to", to)));
+        for (field, path) in ends {
+            if let Some(why) = forbidden(path.get_ref()) {
+                errors.push(SpecError::new(
+                    span(path),
+                    key(field),
+                    format!("a rule may not work in {}: {why}; name the data directory itself", path.get_ref()),
+                ));
+            }
         }
         match (rule.action.get_ref(), &rule.to) {
             (Action::Move, None) => errors.push(SpecError::new(
@@ -336,6 +363,19 @@ action = "move"
             let (line, _) = error.line_col(text).unwrap();
             assert!(line > 1);
         }
+    }
+
+    #[test]
+    fn system_directories_and_jts_state_are_refused() {
+        for (from, to) in [("/", "/data"), ("/etc", "/data"), ("/data", "/var"), ("/var/lib/jts/tier", "/data/x")] {
+            let text = format!(
+                "[[rules]]\nname = \"x\"\nfrom = \"{from}\"\nto = \"{to}\"\nolder_than = \"1d\"\naction = \"move\"\n"
+            );
+            let errors = check(&parse(&text));
+            assert!(errors.iter().any(|e| e.message.contains("may not work in")), "{from} → {to}: {errors:?}");
+        }
+        let fine = "[[rules]]\nname = \"x\"\nfrom = \"/var/log/jts\"\nolder_than = \"1d\"\naction = \"delete\"\n";
+        assert_eq!(check(&parse(fine)), []);
     }
 
     #[test]
