@@ -391,3 +391,74 @@ fn write_status(root: &Root, report: &RunReport) -> Result<()> {
     jts_core::write_atomic(root, &AbsPath::new(STATUS_FILE).map_err(Error::Core)?, &text, 0o644)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn candidates(sizes: &[u64]) -> Vec<Candidate> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| Candidate {
+                path: PathBuf::from(format!("f{i}")),
+                size,
+                mtime: 0,
+                mtime_nsec: 0,
+                dev: 1,
+                ino: i as u64,
+                open_for_writing: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_job_without_progress_times_out_and_is_cancelled() {
+        let progress = Progress::default();
+        let seen_cancel = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&seen_cancel);
+        let result = supervise("stuck", Duration::from_millis(200), &progress, move |cancel| {
+            while !cancel.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            seen.store(cancel.load(Ordering::Relaxed), Ordering::Relaxed);
+        });
+        assert!(matches!(result, Err(Error::TimedOut { .. })), "{result:?}");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(seen_cancel.load(Ordering::Relaxed), "the job saw its cancel flag");
+    }
+
+    #[test]
+    fn a_job_that_keeps_making_progress_is_not_timed_out() {
+        let progress = Arc::new(Progress::default());
+        let beating = Arc::clone(&progress);
+        let result = supervise("busy", Duration::from_millis(100), &progress, move |_| {
+            for _ in 0..30 {
+                beating.add_bytes(1);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            "done"
+        });
+        assert_eq!(result.unwrap(), "done", "300 ms of work with progress every 10 ms");
+    }
+
+    #[test]
+    fn batches_respect_files_and_bytes_and_never_come_out_empty() {
+        let options = RunOptions { batch_files: 3, batch_bytes: 100, ..RunOptions::default() };
+        let all = candidates(&[10, 10, 10, 10, 90, 500, 1, 1]);
+        let sizes: Vec<Vec<u64>> = batches(&all, &options).map(|b| b.iter().map(|c| c.size).collect()).collect();
+        assert_eq!(sizes, [vec![10, 10, 10], vec![10, 90], vec![500], vec![1, 1]]);
+    }
+
+    #[test]
+    fn limits_keep_the_first_candidates_that_fit_and_are_consumed_by_what_was_done() {
+        let mut some = candidates(&[5, 5, 5, 5]);
+        Limits { files: Some(3), bytes: Some(12) }.apply(&mut some);
+        assert_eq!(some.len(), 2, "the third file would make 15 bytes");
+        let mut limits = Limits { files: Some(3), bytes: None };
+        limits.consume(&RuleReport { moved_files: 1, duplicates: 1, ..RuleReport::default() });
+        assert_eq!(limits.files, Some(1));
+    }
+}
