@@ -282,7 +282,7 @@ fn build_data_set(tiers: &Tiers, rng: &mut Rng) -> DataSet {
         }
     }
     let mut originals = Vec::new();
-    for i in 0..400 {
+    for i in 0..700 {
         let dir = &dirs[rng.below(dirs.len() as u64) as usize];
         let size = match (i, rng.below(100)) {
             (0..3, _) => 0,
@@ -312,7 +312,7 @@ fn build_data_set(tiers: &Tiers, rng: &mut Rng) -> DataSet {
     // Duplicates: the destination already holds the same file (same metadata too), so
     // the source is removed and the destination's copy is the one that remains.
     let mut duplicates = 0;
-    for original in originals.iter().skip(10).step_by(60) {
+    for original in originals.iter().skip(10).step_by(100) {
         make_dest_dirs(&original.relative);
         let content = std::fs::read(tiers.from.join(&original.relative)).unwrap();
         let m = &original.meta;
