@@ -34,7 +34,7 @@ pub(crate) fn delete_files(
             Some(stat) if Identity::of(&stat) == candidate.identity() && dir.unlink(name)? => {
                 report.deleted_files += 1;
                 report.deleted_bytes += candidate.size;
-                context.progress.add_file();
+                context.progress.add_file(candidate.size);
                 emptied.insert(relative.to_path_buf());
             }
             Some(stat) if Identity::of(&stat) == candidate.identity() => {}

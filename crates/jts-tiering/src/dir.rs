@@ -13,11 +13,12 @@ use std::path::{Component, Path, PathBuf};
 use jts_core::nofollow::{open_dir, reopen_dir};
 use jts_core::{AbsPath, Root};
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, RenameFlags, openat, renameat2};
+use nix::fcntl::{AtFlags, OFlag, RenameFlags, openat, renameat, renameat2};
 use nix::sys::stat::{FileStat, Mode, fchmod, fstat, fstatat, mkdirat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, linkat, syncfs, unlinkat};
 
 use crate::error::{Error, Result};
+use crate::names::TEMP_PREFIX;
 
 /// An open directory and the path it was reached by (for messages only).
 #[derive(Debug)]
@@ -98,21 +99,58 @@ impl Dir {
         Ok(current)
     }
 
+    /// Creates the directory `name` with the owner and mode of `model`. It is made under a
+    /// temporary name, given its owner and mode, then renamed into place, so that an
+    /// interruption never leaves it half set up under its real name. The temporary name
+    /// is derived from `name`, so a leftover of an interrupted run (always empty: nothing
+    /// is put in it before the rename) is found and removed by the next attempt.
     fn mkdir_like(&self, name: &OsStr, model: &FileStat) -> Result<Self> {
-        let path = self.path.join(name);
-        match mkdirat(&self.fd, name, Mode::from_bits_truncate(0o700)) {
-            Ok(()) => {
-                let dir = self.child(name)?.ok_or_else(|| Error::io("open", &path, Errno::ENOENT))?;
-                fchown(&dir.fd, Some(Uid::from_raw(model.st_uid)), Some(Gid::from_raw(model.st_gid)))
-                    .map_err(|err| Error::io("chown", &path, err))?;
-                fchmod(&dir.fd, Mode::from_bits_truncate(model.st_mode & 0o7777))
-                    .map_err(|err| Error::io("chmod", &path, err))?;
-                Ok(dir)
-            }
-            // Created by someone else meanwhile: use it as it is.
-            Err(Errno::EEXIST) => self.child(name)?.ok_or_else(|| Error::io("open", &path, Errno::ENOENT)),
-            Err(err) => Err(self.creating_error("mkdir", name, err)),
+        // One creation at a time in this process: two workers must not share a temporary.
+        static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = CREATING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(existing) = self.child(name)? {
+            return Ok(existing);
         }
+        use std::os::unix::ffi::OsStrExt;
+        let temp =
+            std::ffi::OsString::from(format!("{TEMP_PREFIX}dir.{}", &blake3::hash(name.as_bytes()).to_hex()[..16]));
+        let temp_path = self.path.join(&temp);
+        let make = || mkdirat(&self.fd, temp.as_os_str(), Mode::from_bits_truncate(0o700));
+        match make() {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                if !self.remove_empty_dir(&temp)? {
+                    let leftover = std::io::Error::other("a leftover that is not empty; look inside and remove it");
+                    return Err(Error::io("mkdir", &temp_path, leftover));
+                }
+                make().map_err(|err| self.creating_error("mkdir", &temp, err))?;
+            }
+            Err(err) => return Err(self.creating_error("mkdir", &temp, err)),
+        }
+        let dir = self.child(&temp)?.ok_or_else(|| Error::io("open", &temp_path, Errno::ENOENT))?;
+        fchown(&dir.fd, Some(Uid::from_raw(model.st_uid)), Some(Gid::from_raw(model.st_gid)))
+            .map_err(|err| Error::io("chown", &temp_path, err))?;
+        fchmod(&dir.fd, Mode::from_bits_truncate(model.st_mode & 0o7777))
+            .map_err(|err| Error::io("chmod", &temp_path, err))?;
+        let placed = match renameat2(&self.fd, temp.as_os_str(), &self.fd, name, RenameFlags::RENAME_NOREPLACE) {
+            Ok(()) => true,
+            Err(Errno::EEXIST) => false,
+            // No RENAME_NOREPLACE (NFS), and directories cannot be hard-linked: rename
+            // unless the name is taken.
+            Err(Errno::EINVAL | Errno::ENOSYS) if self.lstat(name)?.is_none() => {
+                renameat(&self.fd, temp.as_os_str(), &self.fd, name)
+                    .map_err(|err| Error::io("rename", &temp_path, err))?;
+                true
+            }
+            Err(Errno::EINVAL | Errno::ENOSYS) => false,
+            Err(err) => return Err(Error::io("rename", temp_path, err)),
+        };
+        if placed {
+            return Ok(Self { fd: dir.fd, path: self.path.join(name) });
+        }
+        // Created by someone else meanwhile: use theirs as it is.
+        self.remove_empty_dir(&temp)?;
+        self.child(name)?.ok_or_else(|| Error::io("open", self.path.join(name), Errno::ENOENT))
     }
 
     fn try_clone(&self) -> Result<Self> {
@@ -141,8 +179,12 @@ impl Dir {
     }
 
     /// Creates the new file `name` for writing, mode 0600; fails if anything has that name.
-    pub fn create_new(&self, name: &OsStr) -> Result<File> {
-        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    /// With `direct`, writes bypass the page cache (`O_DIRECT`).
+    pub fn create_new(&self, name: &OsStr, direct: bool) -> Result<File> {
+        let mut flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        if direct {
+            flags |= OFlag::O_DIRECT;
+        }
         openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
             .map(File::from)
             .map_err(|err| self.creating_error("create", name, err))
@@ -203,6 +245,12 @@ impl Dir {
         syncfs(&self.fd).map_err(|err| Error::io("syncfs", &self.path, err))
     }
 
+    /// Whether this directory is on NFS.
+    pub fn is_nfs(&self) -> Result<bool> {
+        let stat = nix::sys::statfs::fstatfs(&self.fd).map_err(|err| Error::io("statfs", &self.path, err))?;
+        Ok(stat.filesystem_type() == nix::sys::statfs::NFS_SUPER_MAGIC)
+    }
+
     /// Bytes available to unprivileged writers on this directory's filesystem.
     pub fn available_bytes(&self) -> Result<u64> {
         let stat = nix::sys::statvfs::fstatvfs(&self.fd).map_err(|err| Error::io("statvfs", &self.path, err))?;
@@ -247,4 +295,35 @@ fn normal_names(path: &Path) -> impl Iterator<Item = &OsStr> {
 /// The directory part and file name of a relative file path.
 pub fn split(path: &Path) -> (&Path, &OsStr) {
     (path.parent().unwrap_or(Path::new("")), path.file_name().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn directories_are_created_like_the_model_and_a_leftover_temporary_is_reused() {
+        let scratch = tempfile::tempdir().unwrap();
+        let root = Root::new(scratch.path()).unwrap();
+        std::fs::create_dir_all(scratch.path().join("from/a/b")).unwrap();
+        std::fs::create_dir_all(scratch.path().join("to")).unwrap();
+        std::fs::set_permissions(scratch.path().join("from/a"), std::fs::Permissions::from_mode(0o2751)).unwrap();
+        let from = Dir::open(&root, &AbsPath::new("/from").unwrap()).unwrap();
+        let to = Dir::open(&root, &AbsPath::new("/to").unwrap()).unwrap();
+        // What an interrupted run leaves: the temporary of `a`, empty.
+        use std::os::unix::ffi::OsStrExt;
+        let leftover = format!("{TEMP_PREFIX}dir.{}", &blake3::hash(OsStr::new("a").as_bytes()).to_hex()[..16]);
+        std::fs::create_dir(scratch.path().join("to").join(&leftover)).unwrap();
+
+        let made = to.descend_creating(Path::new("a/b"), &from).unwrap();
+        assert_eq!(made.path(), scratch.path().join("to/a/b"));
+        let mode = std::fs::metadata(scratch.path().join("to/a")).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o2751, "the model's mode, setgid included");
+        let names: Vec<_> =
+            std::fs::read_dir(scratch.path().join("to")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["a"], "the leftover temporary is gone");
+        assert!(to.descend_creating(Path::new("a/b"), &from).is_ok(), "existing directories are used as they are");
+    }
 }

@@ -33,6 +33,7 @@ use jts_core::nofollow::FileKind;
 use jts_core::{AbsPath, Root};
 
 use crate::copy::{Hash, content_hash, copy_content, copy_metadata, unchanged};
+use crate::delete::prune_empty_dirs;
 use crate::dir::{Dir, DirCache, Renamed, split};
 use crate::error::{Error, Result};
 use crate::journal::{Batch, Entry, Identity, Journal, Record};
@@ -56,8 +57,11 @@ pub(crate) struct Mover<'a> {
     journal: &'a mut Journal,
     report: &'a mut RuleReport,
     context: &'a Context<'a>,
-    /// Source directories (relative to `from`) that lost a file, for `prune_empty_dirs`.
-    pub emptied: BTreeSet<PathBuf>,
+    /// Remove the source directories a batch empties (`prune_empty_dirs`).
+    prune: bool,
+    /// Write copies with `O_DIRECT`: on NFS, so that no dirty page of ours is ever left
+    /// for a later call to wait on, uninterruptibly, when the server stops answering.
+    direct_io: bool,
     from_dirs: DirCache,
     to_dirs: DirCache,
     seq: u64,
@@ -111,6 +115,7 @@ impl<'a> Mover<'a> {
         root: &Root,
         (from, to): (&AbsPath, &AbsPath),
         compress: Option<Compression>,
+        prune: bool,
         journal: &'a mut Journal,
         report: &'a mut RuleReport,
         context: &'a Context<'a>,
@@ -118,6 +123,7 @@ impl<'a> Mover<'a> {
         let from_dir = Dir::open(root, from)?;
         let to_dir = Dir::open(root, to)?;
         let to_dev = to_dir.stat()?.st_dev;
+        let direct_io = to_dir.is_nfs()?;
         Ok(Self {
             from: from_dir,
             to: to_dir,
@@ -128,7 +134,8 @@ impl<'a> Mover<'a> {
             journal,
             report,
             context,
-            emptied: BTreeSet::new(),
+            prune,
+            direct_io,
             from_dirs: DirCache::default(),
             to_dirs: DirCache::default(),
             seq: 0,
@@ -282,7 +289,7 @@ impl<'a> Mover<'a> {
             return Ok(Outcome::Skipped("destination directory vanished".into()));
         };
         let (_, temp_name) = split(&entry.temp);
-        let mut temp = dest_dir.create_new(temp_name)?;
+        let mut temp = dest_dir.create_new(temp_name, self.direct_io)?;
         let progress: &Progress = self.context.progress;
         let copied = copy_content(&mut source, &mut temp, self.compress, buffer, &|bytes| progress.add_bytes(bytes))
             .and_then(|copied| copy_metadata(&source, &stat, &temp).map(|()| copied));
@@ -458,6 +465,7 @@ impl<'a> Mover<'a> {
     /// Unlinks the sources of `files` that are still what was copied, makes that durable,
     /// and closes the batch.
     pub fn unlink_sources(&mut self, number: u64, files: &[Entry]) -> Result<()> {
+        let mut emptied = BTreeSet::new();
         for entry in files {
             let (relative, name) = split(&entry.source);
             let Some(dir) = self.from_dirs.get(relative, |p| self.from.descend(p))? else { continue };
@@ -475,8 +483,9 @@ impl<'a> Mover<'a> {
             }
             self.record_placed(entry);
             self.count_moved(entry);
-            self.emptied.insert(relative.to_path_buf());
+            emptied.insert(relative.to_path_buf());
         }
+        self.prune_batch(&emptied)?;
         self.from.sync_filesystem()?;
         self.journal.append(&Record::Done { batch: number })?;
         self.journal.clear()
@@ -489,12 +498,13 @@ impl<'a> Mover<'a> {
             self.report.moved_files += 1;
             self.report.moved_bytes += entry.identity.size;
         }
-        self.context.progress.add_file();
+        self.context.progress.add_file(if entry.duplicate { 0 } else { entry.identity.size });
     }
 
     /// Moves `candidates` within one filesystem: `rename`s, never replacing a file.
     pub fn rename_batch(&mut self, candidates: &[Candidate]) -> Result<()> {
         let mut buffer = Vec::new();
+        let mut emptied = BTreeSet::new();
         for candidate in candidates {
             if self.context.cancelled() {
                 break;
@@ -514,7 +524,7 @@ impl<'a> Mover<'a> {
                     Renamed::Done => {
                         self.record_placed(&entry);
                         self.count_moved(&entry);
-                        self.emptied.insert(relative.to_path_buf());
+                        emptied.insert(relative.to_path_buf());
                         break;
                     }
                     Renamed::Missing => {
@@ -529,7 +539,7 @@ impl<'a> Mover<'a> {
                             if source_dir.lstat(name)?.map(|stat| Identity::of(&stat)) == Some(entry.identity) {
                                 source_dir.unlink(name)?;
                                 self.count_moved(&entry);
-                                self.emptied.insert(relative.to_path_buf());
+                                emptied.insert(relative.to_path_buf());
                             }
                             break;
                         }
@@ -539,7 +549,19 @@ impl<'a> Mover<'a> {
                 }
             }
         }
+        self.prune_batch(&emptied)?;
         self.to.sync_filesystem()
+    }
+
+    /// With `prune_empty_dirs`, removes the source directories a batch left empty, before
+    /// the batch is closed, so that a restart finishing the batch prunes them too.
+    fn prune_batch(&mut self, emptied: &BTreeSet<PathBuf>) -> Result<()> {
+        if self.prune && !emptied.is_empty() {
+            self.report.pruned_dirs += prune_empty_dirs(&self.from, emptied)?;
+            // A cached directory may be one just removed.
+            self.from_dirs = DirCache::default();
+        }
+        Ok(())
     }
 }
 
@@ -586,6 +608,7 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&mut W
 /// what it did.
 pub(crate) fn recover(
     root: &Root,
+    prune: bool,
     journal: &mut Journal,
     report: &mut RuleReport,
     context: &Context<'_>,
@@ -597,7 +620,7 @@ pub(crate) fn recover(
         }
         Record::Done { .. } => return Ok(None),
     };
-    let mut mover = Mover::new(root, (&from, &to), compress, journal, report, context)?;
+    let mut mover = Mover::new(root, (&from, &to), compress, prune, journal, report, context)?;
     let said = match record {
         Record::Begin(batch) => {
             for entry in &batch.files {

@@ -59,6 +59,7 @@ impl Default for RunOptions {
 pub struct Progress {
     files: AtomicU64,
     bytes: AtomicU64,
+    done_bytes: AtomicU64,
     heartbeat: AtomicU64,
 }
 
@@ -78,8 +79,10 @@ impl Progress {
         self.beat();
     }
 
-    pub(crate) fn add_file(&self) {
+    /// One more file moved (`bytes` of it; 0 for a duplicate) or deleted.
+    pub(crate) fn add_file(&self, bytes: u64) {
         self.files.fetch_add(1, Ordering::Relaxed);
+        self.done_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.beat();
     }
 
@@ -128,11 +131,22 @@ pub fn run(root: &Root, rules: &[Rule], options: &RunOptions, progress: &Arc<Pro
                 run_rule(&root, &rule, &context, &open_for_write, limits)
             }
         };
-        let report = supervise(&rule.name, options.io_timeout, progress, job).unwrap_or_else(|err| RuleReport {
-            name: rule.name.clone(),
-            action: action_name(&rule.action),
-            error: Some(err.to_string()),
-            ..RuleReport::default()
+        let before = (progress.files(), progress.done_bytes.load(Ordering::Relaxed));
+        let report = supervise(&rule.name, options.io_timeout, progress, job).unwrap_or_else(|err| {
+            // The rule's own report stays with its thread: count from the run's counters.
+            let files = progress.files() - before.0;
+            let bytes = progress.done_bytes.load(Ordering::Relaxed) - before.1;
+            let mut report = RuleReport {
+                name: rule.name.clone(),
+                action: action_name(&rule.action),
+                error: Some(format!("{err}; {files} files were done before it stopped")),
+                ..RuleReport::default()
+            };
+            match rule.action {
+                RuleAction::Move { .. } => (report.moved_files, report.moved_bytes) = (files, bytes),
+                RuleAction::Delete => (report.deleted_files, report.deleted_bytes) = (files, bytes),
+            }
+            report
         });
         limits.consume(&report);
         reports.push(report);
@@ -246,7 +260,7 @@ fn run_rule_into(
     report: &mut RuleReport,
 ) -> Result<()> {
     let mut journal = Journal::open(root, &rule.name)?;
-    report.recovered = recover(root, &mut journal, report, context)?;
+    report.recovered = recover(root, rule.prune_empty_dirs, &mut journal, report, context)?;
     let mut candidates = select(root, rule, open_for_write, context.progress)?;
     for busy in candidates.iter().filter(|candidate| candidate.open_for_writing) {
         report.skip(&busy.path, "open for writing by a process; left for a later run");
@@ -255,10 +269,17 @@ fn run_rule_into(
     report.selected_files = candidates.len() as u64;
     report.selected_bytes = candidates.iter().map(|c| c.size).sum();
     limits.apply(&mut candidates);
-    let emptied = match &rule.action {
-        RuleAction::Delete => delete_files(&Dir::open(root, &rule.from)?, &candidates, report, context)?,
+    match &rule.action {
+        RuleAction::Delete => {
+            let from = Dir::open(root, &rule.from)?;
+            let emptied = delete_files(&from, &candidates, report, context)?;
+            if rule.prune_empty_dirs {
+                report.pruned_dirs = prune_empty_dirs(&from, &emptied)?;
+            }
+        }
         RuleAction::Move { to, compress, verify, reserve } => {
-            let mut mover = Mover::new(root, (&rule.from, to), *compress, &mut journal, report, context)?;
+            let prune = rule.prune_empty_dirs;
+            let mut mover = Mover::new(root, (&rule.from, to), *compress, prune, &mut journal, report, context)?;
             if mover.same_filesystem()? {
                 for chunk in candidates.chunks(context.options.batch_files.max(1)) {
                     mover.rename_batch(chunk)?;
@@ -271,11 +292,7 @@ fn run_rule_into(
                     mover.copy_batch(number, batch, *verify, *reserve)?;
                 }
             }
-            std::mem::take(&mut mover.emptied)
         }
-    };
-    if rule.prune_empty_dirs {
-        report.pruned_dirs = prune_empty_dirs(&Dir::open(root, &rule.from)?, &emptied)?;
     }
     Ok(())
 }
