@@ -97,6 +97,9 @@ fn print_plan(plans: &[RulePlan], json: bool) {
         if plan.files > plan.examples.len() as u64 {
             say!("  … and {} more", plan.files - plan.examples.len() as u64);
         }
+        for path in plan.open_for_writing.iter().take(LISTED) {
+            say!("  open for writing, left alone: {}", path.display());
+        }
     }
 }
 
