@@ -110,7 +110,14 @@ pub enum TierCommand {
     Plan(TierArgs),
     /// Move and delete now. Shows progress (bytes/s) on a terminal; `--json` prints a
     /// summary per rule. Writes /var/lib/jts/tier/last-run.json for `health`.
+    ///
+    /// Each rule runs in a process of its own, so that a rule stuck on a dead NAS can be
+    /// given up on and the run still ends on time.
     Run(TierRunArgs),
+    /// One rule, for `tier run` (which starts it as a child process and reads its
+    /// progress and report, as JSON lines, on stdout). Takes no lock: not for operators.
+    #[command(hide = true)]
+    RunRule(TierRunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +145,9 @@ pub struct TierRunArgs {
     /// Smaller batches lose less work to an interruption and sync more often.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_files: Option<u64>,
+    /// `run-rule` only: the `tier run` that started it; the child ends when that process does.
+    #[arg(long, value_name = "PID", hide = true)]
+    pub parent_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]

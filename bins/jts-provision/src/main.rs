@@ -10,6 +10,7 @@ mod consent;
 mod host;
 mod output;
 mod render;
+mod rule_process;
 mod tier;
 
 use std::process::ExitCode;

@@ -7,18 +7,19 @@ use std::time::Duration;
 
 use jts_core::Root;
 use jts_perms::Accounts;
-use jts_tiering::{Progress, Rule, RulePlan, RunOptions, RunReport};
+use jts_tiering::{Rule, RulePlan, RuleReport, RunOptions, RunReport};
 
 use crate::Exit;
-use crate::cli::{GlobalArgs, TierArgs, TierCommand};
+use crate::cli::{GlobalArgs, TierArgs, TierCommand, TierRunArgs};
 use crate::commands::load_checked;
 use crate::output::say;
+use crate::rule_process::{self, ChildArgs, LiveCounts};
 
-/// Runs `tier plan` or `tier run`.
+/// Runs `tier plan`, `tier run` or `tier run-rule`.
 pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::Result<Exit> {
     let select = match command {
         TierCommand::Plan(args) => args,
-        TierCommand::Run(args) => &args.select,
+        TierCommand::Run(args) | TierCommand::RunRule(args) => &args.select,
     };
     let spec = load_checked(global, &Accounts::read(root)?)?;
     let rules = match chosen_rules(&spec.rules, select) {
@@ -35,29 +36,60 @@ pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::R
             print_plan(&plans, global.json);
             Ok(if plans.iter().all(|p| p.error.is_none()) { Exit::Ok } else { Exit::Failed })
         }
-        TierCommand::Run(args) => {
+        TierCommand::Run(args) => run_rules(global, root, &rules, args),
+        TierCommand::RunRule(args) => {
+            let [rule] = rules.as_slice() else {
+                eprintln!("error: run-rule takes exactly one --rule");
+                return Ok(Exit::Invalid);
+            };
             let options = RunOptions {
                 max_files: args.max_files,
                 max_bytes: args.max_bytes.map(jts_core::Size::bytes),
                 io_timeout,
+                batch_files: args
+                    .batch_files
+                    .map_or(RunOptions::default().batch_files, |n| usize::try_from(n).unwrap_or(usize::MAX)),
                 ..RunOptions::default()
             };
-            let options = match args.batch_files {
-                Some(n) => RunOptions { batch_files: usize::try_from(n).unwrap_or(usize::MAX), ..options },
-                None => options,
-            };
-            let progress = Arc::new(Progress::default());
-            let bar = (!global.json && !global.quiet && std::io::stderr().is_terminal())
-                .then(|| ProgressBar::start(Arc::clone(&progress)));
-            let report = jts_tiering::run(root, &rules, &options, &progress);
-            if let Some(bar) = bar {
-                bar.finish();
-            }
-            let report = report?;
-            print_run(&report, global.json);
-            Ok(if report.ok { Exit::Ok } else { Exit::Failed })
+            rule_process::run_here(root, rule, &options, args.parent_pid)?;
+            Ok(Exit::Ok)
         }
     }
+}
+
+/// `tier run`: holds the lock, runs each rule in a child process within what is left of
+/// the limits, writes the status file and prints the report.
+fn run_rules(global: &GlobalArgs, root: &Root, rules: &[Rule], args: &TierRunArgs) -> anyhow::Result<Exit> {
+    let _lock = match jts_tiering::run::lock(root) {
+        Ok(lock) => lock,
+        Err(err @ jts_tiering::Error::Locked { .. }) => {
+            eprintln!("error: {err}");
+            return Ok(Exit::Failed);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let started_at = jts_tiering::run::unix_now();
+    let live = Arc::new(LiveCounts::default());
+    let bar = (!global.json && !global.quiet && std::io::stderr().is_terminal())
+        .then(|| ProgressBar::start(Arc::clone(&live)));
+    let child = ChildArgs { global, io_timeout: Duration::from(args.select.io_timeout), batch_files: args.batch_files };
+    let (mut files_left, mut bytes_left) = (args.max_files, args.max_bytes.map(jts_core::Size::bytes));
+    let mut reports = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let report = rule_process::run_in_child(&child, rule, (files_left, bytes_left), &live);
+        let files = report.moved_files + report.duplicates + report.deleted_files;
+        files_left = files_left.map(|max| max.saturating_sub(files));
+        bytes_left = bytes_left.map(|max| max.saturating_sub(report.moved_bytes + report.deleted_bytes));
+        reports.push(report);
+    }
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let ok = reports.iter().all(RuleReport::ok);
+    let report = RunReport { started_at, finished_at: jts_tiering::run::unix_now(), ok, rules: reports };
+    jts_tiering::run::write_status(root, &report)?;
+    print_run(&report, global.json);
+    Ok(if report.ok { Exit::Ok } else { Exit::Failed })
 }
 
 /// The rules named with `--rule`, or all; an unknown name is an error naming the known ones.
@@ -122,7 +154,7 @@ fn print_run(report: &RunReport, json: bool) {
         "SKIPPED"
     );
     for rule in &report.rules {
-        let (files, bytes) = match rule.action {
+        let (files, bytes) = match rule.action.as_str() {
             "delete" => (rule.deleted_files, rule.deleted_bytes),
             _ => (rule.moved_files, rule.moved_bytes),
         };
@@ -169,7 +201,7 @@ struct ProgressBar {
 }
 
 impl ProgressBar {
-    fn start(progress: Arc<Progress>) -> Self {
+    fn start(progress: Arc<LiveCounts>) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&done);
         let thread = std::thread::spawn(move || {

@@ -144,6 +144,21 @@ impl Runner for SystemRunner {
     }
 }
 
+impl SystemRunner {
+    /// Starts this very program again (`/proc/self/exe`) with `args`, stdin closed, stdout
+    /// piped to the caller and stderr shared. For work that must be killable apart from
+    /// the caller: a process stuck on a dead NFS server may be unable to exit, and its
+    /// parent must still report and exit on time.
+    #[allow(clippy::disallowed_methods, reason = "re-executing ourselves, not an external command")]
+    pub fn spawn_self<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::io::Result<std::process::Child> {
+        std::process::Command::new("/proc/self/exe")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+    }
+}
+
 fn describe_status(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {

@@ -53,7 +53,7 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// Another `tier run` holds the lock.
+    /// Another `tier run` holds the lock, or another process runs the rule (its journal).
     #[error("another tier run holds {path}; wait for it to finish")]
     Locked {
         /// The lock file.

@@ -112,12 +112,17 @@ pub enum Record {
 /// The journal file of one rule.
 #[derive(Debug)]
 pub struct Journal {
-    file: File,
+    file: nix::fcntl::Flock<File>,
     path: PathBuf,
 }
 
+/// How long [`Journal::open`] waits for another holder of the journal to let go: a killed
+/// run's process is gone in milliseconds, unless a dead NFS server holds it in the kernel.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Journal {
-    /// Opens (creating it and [`STATE_DIR`] if needed) the journal of rule `rule`.
+    /// Opens (creating it and [`STATE_DIR`] if needed) and locks the journal of rule
+    /// `rule`, waiting a little for a previous holder that is still going away.
     pub fn open(root: &Root, rule: &str) -> Result<Self> {
         let state = AbsPath::new(STATE_DIR).map_err(Error::Core)?;
         let dir = jts_core::nofollow::create_dir_all(root, &state, 0o700)?;
@@ -131,7 +136,21 @@ impl Journal {
         let name = format!("{rule}.journal");
         let fd = nix::fcntl::openat(&dir, name.as_str(), flags, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .map_err(|err| Error::io("open", &path, err))?;
-        Ok(Self { file: File::from(fd), path })
+        // Whoever runs the rule holds its journal: never two batches of one rule at once.
+        let started = std::time::Instant::now();
+        let mut file = File::from(fd);
+        let file = loop {
+            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => break locked,
+                Err((again, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() < LOCK_WAIT => {
+                    file = again;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Err(Error::Locked { path }),
+                Err((_, errno)) => return Err(Error::io("lock", &path, errno)),
+            }
+        };
+        Ok(Self { file, path })
     }
 
     /// The journal file.
@@ -256,6 +275,7 @@ mod tests {
         let path = journal.path().to_path_buf();
         let mut file = File::options().append(true).open(&path).unwrap();
         file.write_all(br#"{"phase":"copied","batch":7,"fi"#).unwrap();
+        drop(journal); // the run that tore the line ends, and lets go of the journal
         let mut journal = Journal::open(&root, "logs").unwrap();
         assert_eq!(journal.unfinished().unwrap(), Some(begin));
         journal.append(&Record::Done { batch: 7 }).unwrap();

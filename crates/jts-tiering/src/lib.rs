@@ -4,8 +4,11 @@
 //! - [`rules`]: the `[[rules]]` spec section, its checks, and [`Rule`], a rule ready to run;
 //! - [`glob`] and [`scan`]: which files a rule selects (globs, age), found without
 //!   following symlinks or crossing filesystems, skipping files open for writing;
-//! - [`run()`]: a whole run (lock, a watchdog per rule, `--max-files`/`--max-bytes`,
-//!   the [status file](run::STATUS_FILE)) returning a [`RunReport`];
+//! - [`run()`]: a whole run in this process (lock, a watchdog thread per rule, limits,
+//!   the [status file](run::STATUS_FILE)) returning a [`RunReport`]. A rule stuck on a
+//!   dead NFS server is reported on time, but its thread, and so the process, may not end
+//!   before the server answers; [`run::run_one`] runs one rule for a caller that isolates
+//!   each rule in a process of its own, as `jts-provision tier run` does;
 //! - [`plan()`]: what a run would do now;
 //! - the mover (DESIGN.md §6): copies to temporary names with blake3 hashing, one
 //!   `syncfs` per batch, read-back verification, `RENAME_NOREPLACE`, sources unlinked last;

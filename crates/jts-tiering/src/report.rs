@@ -2,15 +2,15 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The outcome of one rule in one run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RuleReport {
     /// The rule's name.
     pub name: String,
     /// `"move"` or `"delete"`.
-    pub action: &'static str,
+    pub action: String,
     /// Files the scan selected.
     pub selected_files: u64,
     /// Their bytes.
@@ -32,7 +32,7 @@ pub struct RuleReport {
     /// Files left where they were, and why.
     pub skipped: Vec<Skipped>,
     /// What a restart found of an interrupted batch and did about it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<String>,
     /// Why the rule stopped early; `None` when it did all it selected (within the limits).
     pub error: Option<String>,
@@ -41,7 +41,7 @@ pub struct RuleReport {
 }
 
 /// A file kept beside a different file of the same name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {
     /// The source, relative to `from`.
     pub source: PathBuf,
@@ -50,7 +50,7 @@ pub struct Conflict {
 }
 
 /// A selected file that was not moved or deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     /// The file, relative to `from`.
     pub path: PathBuf,

@@ -74,6 +74,16 @@ impl Progress {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Bytes of the files moved or deleted so far.
+    pub fn done_bytes(&self) -> u64 {
+        self.done_bytes.load(Ordering::Relaxed)
+    }
+
+    /// A counter that moves whenever anything happens: a watchdog's pulse.
+    pub fn heartbeat(&self) -> u64 {
+        self.heartbeat.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn add_bytes(&self, bytes: u64) {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.beat();
@@ -138,7 +148,7 @@ pub fn run(root: &Root, rules: &[Rule], options: &RunOptions, progress: &Arc<Pro
             let bytes = progress.done_bytes.load(Ordering::Relaxed) - before.1;
             let mut report = RuleReport {
                 name: rule.name.clone(),
-                action: action_name(&rule.action),
+                action: action_name(&rule.action).to_owned(),
                 error: Some(format!("{err}; {files} files were done before it stopped")),
                 ..RuleReport::default()
             };
@@ -155,6 +165,23 @@ pub fn run(root: &Root, rules: &[Rule], options: &RunOptions, progress: &Arc<Pro
         RunReport { started_at, finished_at: unix_now(), ok: reports.iter().all(RuleReport::ok), rules: reports };
     write_status(root, &report)?;
     Ok(report)
+}
+
+/// Runs one rule in the calling thread, without a watchdog or the lock: for a caller that
+/// holds [`lock`] and supervises each rule itself (`jts-provision tier run` runs each rule
+/// in a process of its own, which it can give up on even when a dead NFS server keeps
+/// that process from exiting). `options.max_files`/`max_bytes` limit this rule alone.
+pub fn run_one(root: &Root, rule: &Rule, options: &RunOptions, progress: &Progress) -> RuleReport {
+    let cancel = AtomicBool::new(false);
+    let context = Context { progress, options, run_id: run_id(), cancel: &cancel };
+    let limits = Limits { files: options.max_files, bytes: options.max_bytes };
+    run_rule(root, rule, &context, &open_for_write_files(), limits)
+}
+
+/// The part of every temporary name that is unique to this run.
+fn run_id() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    format!("{:x}{nanos:x}", std::process::id())
 }
 
 /// Runs `job` on its own thread; gives up with [`Error::TimedOut`] when `progress` has
@@ -242,7 +269,8 @@ fn run_rule(
     limits: Limits,
 ) -> RuleReport {
     let started = Instant::now();
-    let mut report = RuleReport { name: rule.name.clone(), action: action_name(&rule.action), ..RuleReport::default() };
+    let mut report =
+        RuleReport { name: rule.name.clone(), action: action_name(&rule.action).to_owned(), ..RuleReport::default() };
     if let Err(err) = run_rule_into(root, rule, context, open_for_write, limits, &mut report) {
         tracing::error!("rule {}: {err}", rule.name);
         report.error = Some(err.to_string());
@@ -331,20 +359,26 @@ fn batches<'c>(candidates: &'c [Candidate], options: &RunOptions) -> impl Iterat
     })
 }
 
-fn lock(root: &Root) -> Result<Flock<File>> {
+/// Held for the whole of a run: one run at a time (`/var/lib/jts/tier/lock`).
+#[derive(Debug)]
+pub struct RunLock(#[allow(dead_code, reason = "held, not read: the lock ends when it is dropped")] Flock<File>);
+
+/// Takes the run lock, or fails with [`Error::Locked`] if another run holds it.
+pub fn lock(root: &Root) -> Result<RunLock> {
     let state = AbsPath::new(STATE_DIR).map_err(Error::Core)?;
     let dir = jts_core::nofollow::reopen_dir(&jts_core::nofollow::create_dir_all(root, &state, 0o700)?)?;
     let path = root.resolve(&state).join("lock");
     let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd =
         openat(&dir, "lock", flags, Mode::from_bits_truncate(0o600)).map_err(|err| Error::io("open", &path, err))?;
-    Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
+    Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock).map(RunLock).map_err(|(_, errno)| match errno {
         nix::errno::Errno::EWOULDBLOCK => Error::Locked { path },
         other => Error::io("lock", &path, other),
     })
 }
 
-fn unix_now() -> i64 {
+/// Seconds since the epoch, now.
+pub fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
@@ -384,7 +418,8 @@ pub fn read_status(root: &Root) -> Option<Status> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-fn write_status(root: &Root, report: &RunReport) -> Result<()> {
+/// Writes [`STATUS_FILE`] atomically for `report`, keeping the last success of earlier runs.
+pub fn write_status(root: &Root, report: &RunReport) -> Result<()> {
     let previous = read_status(root).and_then(|status| status.last_success_at);
     let status = Status {
         version: 1,
