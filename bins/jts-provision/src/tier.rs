@@ -123,6 +123,9 @@ fn print_plan(plans: &[RulePlan], json: bool) {
         if let Some(error) = &plan.error {
             say!("  error: {error}");
         }
+        if let Some(idle) = &plan.idle {
+            say!("  idle: {idle}");
+        }
         for path in &plan.examples {
             say!("  {}", path.display());
         }
@@ -170,6 +173,9 @@ fn print_run(report: &RunReport, json: bool) {
         );
         if let Some(recovered) = &rule.recovered {
             say!("  recovered: {recovered}");
+        }
+        if let Some(idle) = &rule.idle {
+            say!("  idle: {idle}");
         }
         for conflict in rule.conflicts.iter().take(LISTED) {
             say!("  kept both: {} → {}", conflict.source.display(), conflict.kept_as.display());

@@ -245,6 +245,15 @@ impl Dir {
         syncfs(&self.fd).map_err(|err| Error::io("syncfs", &self.path, err))
     }
 
+    /// How full this directory's filesystem is, in percent of the bytes a user can have
+    /// (as `df` computes it).
+    pub fn used_percent(&self) -> Result<f64> {
+        let stat = nix::sys::statvfs::fstatvfs(&self.fd).map_err(|err| Error::io("statvfs", &self.path, err))?;
+        let used = stat.blocks().saturating_sub(stat.blocks_free());
+        let usable = used + stat.blocks_available();
+        Ok(if usable == 0 { 0.0 } else { 100.0 * used as f64 / usable as f64 })
+    }
+
     /// Whether this directory is on NFS.
     pub fn is_nfs(&self) -> Result<bool> {
         let stat = nix::sys::statfs::fstatfs(&self.fd).map_err(|err| Error::io("statfs", &self.path, err))?;

@@ -36,6 +36,9 @@ pub struct RulePlan {
     /// Whether everything fits on the destination above the reserve (`move` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fits: Option<bool>,
+    /// Why a run would do nothing now: the source is below `when_source_above_percent`
+    /// (the counts say what it would select once it is above).
+    pub idle: Option<String>,
     /// Why the rule could not be planned (a missing directory, a hung mount).
     pub error: Option<String>,
 }
@@ -62,6 +65,7 @@ pub fn plan(root: &Root, rules: &[Rule], timeout: Duration) -> Vec<RulePlan> {
                 open_for_writing: Vec::new(),
                 destination_available: None,
                 fits: None,
+                idle: None,
                 error: Some(err.to_string()),
             })
         })
@@ -90,9 +94,14 @@ fn plan_rule(
         open_for_writing: Vec::new(),
         destination_available: None,
         fits: None,
+        idle: None,
         error: None,
     };
-    let planned = select(root, rule, open_for_write, progress).and_then(|mut candidates| {
+    let planned = crate::run::idle(root, rule).and_then(|idle| {
+        plan.idle = idle;
+        select(root, rule, open_for_write, progress)
+    });
+    let planned = planned.and_then(|mut candidates| {
         plan.open_for_writing = candidates.iter().filter(|c| c.open_for_writing).map(|c| c.path.clone()).collect();
         candidates.retain(|c| !c.open_for_writing);
         plan.files = candidates.len() as u64;

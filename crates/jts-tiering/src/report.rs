@@ -31,6 +31,9 @@ pub struct RuleReport {
     pub conflicts: Vec<Conflict>,
     /// Files left where they were, and why.
     pub skipped: Vec<Skipped>,
+    /// Why the rule did nothing this run: its `when_source_above_percent` did not fire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<String>,
     /// What a restart found of an interrupted batch and did about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovered: Option<String>,

@@ -71,6 +71,10 @@ pub struct RuleSpec {
     /// Remove directories below `from` that the rule leaves empty (never `from` itself).
     #[serde(default)]
     pub prune_empty_dirs: bool,
+    /// Only files larger than this.
+    pub larger_than: Option<Spanned<Size>>,
+    /// Run only while `from`'s filesystem is at least this full (percent of its bytes).
+    pub when_source_above_percent: Option<Spanned<u8>>,
 }
 
 /// A checked rule, ready to run: what [`RuleSpec::compile`] makes of a `[[rules]]` entry.
@@ -86,6 +90,8 @@ pub struct Rule {
     pub selector: crate::scan::Selector,
     /// Remove directories below `from` that the rule leaves empty.
     pub prune_empty_dirs: bool,
+    /// Run only while `from`'s filesystem is at least this full (percent).
+    pub when_source_above_percent: Option<u8>,
 }
 
 /// What a [`Rule`] does with its files.
@@ -130,8 +136,10 @@ impl RuleSpec {
                 include: compile(&self.include)?,
                 exclude: compile(&self.exclude)?,
                 older_than: *self.older_than.get_ref(),
+                larger_than: self.larger_than.as_ref().map(|size| size.get_ref().bytes()),
             },
             prune_empty_dirs: self.prune_empty_dirs,
+            when_source_above_percent: self.when_source_above_percent.as_ref().map(|p| *p.get_ref()),
         })
     }
 }
@@ -234,6 +242,15 @@ pub fn check(rules: &[RuleSpec]) -> Vec<SpecError> {
                     format!("`{field}` applies only to `move` rules; remove it from this `delete` rule"),
                 ));
             }
+        }
+        if let Some(percent) = &rule.when_source_above_percent
+            && *percent.get_ref() > 100
+        {
+            errors.push(SpecError::new(
+                span(percent),
+                key("when_source_above_percent"),
+                format!("{} is not a percentage; write a whole number from 0 to 100, e.g. 80", percent.get_ref()),
+            ));
         }
         for (field, globs) in [("include", &rule.include), ("exclude", &rule.exclude)] {
             for (position, glob) in globs.iter().enumerate() {
@@ -376,6 +393,9 @@ action = "move"
         }
         let fine = "[[rules]]\nname = \"x\"\nfrom = \"/var/log/jts\"\nolder_than = \"1d\"\naction = \"delete\"\n";
         assert_eq!(check(&parse(fine)), []);
+        let errors = check(&parse(&format!("{fine}when_source_above_percent = 101\n")));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].key, "rules[0].when_source_above_percent");
     }
 
     #[test]

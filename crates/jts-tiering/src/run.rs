@@ -289,6 +289,10 @@ fn run_rule_into(
 ) -> Result<()> {
     let mut journal = Journal::open(root, &rule.name)?;
     report.recovered = recover(root, rule.prune_empty_dirs, &mut journal, report, context)?;
+    if let Some(idle) = idle(root, rule)? {
+        report.idle = Some(idle);
+        return Ok(());
+    }
     let mut candidates = select(root, rule, open_for_write, context.progress)?;
     for busy in candidates.iter().filter(|candidate| candidate.open_for_writing) {
         report.skip(&busy.path, "open for writing by a process; left for a later run");
@@ -323,6 +327,15 @@ fn run_rule_into(
         }
     }
     Ok(())
+}
+
+/// Why `rule` has nothing to do now, if its `when_source_above_percent` does not fire.
+pub(crate) fn idle(root: &Root, rule: &Rule) -> Result<Option<String>> {
+    let Some(threshold) = rule.when_source_above_percent else { return Ok(None) };
+    let used = Dir::open(root, &rule.from)?.used_percent()?;
+    Ok((used < f64::from(threshold)).then(|| {
+        format!("the filesystem of {} is {used:.1}% full, below when_source_above_percent = {threshold}", rule.from)
+    }))
 }
 
 /// The files `rule` selects now, in path order, including those open for writing (marked).

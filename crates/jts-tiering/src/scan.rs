@@ -27,16 +27,19 @@ pub struct Selector {
     pub exclude: Vec<Glob>,
     /// Minimum age by modification time.
     pub older_than: SpecDuration,
+    /// Only files of more than this many bytes (`None`: any size).
+    pub larger_than: Option<u64>,
 }
 
 impl Selector {
-    /// Whether the regular file at relative path `path` (components joined by `/`), last
-    /// modified at `mtime` (seconds since the epoch), is selected at `now` (same unit).
-    /// A file is old enough when `now - mtime` is strictly more than `older_than`;
-    /// a modification time in the future is never old.
-    pub fn selects(&self, path: &str, mtime: i64, now: i64) -> bool {
+    /// Whether the regular file at relative path `path` (components joined by `/`) of
+    /// `size` bytes, last modified at `mtime` (seconds since the epoch), is selected at
+    /// `now` (same unit). A file is old enough when `now - mtime` is strictly more than
+    /// `older_than`; a modification time in the future is never old.
+    pub fn selects(&self, path: &str, size: u64, mtime: i64, now: i64) -> bool {
         let age = i128::from(now) - i128::from(mtime);
         age > i128::from(self.older_than.as_secs())
+            && self.larger_than.is_none_or(|min| size > min)
             && (self.include.is_empty() || self.include.iter().any(|g| g.matches(path)))
             && !self.exclude.iter().any(|g| g.matches(path))
     }
@@ -194,8 +197,8 @@ fn walk_dir(
             }
             FileKind::File => {
                 let (dev, ino) = (stat.st_dev, stat.st_ino);
-                if selector.selects(&path.to_string_lossy(), stat.st_mtime, now) {
-                    let size = u64::try_from(stat.st_size).unwrap_or(0);
+                let size = u64::try_from(stat.st_size).unwrap_or(0);
+                if selector.selects(&path.to_string_lossy(), size, stat.st_mtime, now) {
                     candidates.push(Candidate {
                         path,
                         size,

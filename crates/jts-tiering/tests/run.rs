@@ -74,3 +74,36 @@ action = "delete"
     let again = run(&root, &rules, &RunOptions::default(), &Arc::default()).unwrap();
     assert_eq!(again.rules.iter().map(|r| r.moved_files + r.deleted_files).sum::<u64>(), 0, "nothing left to do");
 }
+
+#[test]
+fn size_and_fullness_triggers_limit_what_a_rule_does() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let root = Root::new(dir).unwrap();
+    old_file(&dir.join("hot/big.bin"), &"b".repeat(2000));
+    old_file(&dir.join("hot/small.bin"), "s");
+    std::fs::create_dir_all(dir.join("warm")).unwrap();
+    let rule = |extra: &str| {
+        rules(&format!(
+            "[[rules]]\nname = \"r\"\nfrom = \"/hot\"\nto = \"/warm\"\nolder_than = \"1d\"\naction = \"move\"\n\
+             reserve = \"0B\"\n{extra}\n"
+        ))
+    };
+    // A filesystem is never more than 100 % full: the rule waits, and says why.
+    let idle = run(&root, &rule("when_source_above_percent = 100"), &RunOptions::default(), &Arc::default()).unwrap();
+    assert!(idle.ok);
+    assert_eq!(idle.rules[0].moved_files, 0);
+    assert!(idle.rules[0].idle.as_deref().unwrap().contains("below when_source_above_percent = 100"), "{idle:?}");
+    let plan = jts_tiering::plan(&root, &rule("when_source_above_percent = 100"), Duration::from_secs(10));
+    assert!(plan[0].idle.is_some() && plan[0].files == 2, "{plan:?}");
+
+    let report = run(
+        &root,
+        &rule("larger_than = \"1KiB\"\nwhen_source_above_percent = 0"),
+        &RunOptions::default(),
+        &Arc::default(),
+    )
+    .unwrap();
+    assert_eq!(report.rules[0].moved_files, 1, "only the file over 1 KiB: {report:?}");
+    assert!(dir.join("warm/big.bin").exists() && dir.join("hot/small.bin").exists());
+}

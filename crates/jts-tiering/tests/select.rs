@@ -84,7 +84,8 @@ proptest! {
         include in prop::collection::vec(glob_pattern(), 0..3),
         exclude in prop::collection::vec(glob_pattern(), 0..3),
         older_than in 0u64..100,
-        files in prop::collection::btree_map(rel_path(), -50i64..200, 0..20),
+        larger_than in prop::option::of(0u64..100),
+        files in prop::collection::btree_map(rel_path(), (-50i64..200, 0u64..200), 0..20),
         now in 0i64..200,
     ) {
         let compile = |globs: &[String]| globs.iter().map(|g| Glob::new(g).unwrap()).collect::<Vec<_>>();
@@ -92,12 +93,14 @@ proptest! {
             include: compile(&include),
             exclude: compile(&exclude),
             older_than: SpecDuration::from_secs(older_than),
+            larger_than,
         };
-        for (path, mtime) in &files {
+        for (path, (mtime, size)) in &files {
             let old = now - mtime > i64::try_from(older_than).unwrap();
+            let large = larger_than.is_none_or(|min| *size > min);
             let included = include.is_empty() || include.iter().any(|g| reference_matches(g, path));
             let excluded = exclude.iter().any(|g| reference_matches(g, path));
-            prop_assert_eq!(selector.selects(path, *mtime, now), old && included && !excluded, "{}", path);
+            prop_assert_eq!(selector.selects(path, *size, *mtime, now), old && large && included && !excluded, "{}", path);
         }
     }
 }
@@ -130,6 +133,7 @@ fn selector(include: &[&str], exclude: &[&str], days: u64) -> Selector {
         include: include.iter().map(|g| Glob::new(g).unwrap()).collect(),
         exclude: exclude.iter().map(|g| Glob::new(g).unwrap()).collect(),
         older_than: SpecDuration::from_secs(days * 86_400),
+        larger_than: None,
     }
 }
 
