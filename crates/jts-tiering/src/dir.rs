@@ -291,6 +291,11 @@ impl DirCache {
         *last = dir.as_ref().map(|dir| (relative.to_path_buf(), std::sync::Arc::clone(dir)));
         Ok(dir)
     }
+
+    /// Forgets the previous directory (it may have been removed).
+    pub fn clear(&self) {
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
 }
 
 /// The plain names of a relative path (`.` and empty parts dropped).

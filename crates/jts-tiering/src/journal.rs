@@ -9,8 +9,9 @@
 //! | `renamed` | after the final names are durable | unlinks the sources |
 //! | `done` | after the unlinks are durable | nothing; the journal is emptied |
 //!
-//! The journal only ever holds the current batch: it is emptied after `done`, so its
-//! size is bounded by one batch whatever the number of files moved. A torn last line
+//! A journal only ever holds its current batch: it is emptied after `done`, so its size
+//! is bounded by one batch whatever the number of files moved. A rule has two journals
+//! (`RULE.journal`, `RULE.journal-2`), one per batch in flight. A torn last line
 //! (a crash mid-write) is the same as no line: the step it announced never started.
 
 use std::fs::File;
@@ -124,16 +125,26 @@ impl Journal {
     /// Opens (creating it and [`STATE_DIR`] if needed) and locks the journal of rule
     /// `rule`, waiting a little for a previous holder that is still going away.
     pub fn open(root: &Root, rule: &str) -> Result<Self> {
+        Self::open_slot(root, rule, 0)
+    }
+
+    /// Opens journal number `slot` of rule `rule`: a rule has one per batch in flight,
+    /// `RULE.journal` and `RULE.journal-2` (names of slot 0 all end in `.journal`, so no
+    /// rule's slot 0 is another rule's slot 1).
+    pub fn open_slot(root: &Root, rule: &str, slot: usize) -> Result<Self> {
         let state = AbsPath::new(STATE_DIR).map_err(Error::Core)?;
         let dir = jts_core::nofollow::create_dir_all(root, &state, 0o700)?;
         let dir = jts_core::nofollow::reopen_dir(&dir)?;
-        let path = root.resolve(&state).join(format!("{rule}.journal"));
+        let name = match slot {
+            0 => format!("{rule}.journal"),
+            n => format!("{rule}.journal-{}", n + 1),
+        };
+        let path = root.resolve(&state).join(&name);
         let flags = nix::fcntl::OFlag::O_RDWR
             | nix::fcntl::OFlag::O_CREAT
             | nix::fcntl::OFlag::O_APPEND
             | nix::fcntl::OFlag::O_NOFOLLOW
             | nix::fcntl::OFlag::O_CLOEXEC;
-        let name = format!("{rule}.journal");
         let fd = nix::fcntl::openat(&dir, name.as_str(), flags, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .map_err(|err| Error::io("open", &path, err))?;
         // Whoever runs the rule holds its journal: never two batches of one rule at once.

@@ -17,6 +17,10 @@
 //! 5. sources still identical to what was copied are unlinked; `syncfs` on the source;
 //!    `done` is journaled and the journal emptied.
 //!
+//! Steps 1 ([`Mover::copy`]) and 2–5 ([`Mover::commit`]) of consecutive batches overlap:
+//! batch N+1 copies while batch N syncs, reads back and renames. Each batch in flight has
+//! its own journal, so at most two batches, of disjoint files, are ever unfinished.
+//!
 //! A restart finds the last record of an unfinished batch and rolls it back (`begin`:
 //! the temporaries are removed) or forward (`copied`, `renamed`), see [`recover`].
 //! Within one filesystem and without compression a move is a `rename`, which is atomic.
@@ -54,8 +58,7 @@ pub(crate) struct Mover<'a> {
     batch_from: AbsPath,
     batch_to: AbsPath,
     compress: Option<Compression>,
-    journal: &'a mut Journal,
-    report: &'a mut RuleReport,
+    report: Mutex<&'a mut RuleReport>,
     context: &'a Context<'a>,
     /// Remove the source directories a batch empties (`prune_empty_dirs`).
     prune: bool,
@@ -64,7 +67,15 @@ pub(crate) struct Mover<'a> {
     direct_io: bool,
     from_dirs: DirCache,
     to_dirs: DirCache,
-    seq: u64,
+    seq: AtomicU64,
+}
+
+/// A batch whose files are copied to temporaries, for [`Mover::commit`].
+pub(crate) struct Copying {
+    number: u64,
+    files: Vec<Entry>,
+    outcomes: Vec<Outcome>,
+    copy_time: std::time::Duration,
 }
 
 /// What happened to one file of a batch.
@@ -116,7 +127,6 @@ impl<'a> Mover<'a> {
         (from, to): (&AbsPath, &AbsPath),
         compress: Option<Compression>,
         prune: bool,
-        journal: &'a mut Journal,
         report: &'a mut RuleReport,
         context: &'a Context<'a>,
     ) -> Result<Self> {
@@ -131,14 +141,13 @@ impl<'a> Mover<'a> {
             batch_from: from.clone(),
             batch_to: to.clone(),
             compress,
-            journal,
-            report,
+            report: Mutex::new(report),
             context,
             prune,
             direct_io,
             from_dirs: DirCache::default(),
             to_dirs: DirCache::default(),
-            seq: 0,
+            seq: AtomicU64::new(0),
         })
     }
 
@@ -147,11 +156,17 @@ impl<'a> Mover<'a> {
         Ok(self.compress.is_none() && self.from.stat()?.st_dev == self.to_dev)
     }
 
-    /// Moves `candidates` (a batch) by copy and group commit.
-    pub fn copy_batch(&mut self, number: u64, candidates: &[Candidate], verify: Verify, reserve: u64) -> Result<()> {
+    /// The rule's report, for an update.
+    fn report(&self) -> std::sync::MutexGuard<'_, &'a mut RuleReport> {
+        self.report.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// First half of a batch: journals `begin`, then copies `candidates` to temporaries.
+    /// The second half, [`Mover::commit`], may run while the next batch copies.
+    pub fn copy(&self, number: u64, candidates: &[Candidate], reserve: u64, journal: &mut Journal) -> Result<Copying> {
         let files: Vec<Entry> = candidates.iter().map(|candidate| self.entry_for(candidate)).collect();
         let started = std::time::Instant::now();
-        self.journal.append(&Record::Begin(self.batch(number, files.clone())))?;
+        journal.append(&Record::Begin(self.batch(number, files.clone())))?;
         let ledger = Ledger { available: self.to.available_bytes()?, reserve, used: AtomicU64::new(0) };
         let stop = AtomicBool::new(false);
         let outcomes = parallel_map(&files, self.context.options.workers, |cache, entry| {
@@ -164,10 +179,17 @@ impl<'a> Mover<'a> {
             }
             outcome
         });
-        let copied_at = started.elapsed();
+        Ok(Copying { number, files, outcomes, copy_time: started.elapsed() })
+    }
+
+    /// Second half of a batch: `syncfs`, read-back verification, final names, `copied`,
+    /// renames, `syncfs`, `renamed`, unlinks, `syncfs`, `done`. Returns the error that
+    /// stopped the copy, if one did, once the files copied before it are committed.
+    pub fn commit(&self, copying: Copying, verify: Verify, journal: &mut Journal) -> Result<()> {
+        let Copying { number, files, mut outcomes, copy_time } = copying;
+        let started = std::time::Instant::now();
         self.to.sync_filesystem()?;
         let synced_at = started.elapsed();
-        let mut outcomes = outcomes;
         if verify == Verify::Readback {
             let copied: Vec<(usize, Hash)> = outcomes
                 .iter()
@@ -200,32 +222,32 @@ impl<'a> Mover<'a> {
                     moving.push(entry);
                     continue;
                 }
-                Outcome::Skipped(reason) => self.report.skip(&entry.source, reason),
+                Outcome::Skipped(reason) => self.report().skip(&entry.source, reason),
                 Outcome::Failed(err) => fatal = fatal.or(Some(err)),
                 Outcome::NotAttempted => {}
             }
             none_behind_a_non_directory(self.remove_temp(&entry))?;
         }
         let verified_at = started.elapsed();
-        self.journal.append(&Record::Copied(self.batch(number, moving.clone())))?;
+        journal.append(&Record::Copied(self.batch(number, moving.clone())))?;
         let count = moving.len();
-        self.finish(number, moving)?;
+        self.finish(journal, number, moving)?;
         tracing::debug!(
-            "batch {number}: {count} files; copy {copied_at:?}, syncfs {:?}, verify {:?}, rename+syncfs+unlink+syncfs {:?}",
-            synced_at - copied_at,
+            "batch {number}: {count} files; copy {copy_time:?}, syncfs {synced_at:?}, verify {:?}, \
+             rename+syncfs+unlink+syncfs {:?}",
             verified_at - synced_at,
             started.elapsed() - verified_at
         );
         fatal.map_or(Ok(()), Err)
     }
 
-    fn entry_for(&mut self, candidate: &Candidate) -> Entry {
-        self.seq += 1;
+    fn entry_for(&self, candidate: &Candidate) -> Entry {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let dest = dest_path(&candidate.path, self.compress);
         let (dir, _) = split(&dest);
         Entry {
             source: candidate.path.clone(),
-            temp: dir.join(temp_name(&self.context.run_id, self.seq)),
+            temp: dir.join(temp_name(&self.context.run_id, seq)),
             dest,
             identity: candidate.identity(),
             hash: None,
@@ -359,7 +381,7 @@ impl<'a> Mover<'a> {
     }
 
     /// Gives `entry` a final name nothing has yet.
-    fn choose_free_name(&mut self, entry: &mut Entry) -> Result<()> {
+    fn choose_free_name(&self, entry: &mut Entry) -> Result<()> {
         let (relative, name) = split(&entry.dest);
         let Some(dir) = self.to_dirs.get(relative, |p| self.to.descend(p))? else { return Ok(()) };
         if dir.lstat(name)?.is_none() {
@@ -385,39 +407,39 @@ impl<'a> Mover<'a> {
     }
 
     /// Counts a file as moved, and as a conflict if it is not under its intended name.
-    fn record_placed(&mut self, entry: &Entry) {
+    fn record_placed(&self, entry: &Entry) {
         if entry.dest != dest_path(&entry.source, self.compress) && !entry.duplicate {
-            self.report.conflicts.push(Conflict { source: entry.source.clone(), kept_as: entry.dest.clone() });
+            self.report().conflicts.push(Conflict { source: entry.source.clone(), kept_as: entry.dest.clone() });
         }
     }
 
     /// Renames the batch's copies into place, makes that durable, then unlinks the
     /// sources. Idempotent, so a restart can run it again on the same entries.
-    pub fn finish(&mut self, number: u64, mut files: Vec<Entry>) -> Result<()> {
+    pub fn finish(&self, journal: &mut Journal, number: u64, mut files: Vec<Entry>) -> Result<()> {
         let mut placed = Vec::with_capacity(files.len());
         for index in 0..files.len() {
-            if self.place(number, &mut files, index)? {
+            if self.place(journal, number, &mut files, index)? {
                 placed.push(files[index].clone());
             }
         }
         self.to.sync_filesystem()?;
-        self.journal.append(&Record::Renamed(self.batch(number, placed.clone())))?;
-        self.unlink_sources(number, &placed)
+        journal.append(&Record::Renamed(self.batch(number, placed.clone())))?;
+        self.unlink_sources(journal, number, &placed)
     }
 
     /// Puts one copy under its final name; `false` if it cannot be, and then the source
     /// is kept.
-    fn place(&mut self, number: u64, files: &mut [Entry], index: usize) -> Result<bool> {
+    fn place(&self, journal: &mut Journal, number: u64, files: &mut [Entry], index: usize) -> Result<bool> {
         let (relative, temp) = split(&files[index].temp);
         let temp = temp.to_owned();
         let Some(dir) = self.to_dirs.get(relative, |p| self.to.descend(p))? else {
-            self.report.skip(&files[index].source, "destination directory vanished; source kept");
+            self.report().skip(&files[index].source, "destination directory vanished; source kept");
             return Ok(false);
         };
         if files[index].duplicate {
             let holds = self.dest_holds(&dir, &files[index])?;
             if !holds {
-                self.report.skip(&files[index].source, "destination changed before the duplicate was removed; kept");
+                self.report().skip(&files[index].source, "destination changed before the duplicate was removed; kept");
             }
             return Ok(holds);
         }
@@ -429,7 +451,7 @@ impl<'a> Mover<'a> {
                     // Renamed before an interruption: the content must be at the final name.
                     let holds = self.dest_holds(&dir, &files[index])?;
                     if !holds {
-                        self.report.skip(&files[index].source, "copy lost before it was renamed; source kept");
+                        self.report().skip(&files[index].source, "copy lost before it was renamed; source kept");
                     }
                     return Ok(holds);
                 }
@@ -444,7 +466,7 @@ impl<'a> Mover<'a> {
                     let mut entry = files[index].clone();
                     self.rename_after_conflict(&dir, &mut entry)?;
                     files[index] = entry;
-                    self.journal.append(&Record::Copied(self.batch(number, files.to_vec())))?;
+                    journal.append(&Record::Copied(self.batch(number, files.to_vec())))?;
                 }
             }
         }
@@ -464,7 +486,7 @@ impl<'a> Mover<'a> {
 
     /// Unlinks the sources of `files` that are still what was copied, makes that durable,
     /// and closes the batch.
-    pub fn unlink_sources(&mut self, number: u64, files: &[Entry]) -> Result<()> {
+    pub fn unlink_sources(&self, journal: &mut Journal, number: u64, files: &[Entry]) -> Result<()> {
         let mut emptied = BTreeSet::new();
         for entry in files {
             let (relative, name) = split(&entry.source);
@@ -474,7 +496,7 @@ impl<'a> Mover<'a> {
                     dir.unlink(name)?;
                 }
                 Some(_) => {
-                    self.report
+                    self.report()
                         .skip(&entry.source, "changed after it was copied; the copy and the source are both kept");
                     continue;
                 }
@@ -487,22 +509,23 @@ impl<'a> Mover<'a> {
         }
         self.prune_batch(&emptied)?;
         self.from.sync_filesystem()?;
-        self.journal.append(&Record::Done { batch: number })?;
-        self.journal.clear()
+        journal.append(&Record::Done { batch: number })?;
+        journal.clear()
     }
 
-    fn count_moved(&mut self, entry: &Entry) {
+    fn count_moved(&self, entry: &Entry) {
+        let mut report = self.report();
         if entry.duplicate {
-            self.report.duplicates += 1;
+            report.duplicates += 1;
         } else {
-            self.report.moved_files += 1;
-            self.report.moved_bytes += entry.identity.size;
+            report.moved_files += 1;
+            report.moved_bytes += entry.identity.size;
         }
         self.context.progress.add_file(if entry.duplicate { 0 } else { entry.identity.size });
     }
 
     /// Moves `candidates` within one filesystem: `rename`s, never replacing a file.
-    pub fn rename_batch(&mut self, candidates: &[Candidate]) -> Result<()> {
+    pub fn rename_batch(&self, candidates: &[Candidate]) -> Result<()> {
         let mut buffer = Vec::new();
         let mut emptied = BTreeSet::new();
         for candidate in candidates {
@@ -512,7 +535,7 @@ impl<'a> Mover<'a> {
             let (relative, name) = split(&candidate.path);
             let Some(source_dir) = self.from_dirs.get(relative, |p| self.from.descend(p))? else { continue };
             if source_dir.lstat(name)?.map(|stat| Identity::of(&stat)) != Some(candidate.identity()) {
-                self.report.skip(&candidate.path, "changed since the scan");
+                self.report().skip(&candidate.path, "changed since the scan");
                 continue;
             }
             let Some(dest_dir) = self.to_dirs.get(relative, |p| self.dest_dir(p, true))? else { continue };
@@ -528,7 +551,7 @@ impl<'a> Mover<'a> {
                         break;
                     }
                     Renamed::Missing => {
-                        self.report.skip(&candidate.path, "vanished before it was moved");
+                        self.report().skip(&candidate.path, "vanished before it was moved");
                         break;
                     }
                     Renamed::Exists if !compared => {
@@ -555,11 +578,12 @@ impl<'a> Mover<'a> {
 
     /// With `prune_empty_dirs`, removes the source directories a batch left empty, before
     /// the batch is closed, so that a restart finishing the batch prunes them too.
-    fn prune_batch(&mut self, emptied: &BTreeSet<PathBuf>) -> Result<()> {
+    fn prune_batch(&self, emptied: &BTreeSet<PathBuf>) -> Result<()> {
         if self.prune && !emptied.is_empty() {
-            self.report.pruned_dirs += prune_empty_dirs(&self.from, emptied)?;
+            let pruned = prune_empty_dirs(&self.from, emptied)?;
+            self.report().pruned_dirs += pruned;
             // A cached directory may be one just removed.
-            self.from_dirs = DirCache::default();
+            self.from_dirs.clear();
         }
         Ok(())
     }
@@ -620,25 +644,25 @@ pub(crate) fn recover(
         }
         Record::Done { .. } => return Ok(None),
     };
-    let mut mover = Mover::new(root, (&from, &to), compress, prune, journal, report, context)?;
+    let mover = Mover::new(root, (&from, &to), compress, prune, report, context)?;
     let said = match record {
         Record::Begin(batch) => {
             for entry in &batch.files {
                 none_behind_a_non_directory(mover.remove_temp(entry))?;
             }
             mover.to.sync_filesystem()?;
-            mover.journal.append(&Record::Done { batch: number })?;
-            mover.journal.clear()?;
+            journal.append(&Record::Done { batch: number })?;
+            journal.clear()?;
             format!("rolled back interrupted batch {number}: its temporary copies removed, sources untouched")
         }
         Record::Copied(batch) => {
             let count = batch.files.len();
-            mover.finish(number, batch.files)?;
+            mover.finish(journal, number, batch.files)?;
             format!("finished interrupted batch {number} ({count} files)")
         }
         Record::Renamed(batch) => {
             let count = batch.files.len();
-            mover.unlink_sources(number, &batch.files)?;
+            mover.unlink_sources(journal, number, &batch.files)?;
             format!("finished interrupted batch {number} ({count} files already in place)")
         }
         Record::Done { .. } => unreachable!("filtered above"),

@@ -287,8 +287,12 @@ fn run_rule_into(
     limits: Limits,
     report: &mut RuleReport,
 ) -> Result<()> {
-    let mut journal = Journal::open(root, &rule.name)?;
-    report.recovered = recover(root, rule.prune_empty_dirs, &mut journal, report, context)?;
+    let mut journals = [Journal::open_slot(root, &rule.name, 0)?, Journal::open_slot(root, &rule.name, 1)?];
+    let mut recovered = Vec::new();
+    for journal in &mut journals {
+        recovered.extend(recover(root, rule.prune_empty_dirs, journal, report, context)?);
+    }
+    report.recovered = (!recovered.is_empty()).then(|| recovered.join("; "));
     if let Some(idle) = idle(root, rule)? {
         report.idle = Some(idle);
         return Ok(());
@@ -310,23 +314,59 @@ fn run_rule_into(
             }
         }
         RuleAction::Move { to, compress, verify, reserve } => {
-            let prune = rule.prune_empty_dirs;
-            let mut mover = Mover::new(root, (&rule.from, to), *compress, prune, &mut journal, report, context)?;
+            let mover = Mover::new(root, (&rule.from, to), *compress, rule.prune_empty_dirs, report, context)?;
             if mover.same_filesystem()? {
                 for chunk in candidates.chunks(context.options.batch_files.max(1)) {
                     mover.rename_batch(chunk)?;
                 }
             } else {
-                for (number, batch) in (1..).zip(batches(&candidates, context.options)) {
-                    if context.cancelled() {
-                        return Err(Error::Cancelled { rule: rule.name.clone() });
-                    }
-                    mover.copy_batch(number, batch, *verify, *reserve)?;
-                }
+                let batches: Vec<&[Candidate]> = batches(&candidates, context.options).collect();
+                copy_pipelined(&mover, &batches, &mut journals, (*verify, *reserve), &rule.name, context)?;
             }
         }
     }
     Ok(())
+}
+
+/// Copies batch N+1 while batch N commits (sync, read back, rename, unlink): the copy is
+/// busy with the CPU and the page cache while the commit mostly waits for the devices.
+/// Each batch in flight has its own journal, so a restart finds at most two unfinished
+/// batches, of disjoint files, and settles each on its own.
+fn copy_pipelined(
+    mover: &Mover<'_>,
+    batches: &[&[Candidate]],
+    journals: &mut [Journal; 2],
+    (verify, reserve): (crate::rules::Verify, u64),
+    rule: &str,
+    context: &Context<'_>,
+) -> Result<()> {
+    let [even, odd] = journals;
+    let slots = [std::sync::Mutex::new(even), std::sync::Mutex::new(odd)];
+    let lock = |slot: usize| slots[slot].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    std::thread::scope(|scope| {
+        let mut committing: Option<std::thread::ScopedJoinHandle<'_, Result<()>>> = None;
+        let finish = |handle: std::thread::ScopedJoinHandle<'_, Result<()>>| {
+            handle.join().unwrap_or_else(|_| Err(Error::io("commit", rule, std::io::Error::other("panicked"))))
+        };
+        for (number, batch) in (1u64..).zip(batches) {
+            let slot = usize::from(number % 2 == 0);
+            if context.cancelled() {
+                committing.map(finish).transpose()?;
+                return Err(Error::Cancelled { rule: rule.to_owned() });
+            }
+            let copied = mover.copy(number, batch, reserve, &mut lock(slot))?;
+            // The previous batch is settled before this one commits. If it failed (the
+            // destination full, say), this one is committed as far as it got, so that no
+            // temporary is left behind, and the rule stops with the first error.
+            if let Some(Err(err)) = committing.take().map(finish) {
+                let _ = mover.commit(copied, verify, &mut lock(slot));
+                return Err(err);
+            }
+            let lock = &lock;
+            committing = Some(scope.spawn(move || mover.commit(copied, verify, &mut lock(slot))));
+        }
+        committing.map(finish).transpose().map(drop)
+    })
 }
 
 /// Why `rule` has nothing to do now, if its `when_source_above_percent` does not fire.
