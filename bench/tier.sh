@@ -9,9 +9,11 @@
 # Movers timed (wall clock, peak RSS from /usr/bin/time):
 #   rsync      rsync -a --remove-source-files SRC/ DST/
 #   cp+rm      cp -a SRC/. DST/ && rm -rf SRC/*
-#   jts        jts-provision tier run (verify = "readback": every copy re-read from the
-#              device and its blake3 compared, durable before any source is unlinked)
-#   jts-copy   the same with verify = "copy" (hash of what was read, as rsync)
+#   jts        jts-provision tier run with the default verify = "copy" (blake3 of what
+#              was read, journaled; size on disk checked; durable before any source
+#              is unlinked: rsync's guarantee, plus durability)
+#   jts-readback  the same with verify = "readback" (every copy also evicted from the
+#              page cache, re-read from the device and its hash compared)
 # rsync and cp leave their writes in the page cache; jts returns only when they are on
 # disk. So each peer is timed alone and with a final `sync` (same durability as jts).
 #
@@ -82,7 +84,7 @@ older_than = "7d"
 action = "move"
 reserve = "1MiB"
 EOF
-sed 's/^reserve/verify = "copy"\nreserve/' "$work/spec.toml" >"$work/spec-copy.toml"
+sed 's/^reserve/verify = "readback"\nreserve/' "$work/spec.toml" >"$work/spec-readback.toml"
 
 refill() {
     rm -rf "$work/root/hot/data" "$work/root/warm/data"
@@ -121,8 +123,8 @@ for round in $(seq "$rounds"); do
     timed jts "$jts" --config "$work/spec.toml" --root "$work/root" tier run --json
     check_moved jts
     refill
-    timed jts-copy "$jts" --config "$work/spec-copy.toml" --root "$work/root" tier run --json
-    check_moved jts-copy
+    timed jts-readback "$jts" --config "$work/spec-readback.toml" --root "$work/root" tier run --json
+    check_moved jts-readback
 done
 
 echo
@@ -140,7 +142,7 @@ jts = best["jts"][0]
 print(f"{'tool':<12} {'seconds':>8} {'MB/s':>8} {'peak RSS':>10}  jts speed relative to it")
 for name, (secs, rss) in best.items():
     print(f"{name:<12} {secs:>8.2f} {total / secs / 1e6:>8.0f} {rss / 1024:>7.1f} MiB  {secs / jts:>5.2f}x")
-print(f"(jts-copy relative to rsync+sync: {best['rsync+sync'][0] / best['jts-copy'][0]:.2f}x)")
+print(f"(jts-readback relative to rsync+sync: {best['rsync+sync'][0] / best['jts-readback'][0]:.2f}x)")
 EOF
 
 echo

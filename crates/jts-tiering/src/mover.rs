@@ -318,10 +318,13 @@ impl<'a> Mover<'a> {
         let outcome = match copied {
             Ok((hash, bytes)) => {
                 let same = unchanged(&source, &stat).map_err(|err| Error::io("stat", source_path(), err))?;
-                if bytes == entry.identity.size && same {
-                    Outcome::Copied(hash)
-                } else {
+                let stored = temp.metadata().map_err(|err| Error::io("stat", dest_dir.path().join(temp_name), err))?;
+                if !(bytes == entry.identity.size && same) {
                     Outcome::Skipped("changed while being copied".into())
+                } else if self.compress.is_none() && stored.len() != bytes {
+                    Outcome::Skipped(format!("copy has {} bytes on disk, {bytes} were read", stored.len()))
+                } else {
+                    Outcome::Copied(hash)
                 }
             }
             Err(err) if matches!(err.raw_os_error(), Some(nix::libc::ENOSPC | nix::libc::EDQUOT)) => {

@@ -27,16 +27,21 @@ pub enum Compression {
     Zstd,
 }
 
-/// How a moved file's copy is checked before its source is removed.
+/// How a moved file's copy is checked before its source is removed (DESIGN.md §6).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verify {
-    /// After the copy is durable, drop it from the page cache, read it back from the
-    /// destination and compare its blake3 hash with the hash of what was read.
+    /// The guarantee rsync gives, at one read of the source: the blake3 hash of every
+    /// byte read is computed while copying and journaled, every write must complete, the
+    /// copy on disk must have the source's size, and the source must not have changed.
+    /// The journaled hash is checked against the destination on recovery and before a
+    /// duplicate's source is removed.
     #[default]
-    Readback,
-    /// Trust the copy loop: hash what was read and check every write completed (as rsync).
     Copy,
+    /// All of `copy`, and after the copy is durable it is dropped from the page cache,
+    /// read back from the device and its hash compared: twice the reads, for the tier
+    /// whose device is not trusted (the NAS).
+    Readback,
 }
 
 /// Free space a `move` rule leaves on its destination when `reserve` is not given.
