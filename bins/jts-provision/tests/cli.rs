@@ -506,3 +506,47 @@ fn global_flags_work_after_the_subcommand() {
     jts(&["plan", "--detailed-exitcode", "--config", spec, "--root", &root_text, "-v"]).expect_code(4);
     assert!(!root.exists());
 }
+
+#[test]
+fn every_example_passes_check_under_a_fresh_root() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let spec = entry.unwrap().path();
+        let root = tempdir();
+        let run = jts_at(&spec, root.path(), &["check"]);
+        assert_eq!(run.code, 0, "{}:{run:?}", spec.display());
+        checked += 1;
+    }
+    assert!(checked >= 4, "{checked} examples");
+}
+
+#[test]
+fn the_tier_demo_of_the_example_moves_the_old_log_and_deletes_the_old_temp_file() {
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tier-demo.toml");
+    let root = tempdir();
+    let at = |p: &str| root.path().join(p);
+    for dir in ["data/hot/logs/app", "data/hot/tmp", "data/warm/logs"] {
+        std::fs::create_dir_all(at(dir)).unwrap();
+    }
+    let aged = |path: &std::path::Path, days: u64| {
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(then).unwrap();
+    };
+    std::fs::write(at("data/hot/logs/app/monday.log"), "old\n").unwrap();
+    aged(&at("data/hot/logs/app/monday.log"), 10);
+    std::fs::write(at("data/hot/logs/app/today.log"), "new\n").unwrap();
+    std::fs::write(at("data/hot/tmp/x.tmp"), "junk\n").unwrap();
+    aged(&at("data/hot/tmp/x.tmp"), 5);
+
+    let plan = jts_at(&spec, root.path(), &["tier", "plan", "--json"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let files: Vec<u64> = plan.json()["rules"].as_array().unwrap().iter().map(|r| r["files"].as_u64().unwrap()).collect();
+    assert_eq!(files, [1, 1]);
+    let run = jts_at(&spec, root.path(), &["tier", "run", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(std::fs::read_to_string(at("data/warm/logs/app/monday.log")).unwrap(), "old\n");
+    assert!(at("data/hot/logs/app/today.log").exists() && !at("data/hot/logs/app/monday.log").exists());
+    assert!(!at("data/hot/tmp/x.tmp").exists() && at("data/hot/tmp").is_dir());
+    assert!(at("var/lib/jts/tier/last-run.json").is_file());
+}
