@@ -541,7 +541,8 @@ fn the_tier_demo_of_the_example_moves_the_old_log_and_deletes_the_old_temp_file(
 
     let plan = jts_at(&spec, root.path(), &["tier", "plan", "--json"]);
     assert_eq!(plan.code, 0, "{plan:?}");
-    let files: Vec<u64> = plan.json()["rules"].as_array().unwrap().iter().map(|r| r["files"].as_u64().unwrap()).collect();
+    let files: Vec<u64> =
+        plan.json()["rules"].as_array().unwrap().iter().map(|r| r["files"].as_u64().unwrap()).collect();
     assert_eq!(files, [1, 1]);
     let run = jts_at(&spec, root.path(), &["tier", "run", "--json"]);
     assert_eq!(run.code, 0, "{run:?}");
