@@ -119,7 +119,7 @@ impl SystemRunner {
 }
 
 impl Runner for SystemRunner {
-    #[allow(clippy::disallowed_methods, reason = "this is the one place that spawns processes")]
+    #[allow(clippy::disallowed_methods, reason = "with spawn_self, the only places that spawn processes")]
     fn run(&self, cmd: &CmdSpec) -> Result<CmdOutput> {
         let path = Self::resolve(cmd.program())?;
         tracing::debug!(command = %cmd, "running");
