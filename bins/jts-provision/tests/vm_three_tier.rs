@@ -11,7 +11,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use common::{Run, disks, in_guest, jts, tool};
+use common::{Run, disks, ensure_nfs_server, in_guest, jts, start_nfsd, stop_nfsd, tool};
 
 const VG: &str = "vg_tier";
 const BASE: &str = "/srv/jts";
@@ -20,7 +20,7 @@ const HOT_KAFKA: &str = "/srv/jts/hot/kafka";
 const HOT_REDIS: &str = "/srv/jts/hot/redis";
 const WARM: &str = "/srv/jts/warm";
 const COLD: &str = "/srv/jts/cold";
-const EXPORT: &str = "/srv/export";
+const EXPORT: &str = common::NFS_EXPORT;
 
 /// Mount points currently mounted at or below `prefix`, deepest first.
 fn mounted_below(prefix: &str) -> Vec<String> {
@@ -71,54 +71,6 @@ fn reset() {
         std::fs::write("/etc/fstab", kept).expect("rewrite /etc/fstab");
     }
     let _ = std::fs::remove_dir_all(BASE);
-}
-
-/// Runs a daemon-starting command with its stdio on /dev/null: a forked daemon keeps
-/// captured pipes open, so `tool` would wait for it until its timeout.
-fn start_daemon(command: &str) {
-    tool("sh", &["-c", &format!("{command} </dev/null >/dev/null 2>&1")]).expect_code(0);
-}
-
-fn process_running(name: &str) -> bool {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|entry| std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim() == name))
-}
-
-/// The loopback NFS v4.2 server of DESIGN.md §5, exporting a tmpfs at `/srv/export` as
-/// the v4 pseudo-root `127.0.0.1:/`. Each step is skipped when already done, so a second
-/// test in the same boot reuses the server; the export is emptied every time.
-fn ensure_nfs_server() {
-    let mounts = mountinfo();
-    if !mounts.iter().any(|m| m.fstype == "nfsd" && m.mount_point == "/proc/fs/nfsd") {
-        tool("mount", &["-t", "nfsd", "nfsd", "/proc/fs/nfsd"]).expect_code(0);
-    }
-    if !mounts.iter().any(|m| m.fstype == "tmpfs" && m.mount_point == EXPORT) {
-        std::fs::create_dir_all(EXPORT).expect("mkdir /srv/export");
-        tool("mount", &["-t", "tmpfs", "-o", "size=64m,mode=0755", "jts-export", EXPORT]).expect_code(0);
-    }
-    for entry in std::fs::read_dir(EXPORT).expect("read /srv/export") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path).expect("empty the export");
-        } else {
-            std::fs::remove_file(&path).expect("empty the export");
-        }
-    }
-    let exported = tool("exportfs", &["-v"]);
-    if !exported.stdout.contains(EXPORT) {
-        tool("exportfs", &["-o", "rw,sync,fsid=0,no_subtree_check,no_root_squash", &format!("127.0.0.1:{EXPORT}")])
-            .expect_code(0);
-    }
-    if !process_running("rpc.mountd") {
-        start_daemon("rpc.mountd -N 3");
-    }
-    let threads = std::fs::read_to_string("/proc/fs/nfsd/threads").unwrap_or_default();
-    if threads.trim().parse::<u32>().unwrap_or(0) == 0 {
-        start_daemon("rpc.nfsd -N 3 4");
-    }
 }
 
 /// One line of /proc/self/mountinfo.
@@ -382,7 +334,7 @@ impl Drop for Cleanup {
 fn three_tiers_end_to_end() {
     reset();
     let _cleanup = Cleanup;
-    ensure_nfs_server();
+    ensure_nfs_server("64m");
     let scratch = Scratch::new(&three_tier_spec());
     scratch.run(&["check"]).expect_code(0);
 
@@ -475,11 +427,11 @@ fn health_survives_a_dead_nfs_server(scratch: &Scratch) {
     let cold = report["probes"].as_array().unwrap().iter().find(|p| p["tier"] == "cold").unwrap().clone();
     assert_eq!(cold["nas"]["reachable"], true, "the NFS server answers on 127.0.0.1:2049: {cold}");
 
-    start_daemon("rpc.nfsd 0");
+    stop_nfsd();
     let started = std::time::Instant::now();
     let dead = scratch.run(&["health", "--json"]);
     let took = started.elapsed();
-    start_daemon("rpc.nfsd -N 3 4");
+    start_nfsd();
     dead.expect_code(2);
     // Generous bound: the probe timeout is 2 s; a hung statvfs would never return.
     assert!(took < std::time::Duration::from_secs(20), "health returned in {took:?}");

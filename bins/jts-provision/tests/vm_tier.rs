@@ -23,87 +23,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{in_guest, tool, under};
+use common::{ensure_nfs_server, in_guest, start_nfsd, stop_nfsd, tool, under};
 
-const EXPORT: &str = "/srv/export";
+const EXPORT: &str = common::NFS_EXPORT;
 const FROM: &str = "/data/hot/archives";
 const TO: &str = "/data/cold/archives";
 const TMP: &str = "/data/hot/tmp";
 const FILES: usize = 150;
 const FILE_SIZE: usize = 1 << 20;
-
-/// Runs a daemon-starting command with its stdio on /dev/null: a forked daemon keeps
-/// captured pipes open, so `tool` would wait for it until its timeout.
-fn start_daemon(command: &str) {
-    tool("sh", &["-c", &format!("{command} </dev/null >/dev/null 2>&1")]).expect_code(0);
-}
-
-fn process_running(name: &str) -> bool {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|entry| std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim() == name))
-}
-
-/// (mount point, fstype) of every mount.
-fn mounts() -> Vec<(String, String)> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .expect("mountinfo")
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            Some((left.split(' ').nth(4)?.to_owned(), right.split(' ').next()?.to_owned()))
-        })
-        .collect()
-}
-
-fn nfsd_threads() -> u32 {
-    std::fs::read_to_string("/proc/fs/nfsd/threads").unwrap_or_default().trim().parse().unwrap_or(0)
-}
-
-/// Starts nfsd with a short NFSv4 lease and grace period (set only while it is stopped),
-/// so that clients reclaim their state in seconds rather than 90 s after a restart.
-fn start_nfsd() {
-    if nfsd_threads() > 0 {
-        return;
-    }
-    for knob in ["nfsv4leasetime", "nfsv4gracetime"] {
-        let _ = std::fs::write(format!("/proc/fs/nfsd/{knob}"), "10");
-    }
-    start_daemon("rpc.nfsd -N 3 4");
-}
-
-/// The loopback NFS v4.2 server of DESIGN.md §5 (as in vm_three_tier.rs), exporting a
-/// tmpfs at `/srv/export` as `127.0.0.1:/`, emptied; big enough for this test's data.
-fn ensure_nfs_server() {
-    let mounted = mounts();
-    if !mounted.iter().any(|(mp, fs)| fs == "nfsd" && mp == "/proc/fs/nfsd") {
-        tool("mount", &["-t", "nfsd", "nfsd", "/proc/fs/nfsd"]).expect_code(0);
-    }
-    if mounted.iter().any(|(mp, fs)| fs == "tmpfs" && mp == EXPORT) {
-        tool("mount", &["-o", "remount,size=400m", EXPORT]).expect_code(0);
-    } else {
-        std::fs::create_dir_all(EXPORT).expect("mkdir /srv/export");
-        tool("mount", &["-t", "tmpfs", "-o", "size=400m,mode=0755", "jts-export", EXPORT]).expect_code(0);
-    }
-    for entry in std::fs::read_dir(EXPORT).expect("read /srv/export") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path).expect("empty the export");
-        } else {
-            std::fs::remove_file(&path).expect("empty the export");
-        }
-    }
-    if !tool("exportfs", &["-v"]).stdout.contains(EXPORT) {
-        tool("exportfs", &["-o", "rw,sync,fsid=0,no_subtree_check,no_root_squash", &format!("127.0.0.1:{EXPORT}")])
-            .expect_code(0);
-    }
-    if !process_running("rpc.mountd") {
-        start_daemon("rpc.mountd -N 3");
-    }
-    start_nfsd();
-}
 
 /// Unmounts the scratch tiers when the test ends, restarting the server first if it is
 /// down (a hard mount cannot be unmounted cleanly without it).
@@ -195,7 +122,7 @@ fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStat
 }
 
 fn nfs_rule_and_dead_server() {
-    ensure_nfs_server();
+    ensure_nfs_server("400m");
     let scratch = tempfile::tempdir().expect("tempdir");
     let root = scratch.path().join("root");
     let (hot, cold) = (under(&root, "/data/hot"), under(&root, "/data/cold"));
@@ -287,7 +214,7 @@ action = "delete"
         placed = files(&on_server).keys().filter(|p| !is_temp(p)).count();
         std::thread::sleep(Duration::from_millis(20));
     }
-    start_daemon("rpc.nfsd 0");
+    stop_nfsd();
     let stopped = Instant::now();
     eprintln!("server stopped {:?} after the start, with {placed} files in place", started.elapsed());
     let status = match wait_for(&mut child, Duration::from_secs(120)) {

@@ -347,3 +347,85 @@ pub fn in_guest(test: &str) -> bool {
 pub fn disks() -> Vec<String> {
     std::env::var("JTS_VM_DISKS").unwrap_or_default().split_whitespace().map(str::to_owned).collect()
 }
+
+/// The loopback NFS server's export in the VM guest (DESIGN.md §5), `127.0.0.1:/`.
+pub const NFS_EXPORT: &str = "/srv/export";
+
+/// Runs a daemon-starting command with its stdio on /dev/null: a forked daemon keeps
+/// captured pipes open, so `tool` would wait for it until its timeout.
+pub fn start_daemon(command: &str) {
+    tool("sh", &["-c", &format!("{command} </dev/null >/dev/null 2>&1")]).expect_code(0);
+}
+
+/// Whether a process named `name` runs.
+pub fn process_running(name: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim() == name))
+}
+
+/// (mount point, fstype) of every mount.
+fn mount_points() -> Vec<(String, String)> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            Some((left.split(' ').nth(4)?.to_owned(), right.split(' ').next()?.to_owned()))
+        })
+        .collect()
+}
+
+/// Starts nfsd unless it runs, with a short NFSv4 lease and grace period (settable only
+/// while it is stopped), so that clients reclaim their state in seconds after a restart.
+pub fn start_nfsd() {
+    let threads = std::fs::read_to_string("/proc/fs/nfsd/threads").unwrap_or_default();
+    if threads.trim().parse::<u32>().unwrap_or(0) > 0 {
+        return;
+    }
+    for knob in ["nfsv4leasetime", "nfsv4gracetime"] {
+        let _ = std::fs::write(format!("/proc/fs/nfsd/{knob}"), "10");
+    }
+    start_daemon("rpc.nfsd -N 3 4");
+}
+
+/// Stops nfsd: a dead NAS for the clients, their hard mounts hang.
+pub fn stop_nfsd() {
+    start_daemon("rpc.nfsd 0");
+}
+
+/// The loopback NFS v4.2 server of DESIGN.md §5 in the guest, exporting a tmpfs of `size`
+/// at [`NFS_EXPORT`] as the v4 pseudo-root `127.0.0.1:/`. Each step is skipped when done
+/// already, so tests in the same boot share the server; the export is emptied every time.
+pub fn ensure_nfs_server(size: &str) {
+    let mounted = mount_points();
+    if !mounted.iter().any(|(mp, fs)| fs == "nfsd" && mp == "/proc/fs/nfsd") {
+        tool("mount", &["-t", "nfsd", "nfsd", "/proc/fs/nfsd"]).expect_code(0);
+    }
+    if mounted.iter().any(|(mp, fs)| fs == "tmpfs" && mp == NFS_EXPORT) {
+        // Emptied before it is resized: a tmpfs cannot shrink below what it holds.
+        for entry in std::fs::read_dir(NFS_EXPORT).expect("read /srv/export") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).expect("empty the export");
+            } else {
+                std::fs::remove_file(&path).expect("empty the export");
+            }
+        }
+        tool("mount", &["-o", &format!("remount,size={size}"), NFS_EXPORT]).expect_code(0);
+    } else {
+        std::fs::create_dir_all(NFS_EXPORT).expect("mkdir /srv/export");
+        tool("mount", &["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "jts-export", NFS_EXPORT])
+            .expect_code(0);
+    }
+    if !tool("exportfs", &["-v"]).stdout.contains(NFS_EXPORT) {
+        let client = format!("127.0.0.1:{NFS_EXPORT}");
+        tool("exportfs", &["-o", "rw,sync,fsid=0,no_subtree_check,no_root_squash", &client]).expect_code(0);
+    }
+    if !process_running("rpc.mountd") {
+        start_daemon("rpc.mountd -N 3");
+    }
+    start_nfsd();
+}
