@@ -120,20 +120,7 @@ pub fn run_in_child(
     limits: (Option<u64>, Option<u64>),
     live: &LiveCounts,
 ) -> RuleReport {
-    let failed = |error: String, counts: Counts| {
-        let mut report = RuleReport { name: rule.name.clone(), error: Some(error), ..RuleReport::default() };
-        match rule.action {
-            jts_tiering::RuleAction::Move { .. } => {
-                report.action = "move".into();
-                (report.moved_files, report.moved_bytes) = (counts.files, counts.done_bytes);
-            }
-            jts_tiering::RuleAction::Delete => {
-                report.action = "delete".into();
-                (report.deleted_files, report.deleted_bytes) = (counts.files, counts.done_bytes);
-            }
-        }
-        report
-    };
+    let failed = |error: String, counts: Counts| RuleReport::stopped(rule, error, counts.files, counts.done_bytes);
     let mut child = match SystemRunner::spawn_self(&child_argv(args, rule, limits)) {
         Ok(child) => child,
         Err(err) => return failed(format!("could not start the rule's process: {err}"), Counts::default()),

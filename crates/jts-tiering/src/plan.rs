@@ -58,7 +58,7 @@ pub fn plan(root: &Root, rules: &[Rule], timeout: Duration) -> Vec<RulePlan> {
             };
             supervise(&rule.name, timeout, &progress, job).unwrap_or_else(|err| RulePlan {
                 name: rule.name.clone(),
-                action: action_name(rule),
+                action: rule.action.name(),
                 files: 0,
                 bytes: 0,
                 examples: Vec::new(),
@@ -72,13 +72,6 @@ pub fn plan(root: &Root, rules: &[Rule], timeout: Duration) -> Vec<RulePlan> {
         .collect()
 }
 
-fn action_name(rule: &Rule) -> &'static str {
-    match rule.action {
-        RuleAction::Move { .. } => "move",
-        RuleAction::Delete => "delete",
-    }
-}
-
 fn plan_rule(
     root: &Root,
     rule: &Rule,
@@ -87,7 +80,7 @@ fn plan_rule(
 ) -> RulePlan {
     let mut plan = RulePlan {
         name: rule.name.clone(),
-        action: action_name(rule),
+        action: rule.action.name(),
         files: 0,
         bytes: 0,
         examples: Vec::new(),

@@ -62,6 +62,23 @@ pub struct Skipped {
 }
 
 impl RuleReport {
+    /// The report of `rule` when it stopped early with `error` and its own report is out of
+    /// reach (its thread or process given up on): only what the run's counters saw,
+    /// `files` moved or deleted with their `bytes`.
+    pub fn stopped(rule: &crate::Rule, error: String, files: u64, bytes: u64) -> Self {
+        let mut report = Self {
+            name: rule.name.clone(),
+            action: rule.action.name().to_owned(),
+            error: Some(error),
+            ..Self::default()
+        };
+        match rule.action {
+            crate::RuleAction::Move { .. } => (report.moved_files, report.moved_bytes) = (files, bytes),
+            crate::RuleAction::Delete => (report.deleted_files, report.deleted_bytes) = (files, bytes),
+        }
+        report
+    }
+
     /// Whether the rule finished without error.
     pub fn ok(&self) -> bool {
         self.error.is_none()

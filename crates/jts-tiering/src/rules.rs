@@ -117,6 +117,16 @@ pub enum RuleAction {
     Delete,
 }
 
+impl RuleAction {
+    /// `"move"` or `"delete"`, as reports name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Move { .. } => "move",
+            Self::Delete => "delete",
+        }
+    }
+}
+
 impl RuleSpec {
     /// The runnable rule; fails like [`check`] on an invalid glob or a `move` without `to`.
     pub fn compile(&self) -> Result<Rule, String> {

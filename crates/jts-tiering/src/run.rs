@@ -146,17 +146,7 @@ pub fn run(root: &Root, rules: &[Rule], options: &RunOptions, progress: &Arc<Pro
             // The rule's own report stays with its thread: count from the run's counters.
             let files = progress.files() - before.0;
             let bytes = progress.done_bytes.load(Ordering::Relaxed) - before.1;
-            let mut report = RuleReport {
-                name: rule.name.clone(),
-                action: action_name(&rule.action).to_owned(),
-                error: Some(format!("{err}; {files} files were done before it stopped")),
-                ..RuleReport::default()
-            };
-            match rule.action {
-                RuleAction::Move { .. } => (report.moved_files, report.moved_bytes) = (files, bytes),
-                RuleAction::Delete => (report.deleted_files, report.deleted_bytes) = (files, bytes),
-            }
-            report
+            RuleReport::stopped(rule, format!("{err}; {files} files were done before it stopped"), files, bytes)
         });
         limits.consume(&report);
         reports.push(report);
@@ -254,13 +244,6 @@ impl Limits {
     }
 }
 
-fn action_name(action: &RuleAction) -> &'static str {
-    match action {
-        RuleAction::Move { .. } => "move",
-        RuleAction::Delete => "delete",
-    }
-}
-
 fn run_rule(
     root: &Root,
     rule: &Rule,
@@ -270,7 +253,7 @@ fn run_rule(
 ) -> RuleReport {
     let started = Instant::now();
     let mut report =
-        RuleReport { name: rule.name.clone(), action: action_name(&rule.action).to_owned(), ..RuleReport::default() };
+        RuleReport { name: rule.name.clone(), action: rule.action.name().to_owned(), ..RuleReport::default() };
     if let Err(err) = run_rule_into(root, rule, context, open_for_write, limits, &mut report) {
         tracing::error!("rule {}: {err}", rule.name);
         report.error = Some(err.to_string());
