@@ -65,22 +65,33 @@ fn meta_of(path: &Path) -> Meta {
     (hash, meta.size(), meta.mode() & 0o7777, (meta.mtime(), meta.mtime_nsec()))
 }
 
-/// Every file below `dir`, by relative path.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Meta> {
-    let mut out = BTreeMap::new();
+/// The relative path of every file below `dir`; entries that vanish meanwhile (the
+/// mover renaming a temporary while the run goes on) are left out.
+fn paths(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(relative) = stack.pop() {
         let path = dir.join(&relative);
         let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
         if meta.is_dir() {
-            for entry in std::fs::read_dir(&path).expect("read_dir") {
-                stack.push(relative.join(entry.expect("entry").file_name()));
-            }
+            let Ok(entries) = std::fs::read_dir(&path) else { continue };
+            stack.extend(entries.flatten().map(|entry| relative.join(entry.file_name())));
         } else {
-            out.insert(relative, meta_of(&path));
+            out.push(relative);
         }
     }
     out
+}
+
+/// Every file below `dir`, by relative path, read once nothing moves any more.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Meta> {
+    paths(dir)
+        .into_iter()
+        .map(|relative| {
+            let meta = meta_of(&dir.join(&relative));
+            (relative, meta)
+        })
+        .collect()
 }
 
 fn is_temp(path: &Path) -> bool {
@@ -211,7 +222,7 @@ action = "delete"
             );
         }
         assert!(started.elapsed() < Duration::from_secs(120), "no file reached the server in 120 s");
-        placed = files(&on_server).keys().filter(|p| !is_temp(p)).count();
+        placed = paths(&on_server).iter().filter(|p| !is_temp(p)).count();
         std::thread::sleep(Duration::from_millis(20));
     }
     stop_nfsd();
