@@ -83,7 +83,7 @@ pub use perms::{chmod, getfacl};
 pub use provision::{SpecDir, jts, jts_at, provision_bin, spawn_jts};
 pub use repo::{example, repo_root};
 pub use run::{Run, have_program, tool};
-pub use scratch::{tempdir, under, write_file};
+pub use scratch::{TempDir, tempdir, under, write_file};
 pub use tree::{
     DirMeta, FileMeta, Inode, Tree, assert_same_snapshot, file_meta, file_paths, is_mover_temporary, snapshot, tree,
 };

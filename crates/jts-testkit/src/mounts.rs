@@ -18,8 +18,8 @@ pub struct MountEntry {
     pub options: Vec<String>,
 }
 
-/// Decodes the `\ooo` escapes of a mountinfo field.
-fn unescape(field: &str) -> String {
+/// Decodes the `\ooo` escapes of a mountinfo or fstab field (`\040` is a space).
+pub fn unescape(field: &str) -> String {
     let mut out = String::new();
     let mut rest = field;
     while let Some(at) = rest.find('\\') {

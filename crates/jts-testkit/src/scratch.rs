@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+pub use tempfile::TempDir;
+
 /// A fresh temporary directory, removed on drop.
-pub fn tempdir() -> tempfile::TempDir {
+pub fn tempdir() -> TempDir {
     tempfile::Builder::new().prefix("jts-test-").tempdir().expect("tempdir")
 }
 

@@ -14,8 +14,6 @@
 //! The delays come from a PRNG whose seed is printed; `JTS_CRASH_SEED=N` replays a run's
 //! data set and kill times (the kill moments still depend on the machine's speed).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
@@ -25,7 +23,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Loop, skip_unless_root, tool, under};
+use jts_testkit::{
+    DirMeta, FileMeta, LoopDevice, MIB, TempDir, file_meta, is_mover_temporary, jts, require_root, spawn_jts, tempdir,
+    tool, tree, under,
+};
 
 const RULE: &str = "logs-to-warm";
 const FROM: &str = "/data/hot/logs";
@@ -38,7 +39,6 @@ const BATCH_FILES: &str = "2";
 /// (halved when a run moved more than its share of what is left, raised when runs move
 /// nothing), so that the data lasts for the kills on a fast or a slow machine alike.
 const MAX_DELAY_MS: u64 = 150;
-const TEMP_PREFIX: &str = ".jts-tmp.";
 
 /// splitmix64: a tiny deterministic PRNG, enough to make a failing run reproducible.
 struct Rng(u64);
@@ -70,93 +70,32 @@ impl Rng {
     }
 }
 
-/// What must survive a move: content, size, permission bits, owner and mtime.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Meta {
-    hash: String,
-    size: u64,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime: (i64, i64),
-}
-
-fn meta_of(path: &Path) -> Meta {
-    let meta = std::fs::symlink_metadata(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-    assert!(meta.is_file(), "{} is not a regular file", path.display());
-    let content = std::fs::read(path).unwrap_or_else(|err| panic!("read {}: {err}", path.display()));
-    Meta {
-        hash: blake3::hash(&content).to_hex().to_string(),
-        size: meta.size(),
-        mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
-        mtime: (meta.mtime(), meta.mtime_nsec()),
-    }
-}
-
-/// Every file below `dir` by relative path, and every directory's (mode, uid, gid).
-/// Anything but a file or a directory fails the test.
-#[derive(Debug, Default)]
-struct Tree {
-    files: BTreeMap<PathBuf, Meta>,
-    dirs: BTreeMap<PathBuf, (u32, u32, u32)>,
-}
-
-fn tree(dir: &Path) -> Tree {
-    let mut out = Tree::default();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(relative) = stack.pop() {
-        let path = dir.join(&relative);
-        let meta = std::fs::symlink_metadata(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-        if meta.is_dir() {
-            out.dirs.insert(relative.clone(), (meta.mode() & 0o7777, meta.uid(), meta.gid()));
-            for entry in std::fs::read_dir(&path).expect("read_dir") {
-                stack.push(relative.join(entry.expect("entry").file_name()));
-            }
-        } else {
-            out.files.insert(relative, meta_of(&path));
-        }
-    }
-    out
-}
-
-fn is_temp(path: &Path) -> bool {
-    path.file_name().is_some_and(|name| name.to_string_lossy().starts_with(TEMP_PREFIX))
-}
-
 /// The scratch machine: `ROOT/data/hot` an ext4 loop, `ROOT/data/warm` a btrfs loop.
 struct Tiers {
     // Loops first: they unmount and detach before the directory is removed.
-    _warm: Loop,
-    _hot: Loop,
+    _warm: LoopDevice,
+    _hot: LoopDevice,
     root: PathBuf,
     spec: PathBuf,
     from: PathBuf,
     to: PathBuf,
     logs: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: TempDir,
 }
 
-fn mkfs_and_mount(scratch: &Path, name: &str, mkfs: &[&str], mount_point: &Path) -> Loop {
-    let images = scratch.join(format!("img-{name}"));
-    std::fs::create_dir_all(&images).unwrap();
-    let mut device = Loop::new(&images, "512M");
-    let mut args = mkfs[1..].to_vec();
-    args.push(&device.device);
-    tool(mkfs[0], &args).expect_code(0);
+fn mkfs_and_mount(fstype: &str, force: &str, mount_point: &Path) -> LoopDevice {
+    let mut device = LoopDevice::new(512 * MIB).formatted(&format!("mkfs.{fstype}"), &["-q", force]);
     std::fs::create_dir_all(mount_point).unwrap();
-    tool("mount", &[device.device.as_str(), mount_point.to_str().unwrap()]).expect_code(0);
-    device.mounts.push(mount_point.to_path_buf());
+    device.mount(mount_point, fstype, &[]);
     device
 }
 
 impl Tiers {
     fn new() -> Self {
-        let dir = common::tempdir();
+        let dir = tempdir();
         let root = dir.path().join("root");
-        let hot = mkfs_and_mount(dir.path(), "hot", &["mkfs.ext4", "-q", "-F"], &under(&root, "/data/hot"));
-        let warm = mkfs_and_mount(dir.path(), "warm", &["mkfs.btrfs", "-q", "-f"], &under(&root, "/data/warm"));
+        let hot = mkfs_and_mount("ext4", "-F", &under(&root, "/data/hot"));
+        let warm = mkfs_and_mount("btrfs", "-f", &under(&root, "/data/warm"));
         let spec = dir.path().join("storage.toml");
         std::fs::write(
             &spec,
@@ -209,23 +148,15 @@ prune_empty_dirs = true
     }
 
     /// Starts `tier run` in the background, its stderr (info logs) into `stderr`.
-    #[allow(clippy::disallowed_methods, reason = "the test must hold the child to kill -9 it mid-run")]
     fn spawn(&self, stderr: File) -> Child {
-        std::process::Command::new(common::BIN)
-            .args(self.args())
-            .env_remove("JTS_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn jts-provision")
+        spawn_jts(&self.args(), Stdio::null(), stderr)
     }
 }
 
 /// One file of the data set.
 struct Original {
     relative: PathBuf,
-    meta: Meta,
+    meta: FileMeta,
     /// Where it must end up, relative to the destination.
     final_name: PathBuf,
 }
@@ -234,11 +165,11 @@ struct Original {
 struct DataSet {
     originals: Vec<Original>,
     /// The source's files the rule must not select, as they are.
-    unselected: BTreeMap<PathBuf, Meta>,
+    unselected: BTreeMap<PathBuf, FileMeta>,
     /// Exactly what the destination must hold at the end.
-    final_files: BTreeMap<PathBuf, Meta>,
+    final_files: BTreeMap<PathBuf, FileMeta>,
     /// The source's directories as they were.
-    source_dirs: BTreeMap<PathBuf, (u32, u32, u32)>,
+    source_dirs: BTreeMap<PathBuf, DirMeta>,
     duplicates: usize,
 }
 
@@ -296,10 +227,10 @@ fn build_data_set(tiers: &Tiers, rng: &mut Rng) -> DataSet {
         let content = rng.bytes(size as usize);
         let (mode, uid, gid) = (rng.pick(&MODES), rng.pick(&UIDS), rng.pick(&GIDS));
         write_file(&tiers.from.join(&relative), &content, mode, uid, gid, aged(rng));
-        let meta = meta_of(&tiers.from.join(&relative));
+        let meta = file_meta(&tiers.from.join(&relative));
         originals.push(Original { final_name: relative.clone(), relative, meta });
     }
-    let mut final_files: BTreeMap<PathBuf, Meta> = BTreeMap::new();
+    let mut final_files: BTreeMap<PathBuf, FileMeta> = BTreeMap::new();
     // Destination directories that exist beforehand are made like the source's.
     let make_dest_dirs = |relative: &Path| {
         let mut at = PathBuf::new();
@@ -328,12 +259,12 @@ fn build_data_set(tiers: &Tiers, rng: &mut Rng) -> DataSet {
     write_file(&tiers.from.join(collide), &content, 0o640, 2100, 2001, aged(rng));
     originals.push(Original {
         relative: collide.into(),
-        meta: meta_of(&tiers.from.join(collide)),
+        meta: file_meta(&tiers.from.join(collide)),
         final_name: "postgresql/2024-01/collide.conflict-1.log".into(),
     });
     make_dest_dirs(collide);
     write_file(&tiers.to.join(collide), &rng.bytes(123_456), 0o600, 1000, 100, aged(rng));
-    final_files.insert(collide.into(), meta_of(&tiers.to.join(collide)));
+    final_files.insert(collide.into(), file_meta(&tiers.to.join(collide)));
     for original in &originals {
         final_files.insert(original.final_name.clone(), original.meta.clone());
     }
@@ -348,7 +279,7 @@ fn build_data_set(tiers: &Tiers, rng: &mut Rng) -> DataSet {
         };
         let relative = dir.join(name);
         write_file(&tiers.from.join(&relative), &rng.bytes(5000), 0o644, 0, 0, mtime);
-        unselected.insert(relative.clone(), meta_of(&tiers.from.join(&relative)));
+        unselected.insert(relative.clone(), file_meta(&tiers.from.join(&relative)));
     }
     let source_dirs = tree(&tiers.from).dirs;
     DataSet { originals, unselected, final_files, source_dirs, duplicates }
@@ -370,7 +301,7 @@ fn check_guarantee(tiers: &Tiers, data: &DataSet, when: &str) -> (usize, usize) 
     // names are temporaries.
     let mut temps = 0;
     for (path, meta) in &dest.files {
-        if is_temp(path) {
+        if is_mover_temporary(path) {
             temps += 1;
             continue;
         }
@@ -403,10 +334,9 @@ fn count_lines(path: &Path, needle: &str) -> usize {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_run_killed_at_random_moments_loses_nothing() {
-    if skip_unless_root("root_tier_run_killed_at_random_moments_loses_nothing") {
-        return;
-    }
+    require_root();
     let seed = std::env::var("JTS_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -488,7 +418,7 @@ fn root_tier_run_killed_at_random_moments_loses_nothing() {
     }
 
     // Run to completion, then once more: nothing left to do.
-    let last = common::tool(common::BIN, &tiers.args());
+    let last = jts(&tiers.args());
     last.expect_code(0);
     let report = &last.json()["rules"][0];
     assert_eq!(report["error"], serde_json::Value::Null, "{last:?}");
@@ -496,7 +426,7 @@ fn root_tier_run_killed_at_random_moments_loses_nothing() {
     if let Some(said) = report["recovered"].as_str() {
         eprintln!("final run recovered: {said}");
     }
-    let again = common::tool(common::BIN, &tiers.args());
+    let again = jts(&tiers.args());
     again.expect_code(0);
     let again = &again.json()["rules"][0];
     assert_eq!((again["selected_files"].as_u64(), again["moved_files"].as_u64()), (Some(0), Some(0)), "{again}");

@@ -5,19 +5,13 @@
 //! change of output, regenerate them with `JTS_BLESS=1 cargo test --test golden` and
 //! review the diff.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{jts, tempdir};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use jts_testkit::{Run, jts, repo_root, tempdir};
 
 /// Every example spec, by file stem.
 fn examples() -> Vec<(String, PathBuf)> {
-    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(repo().join("examples"))
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(repo_root().join("examples"))
         .expect("examples/")
         .map(|entry| entry.expect("examples/ entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
@@ -30,7 +24,7 @@ fn examples() -> Vec<(String, PathBuf)> {
 
 /// Compares `actual` with `tests/golden/NAME`, or writes it when `JTS_BLESS` is set.
 fn compare(name: &str, actual: &str, mismatches: &mut Vec<String>) {
-    let file = repo().join("tests/golden").join(name);
+    let file = repo_root().join("tests/golden").join(name);
     if std::env::var_os("JTS_BLESS").is_some() {
         std::fs::write(&file, actual).unwrap_or_else(|err| panic!("writing {}: {err}", file.display()));
         return;
@@ -44,7 +38,7 @@ fn compare(name: &str, actual: &str, mismatches: &mut Vec<String>) {
 
 /// Exit code, stdout and stderr of one run, with the scratch root written as `$ROOT` and
 /// the spec as `examples/NAME.toml`, wherever the checkout is.
-fn transcript(run: &common::Run, root: &Path, spec: &str, name: &str) -> String {
+fn transcript(run: &Run, root: &Path, spec: &str, name: &str) -> String {
     let root = root.to_str().expect("utf-8 root");
     format!("exit {}\n--- stdout\n{}--- stderr\n{}", run.code, run.stdout, run.stderr)
         .replace(root, "$ROOT")
@@ -53,7 +47,7 @@ fn transcript(run: &common::Run, root: &Path, spec: &str, name: &str) -> String 
 
 #[test]
 fn check_plan_and_render_of_every_example_are_unchanged() {
-    let blank = repo().join("tests/golden/blank-machine.json");
+    let blank = repo_root().join("tests/golden/blank-machine.json");
     let mut mismatches = Vec::new();
     for (name, spec) in examples() {
         let root = tempdir();

@@ -3,11 +3,9 @@
 //! Bad input must exit 2, print `FILE:LINE:COL: ` and a message saying what is wrong and
 //! how to fix it, and touch nothing. Good input must plan, dry-run and explain itself.
 
-mod common;
-
 use std::path::Path;
 
-use common::{Run, assert_same_snapshot, example_spec, jts, jts_at, line_col, snapshot, tempdir, write_file};
+use jts_testkit::{Run, assert_same_snapshot, example, jts, jts_at, repo_root, snapshot, tempdir, write_file};
 
 /// Every subcommand that loads the spec; each must reject a bad one the same way.
 const SUBCOMMANDS: [&[&str]; 7] = [
@@ -37,6 +35,17 @@ enum Col {
     Exact,
     /// Only LINE is where the needle starts.
     LineOnly,
+}
+
+/// The 1-based line and column (in characters) where `needle` first starts in `text`.
+#[track_caller]
+fn line_col(text: &str, needle: &str) -> (usize, usize) {
+    let at = text.find(needle).unwrap_or_else(|| panic!("{needle:?} is not in the spec text"));
+    assert_eq!(text.matches(needle).count(), 1, "{needle:?} must occur once in the spec text to locate it");
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |rest| rest.chars().count()) + 1;
+    (line, col)
 }
 
 /// Asserts that `spec` is rejected by every subcommand: exit 2, a located message on
@@ -358,7 +367,7 @@ fn missing_config_file_exits_2_with_a_hint() {
 fn bad_arguments_exit_2() {
     let tmp = tempdir();
     let root = tmp.path().join("root");
-    let example = example_spec();
+    let example = example("hot-directories.toml");
     for args in [&["frobnicate"][..], &["plan", "--no-such-flag"], &["apply", "--dry-run=yes"], &["-v", "-q", "plan"]] {
         let mut all = vec!["--config", example.to_str().unwrap(), "--root", root.to_str().unwrap()];
         all.extend(args);
@@ -375,10 +384,10 @@ fn bad_arguments_exit_2() {
 fn check_accepts_the_example() {
     let tmp = tempdir();
     let root = tmp.path().join("root");
-    let run = jts_at(&example_spec(), &root, &["check"]);
+    let run = jts_at(&example("hot-directories.toml"), &root, &["check"]);
     run.expect_code(0);
     assert!(run.stdout.contains(": ok ("), "{run:?}");
-    let json = jts_at(&example_spec(), &root, &["check", "--json"]);
+    let json = jts_at(&example("hot-directories.toml"), &root, &["check", "--json"]);
     json.expect_code(0);
     let value = json.json();
     assert_eq!(value["ok"], true, "{json:?}");
@@ -390,7 +399,7 @@ fn check_accepts_the_example() {
 fn plan_json_lists_steps_in_execution_order() {
     let tmp = tempdir();
     let root = tmp.path().join("root");
-    let run = jts_at(&example_spec(), &root, &["plan", "--json"]);
+    let run = jts_at(&example("hot-directories.toml"), &root, &["plan", "--json"]);
     run.expect_code(0);
     let plan = run.json();
     assert_eq!(plan["refused"], serde_json::json!([]), "{run:?}");
@@ -433,9 +442,9 @@ fn plan_json_lists_steps_in_execution_order() {
 fn plan_detailed_exitcode_is_4_when_changes_are_pending() {
     let tmp = tempdir();
     let root = tmp.path().join("root");
-    jts_at(&example_spec(), &root, &["plan", "--detailed-exitcode"]).expect_code(4);
-    jts_at(&example_spec(), &root, &["plan"]).expect_code(0);
-    let run = jts_at(&example_spec(), &root, &["plan", "--detailed-exitcode", "--json"]);
+    jts_at(&example("hot-directories.toml"), &root, &["plan", "--detailed-exitcode"]).expect_code(4);
+    jts_at(&example("hot-directories.toml"), &root, &["plan"]).expect_code(0);
+    let run = jts_at(&example("hot-directories.toml"), &root, &["plan", "--detailed-exitcode", "--json"]);
     run.expect_code(4);
     assert!(!run.json()["steps"].as_array().unwrap().is_empty());
     assert!(!root.exists(), "plan created --root");
@@ -445,7 +454,7 @@ fn plan_detailed_exitcode_is_4_when_changes_are_pending() {
 fn apply_dry_run_prints_commands_and_creates_nothing() {
     let tmp = tempdir();
     let root = tmp.path().join("root");
-    let run = jts_at(&example_spec(), &root, &["apply", "--dry-run"]);
+    let run = jts_at(&example("hot-directories.toml"), &root, &["apply", "--dry-run"]);
     run.expect_code(0);
     let prefix = format!("--prefix {}", root.display());
     let lines: Vec<&str> = run.stdout.lines().collect();
@@ -461,8 +470,8 @@ fn apply_dry_run_prints_commands_and_creates_nothing() {
     // With an existing root, --dry-run changes nothing there either.
     std::fs::create_dir_all(root.join("data")).unwrap();
     let before = snapshot(&root);
-    jts_at(&example_spec(), &root, &["apply", "--dry-run"]).expect_code(0);
-    let json = jts_at(&example_spec(), &root, &["apply", "--dry-run", "--json"]);
+    jts_at(&example("hot-directories.toml"), &root, &["apply", "--dry-run"]).expect_code(0);
+    let json = jts_at(&example("hot-directories.toml"), &root, &["apply", "--dry-run", "--json"]);
     json.expect_code(0);
     assert!(!json.json()["steps"].as_array().unwrap().is_empty(), "{json:?}");
     assert_same_snapshot(&before, &snapshot(&root), "--root after apply --dry-run");
@@ -492,7 +501,7 @@ fn help_exits_0_and_documents_exit_codes() {
 fn global_flags_work_after_the_subcommand() {
     let tmp = tempdir();
     let root = tmp.path().join("root");
-    let (spec, root_text) = (example_spec(), root.to_str().unwrap().to_owned());
+    let (spec, root_text) = (example("hot-directories.toml"), root.to_str().unwrap().to_owned());
     let spec = spec.to_str().unwrap();
     let after = jts(&["plan", "--root", &root_text, "--config", spec, "--json"]);
     after.expect_code(0);
@@ -509,7 +518,7 @@ fn global_flags_work_after_the_subcommand() {
 
 #[test]
 fn every_example_passes_check_under_a_fresh_root() {
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let examples = repo_root().join("examples");
     let mut checked = 0;
     for entry in std::fs::read_dir(&examples).unwrap() {
         let spec = entry.unwrap().path();
@@ -523,7 +532,7 @@ fn every_example_passes_check_under_a_fresh_root() {
 
 #[test]
 fn the_tier_demo_of_the_example_moves_the_old_log_and_deletes_the_old_temp_file() {
-    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tier-demo.toml");
+    let spec = example("tier-demo.toml");
     let root = tempdir();
     let at = |p: &str| root.path().join(p);
     for dir in ["data/hot/logs/app", "data/hot/tmp", "data/warm/logs"] {

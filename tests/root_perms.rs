@@ -1,18 +1,72 @@
-//! Root tier (DESIGN.md §5): `jts-provision` against a temporary `--root`, checked with
-//! the real `stat`, `getfacl` and the account files. Every test is named `root_*` and
-//! skips, saying why, when not run as root. Each test has its own tempdir as `--root`.
-
-mod common;
+//! Root tier (docs/architecture.md, "Testing tiers"): `jts-provision` against a
+//! temporary `--root`, checked with the real `stat`, `getfacl` and the account files.
+//! Every test is named `root_*`, is ignored unless asked for, and fails when asked for
+//! without root. Each test has its own tempdir as `--root`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, chown, lchown, symlink};
 use std::path::{Path, PathBuf};
 
-use common::{
-    BIN, Run, assert_same_snapshot, chmod, example_spec, getfacl, groups, jts_at, passwd, skip_unless_root, snapshot,
-    stat_augid, tempdir, tool, under,
+use jts_testkit::{
+    Run, assert_same_snapshot, chmod, example, getfacl, have_program, jts_at, provision_bin, require_root, snapshot,
+    tempdir, tool, under, write_file,
 };
 use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------
+// Observing the result: `stat` and the account files under ROOT.
+
+/// `stat -c '%a %u %g'` of `path` (not following a final symlink: `stat` does not by default).
+#[track_caller]
+fn stat_augid(path: &Path) -> String {
+    let run = tool("stat", &["-c", "%a %u %g", path.to_str().expect("utf-8 path")]);
+    run.expect_code(0);
+    run.stdout.trim().to_owned()
+}
+
+/// A user line of `ROOT/etc/passwd`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PasswdEntry {
+    uid: u32,
+    gid: u32,
+    comment: String,
+    home: String,
+    shell: String,
+}
+
+/// `ROOT/etc/passwd` by name.
+fn passwd(root: &Path) -> BTreeMap<String, PasswdEntry> {
+    let text = std::fs::read_to_string(root.join("etc/passwd")).expect("ROOT/etc/passwd");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            assert_eq!(f.len(), 7, "malformed passwd line {line:?}");
+            let entry = PasswdEntry {
+                uid: f[2].parse().expect("uid"),
+                gid: f[3].parse().expect("gid"),
+                comment: f[4].into(),
+                home: f[5].into(),
+                shell: f[6].into(),
+            };
+            (f[0].to_owned(), entry)
+        })
+        .collect()
+}
+
+/// `ROOT/etc/group` by name: gid and members.
+fn groups(root: &Path) -> BTreeMap<String, (u32, Vec<String>)> {
+    let text = std::fs::read_to_string(root.join("etc/group")).expect("ROOT/etc/group");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            assert_eq!(f.len(), 4, "malformed group line {line:?}");
+            let members = f[3].split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect();
+            (f[0].to_owned(), (f[2].parse().expect("gid"), members))
+        })
+        .collect()
+}
 
 // ---------------------------------------------------------------------------------------
 // What examples/hot-directories.toml asks for.
@@ -189,7 +243,7 @@ fn expected_getfacl(mode: &str, acl: &[&str], ids: &Ids) -> BTreeSet<String> {
 /// A fresh `--root` inside `tmp`, with the example applied; returns it and the run.
 fn apply_example(tmp: &Path) -> (PathBuf, Run) {
     let root = tmp.join("root");
-    let run = jts_at(&example_spec(), &root, &["apply", "--json"]);
+    let run = jts_at(&example("hot-directories.toml"), &root, &["apply", "--json"]);
     run.expect_code(0);
     (root, run)
 }
@@ -214,10 +268,9 @@ fn objects(list: &Value) -> BTreeSet<String> {
 // (1) A fresh apply.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_apply_creates_accounts_and_the_exact_tree() {
-    if skip_unless_root("root_apply_creates_accounts_and_the_exact_tree") {
-        return;
-    }
+    require_root();
     let tmp = tempdir();
     let (root, run) = apply_example(tmp.path());
     let report = run.json();
@@ -272,34 +325,33 @@ fn root_apply_creates_accounts_and_the_exact_tree() {
 // (2) Convergence: a second apply changes nothing.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_second_apply_changes_nothing() {
-    if skip_unless_root("root_second_apply_changes_nothing") {
-        return;
-    }
+    require_root();
     let tmp = tempdir();
     let (root, _) = apply_example(tmp.path());
     let before = snapshot(&root);
     // Let the clock move on, so that any write would show in ctime.
     std::thread::sleep(std::time::Duration::from_millis(50));
 
-    let again = jts_at(&example_spec(), &root, &["apply", "--json"]);
+    let again = jts_at(&example("hot-directories.toml"), &root, &["apply", "--json"]);
     again.expect_code(0);
     assert_eq!(again.json()["changes"], 0, "{again:?}");
     assert_eq!(again.json()["done"], serde_json::json!([]), "{again:?}");
-    let human = jts_at(&example_spec(), &root, &["apply"]);
+    let human = jts_at(&example("hot-directories.toml"), &root, &["apply"]);
     human.expect_code(0);
     assert!(human.stdout.contains("0 changes"), "{human:?}");
 
-    let plan = jts_at(&example_spec(), &root, &["plan", "--json", "--detailed-exitcode"]);
+    let plan = jts_at(&example("hot-directories.toml"), &root, &["plan", "--json", "--detailed-exitcode"]);
     plan.expect_code(0);
     assert_eq!(plan.json()["steps"], serde_json::json!([]), "{plan:?}");
     assert_eq!(plan.json()["refused"], serde_json::json!([]), "{plan:?}");
 
-    jts_at(&example_spec(), &root, &["validate"]).expect_code(0);
-    let validate = jts_at(&example_spec(), &root, &["validate", "--json"]);
+    jts_at(&example("hot-directories.toml"), &root, &["validate"]).expect_code(0);
+    let validate = jts_at(&example("hot-directories.toml"), &root, &["validate", "--json"]);
     validate.expect_code(0);
     assert_eq!(validate.json()["drift"], serde_json::json!([]), "{validate:?}");
-    jts_at(&example_spec(), &root, &["probe"]).expect_code(0);
+    jts_at(&example("hot-directories.toml"), &root, &["probe"]).expect_code(0);
 
     assert_same_snapshot(&before, &snapshot(&root), "ROOT after a second apply, plan, validate and probe");
 }
@@ -308,10 +360,9 @@ fn root_second_apply_changes_nothing() {
 // (3) Drift made by hand is reported, then repaired exactly.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_validate_reports_drift_and_apply_repairs_exactly_it() {
-    if skip_unless_root("root_validate_reports_drift_and_apply_repairs_exactly_it") {
-        return;
-    }
+    require_root();
     let tmp = tempdir();
     let (root, _) = apply_example(tmp.path());
     let ids = Ids::read(&root);
@@ -323,13 +374,13 @@ fn root_validate_reports_drift_and_apply_repairs_exactly_it() {
     tool("setfacl", &["-b", &arg(stripped)]).expect_code(0);
     assert!(!getfacl(&under(&root, stripped)).iter().any(|l| l.starts_with("default:")), "setfacl -b took effect");
 
-    let human = jts_at(&example_spec(), &root, &["validate"]);
+    let human = jts_at(&example("hot-directories.toml"), &root, &["validate"]);
     human.expect_code(4);
     for path in [chmodded, chowned, stripped] {
         assert!(human.stdout.contains(path), "validate does not name {path}:{human:?}");
     }
 
-    let run = jts_at(&example_spec(), &root, &["validate", "--json"]);
+    let run = jts_at(&example("hot-directories.toml"), &root, &["validate", "--json"]);
     run.expect_code(4);
     let drift = run.json()["drift"].as_array().cloned().expect("drift array");
     let by_path = |path: &str| -> Vec<&Value> { drift.iter().filter(|d| d["path"] == path).collect() };
@@ -354,7 +405,7 @@ fn root_validate_reports_drift_and_apply_repairs_exactly_it() {
     }
 
     let before = snapshot(&root);
-    let apply = jts_at(&example_spec(), &root, &["apply", "--json"]);
+    let apply = jts_at(&example("hot-directories.toml"), &root, &["apply", "--json"]);
     apply.expect_code(0);
     let report = apply.json();
     assert_eq!(objects(&report["done"]), [chmodded, chowned, stripped].map(str::to_owned).into(), "{apply:?}");
@@ -378,7 +429,7 @@ fn root_validate_reports_drift_and_apply_repairs_exactly_it() {
         .collect();
     assert_eq!(touched, [chmodded, chowned, stripped].map(str::to_owned).into(), "what apply changed");
 
-    jts_at(&example_spec(), &root, &["validate"]).expect_code(0);
+    jts_at(&example("hot-directories.toml"), &root, &["validate"]).expect_code(0);
     let tree = example_tree();
     for dir in tree.iter().filter(|d| [chmodded, chowned, stripped].contains(&d.path.as_str())) {
         let path = under(&root, &dir.path);
@@ -408,7 +459,7 @@ fn outside_dir(tmp: &Path) -> PathBuf {
 fn assert_refused_untouched(root: &Path, outside: &Path, path: &str, what: &str) {
     let root_before = snapshot(root);
     let outside_before = snapshot(outside);
-    let spec = example_spec();
+    let spec = example("hot-directories.toml");
     for args in [&["plan"][..], &["plan", "--detailed-exitcode"], &["apply"], &["apply", "--dry-run"]] {
         let run = jts_at(&spec, root, args);
         run.expect_code(3);
@@ -450,10 +501,9 @@ fn assert_refused_untouched(root: &Path, outside: &Path, path: &str, what: &str)
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_refuses_a_symlink_where_a_directory_belongs() {
-    if skip_unless_root("root_refuses_a_symlink_where_a_directory_belongs") {
-        return;
-    }
+    require_root();
     let tmp = tempdir();
     let root = tmp.path().join("root");
     std::fs::create_dir_all(under(&root, "/data/jts/hot")).unwrap();
@@ -465,10 +515,9 @@ fn root_refuses_a_symlink_where_a_directory_belongs() {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_refuses_a_regular_file_where_a_directory_belongs() {
-    if skip_unless_root("root_refuses_a_regular_file_where_a_directory_belongs") {
-        return;
-    }
+    require_root();
     let tmp = tempdir();
     let root = tmp.path().join("root");
     std::fs::create_dir_all(under(&root, "/data/jts/hot")).unwrap();
@@ -481,10 +530,9 @@ fn root_refuses_a_regular_file_where_a_directory_belongs() {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_refuses_a_symlinked_ancestor() {
-    if skip_unless_root("root_refuses_a_symlinked_ancestor") {
-        return;
-    }
+    require_root();
     let tmp = tempdir();
     let root = tmp.path().join("root");
     std::fs::create_dir(&root).unwrap();
@@ -523,13 +571,12 @@ recursive = true
 "#;
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_recursive_fixes_contents_without_following_symlinks() {
-    if skip_unless_root("root_recursive_fixes_contents_without_following_symlinks") {
-        return;
-    }
+    require_root();
     let tmp = tempdir();
     let root = tmp.path().join("root");
-    let spec = common::write_file(tmp.path(), "spec.toml", RECURSIVE_SPEC);
+    let spec = write_file(tmp.path(), "spec.toml", RECURSIVE_SPEC);
 
     // Outside the root: a directory and a file that symlinks inside point to.
     let outside = tmp.path().join("outside");
@@ -621,14 +668,10 @@ fn root_recursive_fixes_contents_without_following_symlinks() {
 // (6) plan --state and check need no privileges.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_plan_and_check_work_unprivileged() {
-    if skip_unless_root("root_plan_and_check_work_unprivileged") {
-        return;
-    }
-    if !common::have_program("setpriv") {
-        eprintln!("skipping root_plan_and_check_work_unprivileged: setpriv (util-linux) is not on PATH");
-        return;
-    }
+    require_root();
+    assert!(have_program("setpriv"), "setpriv (util-linux) is not on PATH: run scripts/install-deps.sh");
     let nobody = |args: &[&str]| {
         let mut all = vec!["--reuid=65534", "--regid=65534", "--clear-groups"];
         all.extend(args);
@@ -642,30 +685,31 @@ fn root_plan_and_check_work_unprivileged() {
     let tmp = tempdir();
     chmod(tmp.path(), 0o755);
     let spec = tmp.path().join("spec.toml");
-    std::fs::copy(example_spec(), &spec).unwrap();
+    std::fs::copy(example("hot-directories.toml"), &spec).unwrap();
     chmod(&spec, 0o644);
     let root = tmp.path().join("root");
     jts_at(&spec, &root, &["apply"]).expect_code(0);
     chmod(&under(&root, "/data/jts/hot/kafka"), 0o700);
     let probe = jts_at(&spec, &root, &["probe"]);
     probe.expect_code(0);
-    let state = common::write_file(tmp.path(), "state.json", &probe.stdout);
+    let state = write_file(tmp.path(), "state.json", &probe.stdout);
     chmod(&state, 0o644);
     let before = snapshot(tmp.path());
 
     let (spec_arg, root_arg, state_arg) = (spec.to_str().unwrap(), root.to_str().unwrap(), state.to_str().unwrap());
-    let plan = nobody(&[BIN, "--config", spec_arg, "--root", root_arg, "plan", "--state", state_arg, "--json"]);
+    let bin = provision_bin().to_str().unwrap();
+    let plan = nobody(&[bin, "--config", spec_arg, "--root", root_arg, "plan", "--state", state_arg, "--json"]);
     plan.expect_code(0);
     let steps = plan.json()["steps"].as_array().cloned().unwrap();
     let summary: Vec<(&str, &str)> =
         steps.iter().map(|s| (s["kind"].as_str().unwrap(), s["object"].as_str().unwrap())).collect();
     assert_eq!(summary, [("Chmod", "/data/jts/hot/kafka")], "{plan:?}");
-    let text = nobody(&[BIN, "--config", spec_arg, "--root", root_arg, "plan", "--state", state_arg]);
+    let text = nobody(&[bin, "--config", spec_arg, "--root", root_arg, "plan", "--state", state_arg]);
     text.expect_code(0);
     assert!(text.stdout.contains("chmod 0750"), "{text:?}");
-    nobody(&[BIN, "--config", spec_arg, "--root", root_arg, "plan", "--state", state_arg, "--detailed-exitcode"])
+    nobody(&[bin, "--config", spec_arg, "--root", root_arg, "plan", "--state", state_arg, "--detailed-exitcode"])
         .expect_code(4);
-    let check = nobody(&[BIN, "--config", spec_arg, "--root", root_arg, "check"]);
+    let check = nobody(&[bin, "--config", spec_arg, "--root", root_arg, "check"]);
     check.expect_code(0);
     assert!(check.stdout.contains("ok"), "{check:?}");
 
@@ -737,13 +781,12 @@ fn plan_steps(spec: &Path, root: &Path) -> Vec<(String, String)> {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_journal_records_every_step() {
-    if skip_unless_root("root_journal_records_every_step") {
-        return;
-    }
+    require_root();
     let tmp = tempdir();
     let root = tmp.path().join("root");
-    let spec = example_spec();
+    let spec = example("hot-directories.toml");
     let steps = plan_steps(&spec, &root);
     let run = jts_at(&spec, &root, &["apply", "--json"]);
     run.expect_code(0);

@@ -1,9 +1,7 @@
 //! LVM and filesystem planning through the binary, offline: `plan --state` with a saved
 //! state of blank disks. No root and no devices needed.
 
-mod common;
-
-use common::{jts, tempdir, write_file};
+use jts_testkit::{example, jts, tempdir, write_file};
 
 fn blank_nvme_state(bytes: u64) -> String {
     format!(
@@ -12,15 +10,18 @@ fn blank_nvme_state(bytes: u64) -> String {
     )
 }
 
-fn example() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hot-lvm.toml")
-}
-
 #[test]
 fn the_hot_lvm_example_plans_pv_vg_volumes_and_filesystems_on_a_4tb_disk() {
     let dir = tempdir();
     let state = write_file(dir.path(), "state.json", &blank_nvme_state(4_000_000_000_000));
-    let run = jts(&["--config", example().to_str().unwrap(), "plan", "--json", "--state", state.to_str().unwrap()]);
+    let run = jts(&[
+        "--config",
+        example("hot-lvm.toml").to_str().unwrap(),
+        "plan",
+        "--json",
+        "--state",
+        state.to_str().unwrap(),
+    ]);
     run.expect_code(0);
     let plan = run.json();
     let kinds: Vec<&str> = plan["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
@@ -45,7 +46,7 @@ fn the_hot_lvm_example_plans_pv_vg_volumes_and_filesystems_on_a_4tb_disk() {
 fn volumes_that_do_not_fit_are_rejected_with_needed_and_available_sizes() {
     let dir = tempdir();
     let state = write_file(dir.path(), "state.json", &blank_nvme_state(3_000_000_000_000));
-    let run = jts(&["--config", example().to_str().unwrap(), "plan", "--state", state.to_str().unwrap()]);
+    let run = jts(&["--config", example("hot-lvm.toml").to_str().unwrap(), "plan", "--state", state.to_str().unwrap()]);
     run.expect_code(2);
     assert!(run.stdout.is_empty(), "{run:?}");
     let text = &run.stderr;
@@ -61,7 +62,7 @@ fn a_used_device_is_refused_without_consent() {
     let state = blank_nvme_state(4_000_000_000_000)
         .replace(r#""signatures":[]"#, r#""signatures":[{"kind":"ext4","offset":"0x438"}]"#);
     let state = write_file(dir.path(), "state.json", &state);
-    let run = jts(&["--config", example().to_str().unwrap(), "plan", "--state", state.to_str().unwrap()]);
+    let run = jts(&["--config", example("hot-lvm.toml").to_str().unwrap(), "plan", "--state", state.to_str().unwrap()]);
     run.expect_code(3);
     assert!(run.stdout.contains("/dev/nvme0n1") && run.stdout.contains("allow_destroy"), "{run:?}");
 }

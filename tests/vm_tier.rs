@@ -13,39 +13,23 @@
 //! original file exists exactly once, at its source or at the destination, with its
 //! content, and no temporary is left anywhere.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{ensure_nfs_server, in_guest, start_nfsd, stop_nfsd, tool, under};
-
-const EXPORT: &str = common::NFS_EXPORT;
+use jts_testkit::{
+    FileMeta, Mount, NFS_EXPORT, RestartNfsdOnDrop, ensure_nfs_server, file_meta, file_paths, is_mover_temporary, jts,
+    require_vm_guest, spawn_jts, start_nfsd, stop_nfsd, tempdir, tool, tree, under,
+};
 const FROM: &str = "/data/hot/archives";
 const TO: &str = "/data/cold/archives";
 const TMP: &str = "/data/hot/tmp";
 const FILES: usize = 150;
 const FILE_SIZE: usize = 1 << 20;
-
-/// Unmounts the scratch tiers when the test ends, restarting the server first if it is
-/// down (a hard mount cannot be unmounted cleanly without it).
-struct Cleanup(Vec<PathBuf>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        start_nfsd();
-        for mount_point in self.0.iter().rev() {
-            if tool("umount", &[mount_point.to_str().unwrap()]).code != 0 {
-                let _ = tool("umount", &["-l", mount_point.to_str().unwrap()]);
-            }
-        }
-    }
-}
 
 fn write_aged(path: &Path, content: &[u8], mode: u32, days: u64) {
     let mut file = File::create(path).unwrap_or_else(|err| panic!("create {}: {err}", path.display()));
@@ -55,59 +39,9 @@ fn write_aged(path: &Path, content: &[u8], mode: u32, days: u64) {
     file.set_times(std::fs::FileTimes::new().set_modified(mtime)).unwrap();
 }
 
-/// Content hash, size, mode and mtime.
-type Meta = (String, u64, u32, (i64, i64));
-
-fn meta_of(path: &Path) -> Meta {
-    let meta = std::fs::symlink_metadata(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-    assert!(meta.is_file(), "{} is not a file", path.display());
-    let hash = blake3::hash(&std::fs::read(path).unwrap()).to_hex().to_string();
-    (hash, meta.size(), meta.mode() & 0o7777, (meta.mtime(), meta.mtime_nsec()))
-}
-
-/// The relative path of every file below `dir`; entries that vanish meanwhile (the
-/// mover renaming a temporary while the run goes on) are left out.
-fn paths(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(relative) = stack.pop() {
-        let path = dir.join(&relative);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        if meta.is_dir() {
-            let Ok(entries) = std::fs::read_dir(&path) else { continue };
-            stack.extend(entries.flatten().map(|entry| relative.join(entry.file_name())));
-        } else {
-            out.push(relative);
-        }
-    }
-    out
-}
-
 /// Every file below `dir`, by relative path, read once nothing moves any more.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Meta> {
-    paths(dir)
-        .into_iter()
-        .map(|relative| {
-            let meta = meta_of(&dir.join(&relative));
-            (relative, meta)
-        })
-        .collect()
-}
-
-fn is_temp(path: &Path) -> bool {
-    path.file_name().is_some_and(|name| name.to_string_lossy().starts_with(".jts-tmp."))
-}
-
-#[allow(clippy::disallowed_methods, reason = "the test must watch the run while it stops the NFS server")]
-fn spawn(args: &[String], stdout: File, stderr: File) -> Child {
-    std::process::Command::new(common::BIN)
-        .args(args)
-        .env_remove("JTS_LOG")
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn jts-provision")
+fn files(dir: &Path) -> BTreeMap<PathBuf, FileMeta> {
+    tree(dir).files
 }
 
 /// The kernel stacks of every thread of `pid`, for a report when it does not exit.
@@ -134,17 +68,16 @@ fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStat
 
 fn nfs_rule_and_dead_server() {
     ensure_nfs_server("400m");
-    let scratch = tempfile::tempdir().expect("tempdir");
+    let scratch = tempdir();
     let root = scratch.path().join("root");
     let (hot, cold) = (under(&root, "/data/hot"), under(&root, "/data/cold"));
     std::fs::create_dir_all(&hot).unwrap();
     std::fs::create_dir_all(&cold).unwrap();
-    let mut cleanup = Cleanup(Vec::new());
-    tool("mount", &["-t", "tmpfs", "-o", "size=400m", "jts-hot", hot.to_str().unwrap()]).expect_code(0);
-    cleanup.0.push(hot.clone());
-    let options = "vers=4.2,hard,timeo=50,retrans=2";
-    tool("mount", &["-t", "nfs4", "-o", options, "127.0.0.1:/", cold.to_str().unwrap()]).expect_code(0);
-    cleanup.0.push(cold.clone());
+    let _hot_tier = Mount::new("jts-hot", &hot, Some("tmpfs"), &["size=400m"]);
+    let _cold_tier = Mount::new("127.0.0.1:/", &cold, Some("nfs4"), &["vers=4.2", "hard", "timeo=50", "retrans=2"]);
+    // Dropped before the mounts (declared after them): a hard NFS mount whose server is
+    // down cannot be unmounted cleanly.
+    let _server_back = RestartNfsdOnDrop;
 
     // The data: FILES × 1 MiB of archives in nested directories, old temp files to
     // delete, and files neither rule selects.
@@ -163,7 +96,7 @@ fn nfs_rule_and_dead_server() {
             })
             .collect();
         write_aged(&path, &content, [0o640, 0o600, 0o644][i % 3], 40);
-        originals.insert(relative, meta_of(&path));
+        originals.insert(relative, file_meta(&path));
     }
     std::fs::create_dir_all(&tmp).unwrap();
     for i in 0..20 {
@@ -206,12 +139,12 @@ action = "delete"
     // Run 1: stop the server once a few batches are on it.
     let (stdout_path, stderr_path) = (scratch.path().join("run1.json"), scratch.path().join("run1.stderr"));
     let started = Instant::now();
-    let mut child = spawn(
+    let mut child = spawn_jts(
         &args(&["--io-timeout", "5s", "--batch-files", "16"]),
         File::create(&stdout_path).unwrap(),
         File::create(&stderr_path).unwrap(),
     );
-    let on_server = Path::new(EXPORT).join("archives");
+    let on_server = Path::new(NFS_EXPORT).join("archives");
     let mut placed = 0;
     while placed < 20 {
         if let Some(status) = child.try_wait().unwrap() {
@@ -222,7 +155,7 @@ action = "delete"
             );
         }
         assert!(started.elapsed() < Duration::from_secs(120), "no file reached the server in 120 s");
-        placed = paths(&on_server).iter().filter(|p| !is_temp(p)).count();
+        placed = file_paths(&on_server).iter().filter(|p| !is_mover_temporary(p)).count();
         std::thread::sleep(Duration::from_millis(20));
     }
     stop_nfsd();
@@ -269,17 +202,17 @@ action = "delete"
     for (relative, meta) in &originals {
         let at_source = source_now.get(relative) == Some(meta);
         let on_disk = on_server.join(relative);
-        let at_dest = on_disk.exists() && meta_of(&on_disk).0 == meta.0;
+        let at_dest = on_disk.exists() && file_meta(&on_disk).hash == meta.hash;
         assert!(at_source || at_dest, "{} is neither at its source nor complete on the server", relative.display());
     }
-    for (relative, meta) in files(&on_server).iter().filter(|(p, _)| !is_temp(p)) {
-        assert_eq!(Some(&meta.0), originals.get(relative).map(|m| &m.0), "{} on the server", relative.display());
+    for (relative, meta) in files(&on_server).iter().filter(|(p, _)| !is_mover_temporary(p)) {
+        assert_eq!(Some(&meta.hash), originals.get(relative).map(|m| &m.hash), "{} on the server", relative.display());
     }
 
     // Run 2, the server back: everything moves, exactly once.
     start_nfsd();
     let resumed = Instant::now();
-    let second = common::jts(&args(&[]));
+    let second = jts(&args(&[]));
     let second_took = resumed.elapsed();
     second.expect_code(0);
     let report = second.json();
@@ -295,9 +228,9 @@ action = "delete"
     assert_eq!(dest.len(), originals.len(), "exactly the originals at the destination: {:?}", dest.keys());
     for (relative, meta) in &originals {
         assert_eq!(dest.get(relative), Some(meta), "{} at the destination (via NFS)", relative.display());
-        assert_eq!(meta_of(&on_server.join(relative)).0, meta.0, "{} on the server's disk", relative.display());
+        assert_eq!(file_meta(&on_server.join(relative)).hash, meta.hash, "{} on the server's disk", relative.display());
     }
-    let temps = tool("find", &[hot.to_str().unwrap(), EXPORT, "-name", ".jts-tmp.*"]);
+    let temps = tool("find", &[hot.to_str().unwrap(), NFS_EXPORT, "-name", ".jts-tmp.*"]);
     assert_eq!(temps.stdout.trim(), "", "no temporaries anywhere: {temps:?}");
     assert!(!tmp.join("job-0.tmp").exists() && tmp.join("fresh.tmp").exists(), "the delete rule's work");
     eprintln!(
@@ -309,9 +242,8 @@ action = "delete"
 }
 
 #[test]
+#[ignore = "VM tier: run by scripts/vm-test.sh"]
 fn vm_tier_nfs_server_stopping_mid_run_times_the_rule_out_and_loses_nothing() {
-    if !in_guest("vm_tier_nfs_server_stopping_mid_run_times_the_rule_out_and_loses_nothing") {
-        return;
-    }
+    require_vm_guest();
     nfs_rule_and_dead_server();
 }

@@ -1,10 +1,9 @@
-//! Root tier (DESIGN.md §5, issue 5): `jts-provision tier plan` / `tier run` moving and
-//! deleting files between real filesystems on loop devices (ext4 "hot", btrfs "warm",
-//! xfs "cold") mounted under a temporary `--root`. Every test is named `root_*`, skips
-//! with a printed reason when not root, and unmounts and detaches its loop devices even
-//! when it fails ([`Loop`]'s guard). Files are aged with `touch -h -d @SECONDS.NANOS`.
-
-mod common;
+//! Root tier (docs/architecture.md, "Testing tiers"; issue 5): `jts-provision tier plan` /
+//! `tier run` moving and deleting files between real filesystems on loop devices (ext4
+//! "hot", btrfs "warm", xfs "cold") mounted under a temporary `--root`. Every test is
+//! named `root_*`, is ignored unless asked for, fails when asked for without root, and
+//! unmounts and detaches its loop devices even when it fails ([`LoopDevice`]'s guard).
+//! Files are aged with `touch -h -d @SECONDS.NANOS`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
@@ -13,8 +12,9 @@ use std::os::unix::fs::{MetadataExt, chown, symlink};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{
-    Loop, Run, assert_same_snapshot, chmod, getfacl, jts_at, skip_unless_root, snapshot, tempdir, tool, under,
+use jts_testkit::{
+    LoopDevice, MIB, Run, TempDir, assert_same_snapshot, chmod, getfacl, is_mover_temporary, jts_at, require_root,
+    snapshot, tempdir, tool, under,
 };
 use serde_json::Value;
 
@@ -30,37 +30,26 @@ const COLD: &str = "/mnt/synology/jts";
 /// Loop filesystems mounted under `root`, and the spec file. Field order is drop order:
 /// the filesystems are unmounted and detached before the tempdir is removed.
 struct Tiers {
-    loops: Vec<Loop>,
+    loops: Vec<LoopDevice>,
     root: PathBuf,
     spec: PathBuf,
-    work: tempfile::TempDir,
+    work: TempDir,
 }
 
 impl Tiers {
-    /// Makes and mounts each `(filesystem, size, mount point)` (a spec path, below `root`).
-    fn new(filesystems: &[(&str, &str, &str)]) -> Self {
+    /// Makes and mounts each `(filesystem, size in MiB, mount point)` (a spec path, below `root`).
+    fn new(filesystems: &[(&str, u64, &str)]) -> Self {
         let work = tempdir();
         let root = work.path().join("root");
         std::fs::create_dir_all(&root).unwrap();
         let spec = work.path().join("storage.toml");
         let mut tiers = Self { loops: Vec::new(), root, spec, work };
-        for (index, (fstype, size, mount_point)) in filesystems.iter().enumerate() {
-            let images = tiers.work.path().join(format!("disk{index}"));
-            std::fs::create_dir_all(&images).unwrap();
-            let mut disk = Loop::new(&images, size);
-            let mkfs: Vec<&str> = match *fstype {
-                "ext4" => vec!["-q", "-F"],
-                "btrfs" => vec!["-q", "-f"],
-                "xfs" => vec!["-q", "-f"],
-                other => panic!("no mkfs for {other}"),
-            };
-            let mut args = mkfs;
-            args.push(&disk.device);
-            tool(&format!("mkfs.{fstype}"), &args).expect_code(0);
+        for (fstype, size_mib, mount_point) in filesystems {
+            let force = if *fstype == "ext4" { "-F" } else { "-f" };
+            let mut disk = LoopDevice::new(size_mib * MIB).formatted(&format!("mkfs.{fstype}"), &["-q", force]);
             let target = tiers.path(mount_point);
             std::fs::create_dir_all(&target).unwrap();
-            disk.mounts.push(target.clone());
-            tool("mount", &["-t", fstype, &disk.device, target.to_str().unwrap()]).expect_code(0);
+            disk.mount(&target, fstype, &[]);
             tiers.loops.push(disk);
         }
         tiers
@@ -68,7 +57,7 @@ impl Tiers {
 
     /// The hot tier on ext4 and the warm tier on btrfs.
     fn hot_and_warm() -> Self {
-        Self::new(&[("ext4", "200M", HOT), ("btrfs", "256M", WARM)])
+        Self::new(&[("ext4", 200, HOT), ("btrfs", 256, WARM)])
     }
 
     /// `root` joined with the spec path `path`.
@@ -115,10 +104,7 @@ impl Tiers {
 
     /// Every `.jts-tmp.*` below the scratch root.
     fn temporaries(&self) -> Vec<PathBuf> {
-        snapshot(&self.root)
-            .into_keys()
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".jts-tmp.")))
-            .collect()
+        snapshot(&self.root).into_keys().filter(|p| is_mover_temporary(p)).collect()
     }
 }
 
@@ -234,11 +220,10 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 // 1. The seed's rules.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_the_seeds_rules_move_and_delete_exactly_the_old_files_keeping_paths_and_metadata() {
-    if skip_unless_root("root_tier_the_seeds_rules_move_and_delete_exactly_the_old_files_keeping_paths_and_metadata") {
-        return;
-    }
-    let t = Tiers::new(&[("ext4", "200M", HOT), ("btrfs", "256M", WARM), ("xfs", "300M", COLD)]);
+    require_root();
+    let t = Tiers::new(&[("ext4", 200, HOT), ("btrfs", 256, WARM), ("xfs", 300, COLD)]);
     t.rules(&format!(
         r#"
 # scripts/tiered-storage.sh: find /var/log -name "*.log" -mtime +7 -exec mv {{}} "$WARM_TIER/logs/" \;
@@ -415,10 +400,9 @@ action = "delete"
 // 2. Collisions.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_a_name_taken_at_the_destination_is_deduplicated_or_kept_both_never_overwritten() {
-    if skip_unless_root("root_tier_a_name_taken_at_the_destination_is_deduplicated_or_kept_both_never_overwritten") {
-        return;
-    }
+    require_root();
     let t = Tiers::hot_and_warm();
     t.rules(&format!(
         "[[rules]]\nname = \"logs\"\nfrom = \"{HOT}/logs\"\nto = \"{WARM}/logs\"\nolder_than = \"7d\"\naction = \"move\"\nreserve = \"8MiB\"\n"
@@ -511,10 +495,9 @@ impl Drop for Holder {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_files_open_for_writing_are_skipped_until_closed() {
-    if skip_unless_root("root_tier_files_open_for_writing_are_skipped_until_closed") {
-        return;
-    }
+    require_root();
     let t = Tiers::hot_and_warm();
     t.rules(&format!(
         "[[rules]]\nname = \"logs\"\nfrom = \"{HOT}/logs\"\nto = \"{WARM}/logs\"\nolder_than = \"7d\"\naction = \"move\"\nreserve = \"8MiB\"\n"
@@ -579,10 +562,9 @@ fn root_tier_files_open_for_writing_are_skipped_until_closed() {
 // 4. Symlinks.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_symlinks_inside_the_source_are_never_followed() {
-    if skip_unless_root("root_tier_symlinks_inside_the_source_are_never_followed") {
-        return;
-    }
+    require_root();
     let t = Tiers::hot_and_warm();
     t.rules(&format!(
         "[[rules]]\nname = \"logs\"\nfrom = \"{HOT}/logs\"\nto = \"{WARM}/logs\"\ninclude = [\"**/*.log\"]\nolder_than = \"7d\"\naction = \"move\"\nreserve = \"8MiB\"\n"
@@ -640,11 +622,9 @@ fn root_tier_symlinks_inside_the_source_are_never_followed() {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_a_symlink_where_a_destination_directory_should_be_fails_the_rule_and_moves_nothing() {
-    if skip_unless_root("root_tier_a_symlink_where_a_destination_directory_should_be_fails_the_rule_and_moves_nothing")
-    {
-        return;
-    }
+    require_root();
     let t = Tiers::hot_and_warm();
     t.rules(&format!(
         r#"
@@ -746,11 +726,10 @@ fn assert_intact(
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_a_full_destination_stops_the_rule_with_every_file_intact() {
-    if skip_unless_root("root_tier_a_full_destination_stops_the_rule_with_every_file_intact") {
-        return;
-    }
-    let t = Tiers::new(&[("ext4", "200M", HOT), ("btrfs", "120M", WARM)]);
+    require_root();
+    let t = Tiers::new(&[("ext4", 200, HOT), ("btrfs", 120, WARM)]);
     t.rules(&format!(
         "[[rules]]\nname = \"big\"\nfrom = \"{HOT}/big\"\nto = \"{WARM}/big\"\nolder_than = \"7d\"\naction = \"move\"\nreserve = \"0\"\nverify = \"copy\"\n"
     ));
@@ -784,11 +763,10 @@ fn root_tier_a_full_destination_stops_the_rule_with_every_file_intact() {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_the_default_reserve_larger_than_the_destination_moves_nothing() {
-    if skip_unless_root("root_tier_the_default_reserve_larger_than_the_destination_moves_nothing") {
-        return;
-    }
-    let t = Tiers::new(&[("ext4", "200M", HOT), ("btrfs", "120M", WARM)]);
+    require_root();
+    let t = Tiers::new(&[("ext4", 200, HOT), ("btrfs", 120, WARM)]);
     // No `reserve`: the default keeps 1GiB free, more than the whole destination.
     t.rules(&format!("[[rules]]\nname = \"logs\"\nfrom = \"{HOT}/logs\"\nto = \"{WARM}/logs\"\nolder_than = \"7d\"\naction = \"move\"\n"));
     let (src, dst) = (t.path(&format!("{HOT}/logs")), t.path(&format!("{WARM}/logs")));
@@ -811,22 +789,15 @@ fn root_tier_the_default_reserve_larger_than_the_destination_moves_nothing() {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_running_out_of_inodes_at_the_destination_is_a_full_destination_with_every_file_intact() {
-    if skip_unless_root(
-        "root_tier_running_out_of_inodes_at_the_destination_is_a_full_destination_with_every_file_intact",
-    ) {
-        return;
-    }
+    require_root();
     // Bytes to spare but only a handful of inodes: the kernel's ENOSPC, not the reserve check.
-    let t = Tiers::new(&[("ext4", "200M", HOT)]);
+    let t = Tiers::new(&[("ext4", 200, HOT)]);
     let cold = t.path(COLD);
     std::fs::create_dir_all(&cold).unwrap();
-    let images = t.work.path().join("inodes");
-    std::fs::create_dir_all(&images).unwrap();
-    let mut disk = Loop::new(&images, "16M");
-    tool("mkfs.ext4", &["-q", "-F", "-N", "16", &disk.device]).expect_code(0);
-    disk.mounts.push(cold.clone());
-    tool("mount", &[&disk.device, cold.to_str().unwrap()]).expect_code(0);
+    let mut disk = LoopDevice::new(16 * MIB).formatted("mkfs.ext4", &["-q", "-F", "-N", "16"]);
+    disk.mount(&cold, "ext4", &[]);
     t.rules(&format!(
         "[[rules]]\nname = \"tiny\"\nfrom = \"{HOT}/tiny\"\nto = \"{COLD}\"\nolder_than = \"7d\"\naction = \"move\"\nreserve = \"0\"\n"
     ));
@@ -851,10 +822,9 @@ fn root_tier_running_out_of_inodes_at_the_destination_is_a_full_destination_with
 // 6. Delete rules.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_a_delete_rule_deletes_only_old_matching_files_and_prunes_only_when_asked() {
-    if skip_unless_root("root_tier_a_delete_rule_deletes_only_old_matching_files_and_prunes_only_when_asked") {
-        return;
-    }
+    require_root();
     let t = Tiers::hot_and_warm();
     t.rules(&format!(
         r#"
@@ -961,10 +931,9 @@ prune_empty_dirs = true
 // 7. Compression.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_zstd_moves_arrive_compressed_with_the_original_bytes_and_metadata() {
-    if skip_unless_root("root_tier_zstd_moves_arrive_compressed_with_the_original_bytes_and_metadata") {
-        return;
-    }
+    require_root();
     let t = Tiers::hot_and_warm();
     t.rules(&format!(
         "[[rules]]\nname = \"logs\"\nfrom = \"{HOT}/logs\"\nto = \"{WARM}/logs\"\ninclude = [\"**/*.log\"]\nolder_than = \"7d\"\naction = \"move\"\ncompress = \"zstd\"\nreserve = \"8MiB\"\n"
@@ -1025,10 +994,9 @@ fn root_tier_zstd_moves_arrive_compressed_with_the_original_bytes_and_metadata()
 // 8. Limits.
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_max_files_and_max_bytes_move_the_first_files_in_path_order_across_rules() {
-    if skip_unless_root("root_tier_max_files_and_max_bytes_move_the_first_files_in_path_order_across_rules") {
-        return;
-    }
+    require_root();
     let t = Tiers::hot_and_warm();
     t.rules(&format!(
         r#"
@@ -1091,10 +1059,9 @@ fn identity(path: &Path) -> Value {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_an_interrupted_batch_in_the_journal_is_rolled_back_or_finished_on_the_next_run() {
-    if skip_unless_root("root_tier_an_interrupted_batch_in_the_journal_is_rolled_back_or_finished_on_the_next_run") {
-        return;
-    }
+    require_root();
     let t = Tiers::hot_and_warm();
     t.rules(&format!(
         r#"
@@ -1183,10 +1150,9 @@ fn status(t: &Tiers) -> Value {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_tier_the_status_file_records_the_last_run_and_keeps_the_last_success() {
-    if skip_unless_root("root_tier_the_status_file_records_the_last_run_and_keeps_the_last_success") {
-        return;
-    }
+    require_root();
     let t = Tiers::hot_and_warm();
     t.rules(&format!(
         "[[rules]]\nname = \"logs\"\nfrom = \"{HOT}/logs\"\nto = \"{WARM}/logs\"\nolder_than = \"7d\"\naction = \"move\"\nreserve = \"8MiB\"\n"

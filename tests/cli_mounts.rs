@@ -1,9 +1,7 @@
 //! Bad mount input through the binary: each spec exits 2 with a `file:line:col` message
 //! that names the option and the fix, and nothing is touched. No root needed.
 
-mod common;
-
-use common::{jts_at, tempdir, write_file};
+use jts_testkit::{jts_at, tempdir, write_file};
 
 /// Runs `check` and `plan` on `body` under a scratch root and asserts both refuse it,
 /// located on the line of `at`, with every word of `words` in the message.

@@ -1,64 +1,23 @@
 //! VM tier: real LVM, mkfs and snapshots on virtual disks, inside the qemu guest that
 //! `scripts/vm-test.sh` boots (this machine's kernel has no device-mapper). Outside the
-//! guest every test prints why it skips.
+//! guest every test fails, saying so; they are ignored unless asked for.
 //!
 //! The tests share the guest's two disks (`/dev/vda` 3 GiB, `/dev/vdb` 2 GiB) and run
-//! one at a time (`--test-threads=1`); each starts by wiping them.
-
-mod common;
+//! one at a time (`--test-threads=1`); each starts by wiping them, and wipes them again
+//! when it ends ([`BlankDisks`]).
 
 use std::path::{Path, PathBuf};
 
-use common::{Run, disks, in_guest, jts, tool};
+use jts_testkit::{BlankDisks, SpecDir, require_vm_guest, tool, two_disks};
 
 const VG: &str = "vg_vm";
-
-/// Removes every VG and signature from the guest's disks.
-fn reset_disks() {
-    for mount in std::fs::read_to_string("/proc/mounts").unwrap_or_default().lines() {
-        let target = mount.split_whitespace().nth(1).unwrap_or_default();
-        if target.starts_with("/tmp/jts-vm-mnt") {
-            tool("umount", &[target]).expect_code(0);
-        }
-    }
-    let _ = tool("vgremove", &["-ff", "-y", VG]);
-    for disk in disks() {
-        let _ = tool("pvremove", &["-ff", "-y", &disk]);
-        tool("wipefs", &["-a", &disk]).expect_code(0);
-    }
-}
-
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir") }
-    }
-
-    fn spec(&self, text: &str) -> PathBuf {
-        let path = self.dir.path().join("storage.toml");
-        std::fs::write(&path, text).expect("write spec");
-        path
-    }
-
-    /// `jts-provision --config SPEC --journal DIR ARGS`; devices are real, so no --root.
-    fn run(&self, spec: &Path, args: &[&str]) -> Run {
-        let journal = self.dir.path().join("journal");
-        let mut all = vec!["--config", spec.to_str().unwrap()];
-        all.extend_from_slice(args);
-        if args.first() == Some(&"apply") {
-            all.extend_from_slice(&["--journal", journal.to_str().unwrap()]);
-        }
-        jts(&all)
-    }
-}
+/// Where the tests mount the volumes to look at them.
+const MOUNTS: &str = "/tmp/jts-vm-mnt";
 
 /// A scaled-down hot-lvm.toml on the two virtual disks. `backup` is `"rest"` or a size:
 /// growing another volume shrinks a `rest` volume, so the resize tests fix its size.
 fn hot_spec(pg: &str, kafka: &str, backup: &str, extra: &str) -> String {
-    let [vda, vdb] = &disks()[..] else { panic!("expected two disks in JTS_VM_DISKS") };
+    let [vda, vdb] = two_disks();
     format!(
         r#"version = 1
 {extra}
@@ -128,7 +87,7 @@ fn fs_size(mount_point: &Path) -> u64 {
 }
 
 fn mount(device: &str, name: &str) -> PathBuf {
-    let target = PathBuf::from(format!("/tmp/jts-vm-mnt-{name}"));
+    let target = Path::new(MOUNTS).join(name);
     std::fs::create_dir_all(&target).unwrap();
     tool("mount", &[device, target.to_str().unwrap()]).expect_code(0);
     target
@@ -137,12 +96,11 @@ fn mount(device: &str, name: &str) -> PathBuf {
 const MIB: u64 = 1 << 20;
 
 #[test]
+#[ignore = "VM tier: run by scripts/vm-test.sh"]
 fn vm_apply_creates_volumes_and_filesystems_then_is_a_no_op() {
-    if !in_guest("vm_apply_creates_volumes_and_filesystems_then_is_a_no_op") {
-        return;
-    }
-    reset_disks();
-    let scratch = Scratch::new();
+    require_vm_guest();
+    let _blank = BlankDisks::new(&[MOUNTS]);
+    let scratch = SpecDir::new();
     let spec = scratch.spec(&hot_spec("1GiB", "512MiB", "rest", ""));
     scratch.run(&spec, &["plan"]).expect_code(0);
     let first = scratch.run(&spec, &["apply", "--json"]);
@@ -171,12 +129,11 @@ fn vm_apply_creates_volumes_and_filesystems_then_is_a_no_op() {
 }
 
 #[test]
+#[ignore = "VM tier: run by scripts/vm-test.sh"]
 fn vm_growing_a_volume_grows_its_mounted_filesystem_online() {
-    if !in_guest("vm_growing_a_volume_grows_its_mounted_filesystem_online") {
-        return;
-    }
-    reset_disks();
-    let scratch = Scratch::new();
+    require_vm_guest();
+    let _blank = BlankDisks::new(&[MOUNTS]);
+    let scratch = SpecDir::new();
     scratch.run(&scratch.spec(&hot_spec("512MiB", "512MiB", "1GiB", "")), &["apply"]).expect_code(0);
     let pg = mount(&format!("/dev/{VG}/lv_pg"), "pg");
     let kafka = mount(&format!("/dev/{VG}/lv_kafka"), "kafka");
@@ -188,16 +145,14 @@ fn vm_growing_a_volume_grows_its_mounted_filesystem_online() {
     assert!(fs_size(&pg) > pg_before + 200 * MIB, "ext4 grew online: {pg_before} -> {}", fs_size(&pg));
     assert!(fs_size(&kafka) > kafka_before + 100 * MIB, "xfs grew online: {kafka_before} -> {}", fs_size(&kafka));
     scratch.run(&grown, &["validate"]).expect_code(0);
-    reset_disks();
 }
 
 #[test]
+#[ignore = "VM tier: run by scripts/vm-test.sh"]
 fn vm_shrinking_needs_consent_and_a_filesystem_that_can_shrink() {
-    if !in_guest("vm_shrinking_needs_consent_and_a_filesystem_that_can_shrink") {
-        return;
-    }
-    reset_disks();
-    let scratch = Scratch::new();
+    require_vm_guest();
+    let _blank = BlankDisks::new(&[MOUNTS]);
+    let scratch = SpecDir::new();
     scratch.run(&scratch.spec(&hot_spec("768MiB", "640MiB", "1GiB", "")), &["apply"]).expect_code(0);
     let before = lvs();
 
@@ -222,12 +177,11 @@ fn vm_shrinking_needs_consent_and_a_filesystem_that_can_shrink() {
 }
 
 #[test]
+#[ignore = "VM tier: run by scripts/vm-test.sh"]
 fn vm_snapshots_are_created_listed_and_pruned() {
-    if !in_guest("vm_snapshots_are_created_listed_and_pruned") {
-        return;
-    }
-    reset_disks();
-    let scratch = Scratch::new();
+    require_vm_guest();
+    let _blank = BlankDisks::new(&[MOUNTS]);
+    let scratch = SpecDir::new();
     let spec = scratch.spec(&hot_spec("512MiB", "512MiB", "1GiB", ""));
     scratch.run(&spec, &["apply"]).expect_code(0);
     for _ in 0..3 {
@@ -253,23 +207,20 @@ fn vm_snapshots_are_created_listed_and_pruned() {
     scratch.run(&spec, &["snapshot", "prune"]).expect_code(0);
     let after = scratch.run(&spec, &["snapshot", "list", "--json"]);
     assert!(after.json()["snapshots"].as_array().unwrap().iter().all(|s| s["valid"] == true), "{after:?}");
-    reset_disks();
 }
 
 #[test]
+#[ignore = "VM tier: run by scripts/vm-test.sh"]
 fn vm_a_used_device_is_never_made_a_pv_without_consent() {
-    if !in_guest("vm_a_used_device_is_never_made_a_pv_without_consent") {
-        return;
-    }
-    reset_disks();
-    let [_, vdb] = &disks()[..] else { panic!("two disks") };
-    tool("mkfs.ext4", &["-q", "-L", "precious", vdb]).expect_code(0);
-    let scratch = Scratch::new();
+    require_vm_guest();
+    let _blank = BlankDisks::new(&[MOUNTS]);
+    let [_, vdb] = two_disks();
+    tool("mkfs.ext4", &["-q", "-L", "precious", &vdb]).expect_code(0);
+    let scratch = SpecDir::new();
     let spec = scratch.spec(&hot_spec("512MiB", "512MiB", "1GiB", ""));
     let refused = scratch.run(&spec, &["apply"]);
     refused.expect_code(3);
     assert!(refused.all_output().contains(vdb.as_str()), "names the device: {refused:?}");
-    assert_eq!(blkid(vdb, "LABEL"), "precious", "the filesystem is untouched");
+    assert_eq!(blkid(&vdb, "LABEL"), "precious", "the filesystem is untouched");
     assert!(tool("vgs", &[VG]).code != 0, "no VG was created");
-    reset_disks();
 }

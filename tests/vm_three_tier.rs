@@ -1,17 +1,20 @@
 //! VM tier: examples/three-tier.toml scaled down to the guest's two disks, end to end:
 //! hot LVs (ext4, xfs) on `/dev/vda`, the warm btrfs with zstd on `/dev/vdb`, and the cold
 //! tier as a real NFS v4.2 mount from a loopback NFS server in the same guest
-//! (DESIGN.md §5). Outside the guest (`scripts/vm-test.sh`) the test prints why it skips.
+//! (docs/architecture.md, "Testing tiers"). Ignored unless asked for; outside the guest
+//! (`scripts/vm-test.sh`) the test fails, saying so.
 //!
 //! Everything is mounted under `/srv/jts`, which the guest overlays (throwaway), as it
 //! does `/etc`: `apply` runs without `--root` and writes the guest's real `/etc/fstab`.
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use common::{Run, disks, ensure_nfs_server, in_guest, jts, start_nfsd, stop_nfsd, tool};
+use jts_testkit::mounts::unescape;
+use jts_testkit::{
+    BlankDisks, MountEntry, NFS_EXPORT, SpecDir, ensure_nfs_server, mounted_at, mountinfo, require_vm_guest,
+    start_nfsd, stop_nfsd, tool, two_disks,
+};
 
 const VG: &str = "vg_tier";
 const BASE: &str = "/srv/jts";
@@ -20,41 +23,13 @@ const HOT_KAFKA: &str = "/srv/jts/hot/kafka";
 const HOT_REDIS: &str = "/srv/jts/hot/redis";
 const WARM: &str = "/srv/jts/warm";
 const COLD: &str = "/srv/jts/cold";
-const EXPORT: &str = common::NFS_EXPORT;
 
-/// Mount points currently mounted at or below `prefix`, deepest first.
-fn mounted_below(prefix: &str) -> Vec<String> {
-    let mut found: Vec<String> = mountinfo()
-        .into_iter()
-        .map(|m| m.mount_point)
-        .filter(|mp| mp == prefix || mp.starts_with(&format!("{prefix}/")))
-        .collect();
-    found.sort_by_key(|mp| std::cmp::Reverse(mp.matches('/').count()));
-    found.dedup();
-    found
-}
-
-/// Unmounts our test mounts (and vm_lvm's), removes every VG on the guest's disks, their
-/// signatures, and our fstab lines: the blank machine `apply` starts from.
-fn reset() {
-    for prefix in [BASE, "/tmp/jts-vm-mnt"] {
-        let prefix_mounts: Vec<String> = if prefix == BASE {
-            mounted_below(BASE)
-        } else {
-            mountinfo().into_iter().map(|m| m.mount_point).filter(|mp| mp.starts_with(prefix)).collect()
-        };
-        for mount_point in prefix_mounts {
-            tool("umount", &[&mount_point]).expect_code(0);
-        }
-    }
-    let vgs = tool("vgs", &["--noheadings", "-o", "vg_name"]);
-    for vg in vgs.stdout.split_whitespace() {
-        tool("vgremove", &["-ff", "-y", vg]).expect_code(0);
-    }
-    for disk in disks() {
-        let _ = tool("pvremove", &["-ff", "-y", &disk]);
-        tool("wipefs", &["-a", &disk]).expect_code(0);
-    }
+/// The blank machine `apply` starts from: blank disks (our mounts and vm_lvm's
+/// unmounted first, every VG removed, the disks wiped; again when the returned guard is
+/// dropped, passed or failed, so the other VM tests in the same boot find blank disks),
+/// and no fstab lines of ours.
+fn reset() -> BlankDisks {
+    let blank = BlankDisks::new(&[BASE, "/tmp/jts-vm-mnt"]);
     // virtme's init bind-mounts an empty file over /etc/fstab; jts replaces fstab
     // atomically by rename(2), which a mount point refuses (EBUSY). Below it is the
     // guest's overlay /etc, writable and thrown away with the guest, as on a real host.
@@ -71,72 +46,19 @@ fn reset() {
         std::fs::write("/etc/fstab", kept).expect("rewrite /etc/fstab");
     }
     let _ = std::fs::remove_dir_all(BASE);
-}
-
-/// One line of /proc/self/mountinfo.
-#[derive(Debug, Clone)]
-struct Mount {
-    mount_point: String,
-    fstype: String,
-    source: String,
-    /// Per-mount and superblock options together.
-    options: Vec<String>,
-}
-
-fn unescape(field: &str) -> String {
-    let mut out = String::new();
-    let mut rest = field;
-    while let Some(at) = rest.find('\\') {
-        out.push_str(&rest[..at]);
-        let code = rest.get(at + 1..at + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
-        match code {
-            Some(byte) => {
-                out.push(char::from(byte));
-                rest = &rest[at + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[at + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn mountinfo() -> Vec<Mount> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo");
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let left: Vec<&str> = left.split(' ').collect();
-            let right: Vec<&str> = right.split(' ').collect();
-            let mut options: Vec<String> = left.get(5)?.split(',').map(str::to_owned).collect();
-            options.extend(right.get(2).unwrap_or(&"").split(',').map(str::to_owned));
-            Some(Mount {
-                mount_point: unescape(left.get(4)?),
-                fstype: (*right.first()?).to_owned(),
-                source: unescape(right.get(1)?),
-                options,
-            })
-        })
-        .collect()
+    blank
 }
 
 /// The topmost mount at `mount_point`, failing when there is none.
 #[track_caller]
-fn mounted_at(mount_point: &str) -> Mount {
-    mountinfo()
-        .into_iter()
-        .rev()
-        .find(|m| m.mount_point == mount_point)
-        .unwrap_or_else(|| panic!("{mount_point} is not mounted:\n{:#?}", mountinfo()))
+fn expect_mounted(mount_point: &str) -> MountEntry {
+    mounted_at(mount_point).unwrap_or_else(|| panic!("{mount_point} is not mounted:\n{:#?}", mountinfo()))
 }
 
 /// Asserts the mount at `mount_point` has `fstype`, `source` and every one of `options`.
 #[track_caller]
 fn assert_mounted(mount_point: &str, fstype: &str, source: &str, options: &[&str]) {
-    let mount = mounted_at(mount_point);
+    let mount = expect_mounted(mount_point);
     assert_eq!(mount.fstype, fstype, "{mount:?}");
     // A device may be recorded under any of its names (/dev/VG/LV, /dev/mapper/VG-LV).
     let node = |path: &str| std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
@@ -203,7 +125,7 @@ children = ["raw", "processed"]
 /// adopted; `daemon` stands in for kafka): `useradd` fails in the guest ("failure while
 /// writing changes to /etc/shadow"), and account creation is the root tier's business.
 fn three_tier_spec() -> String {
-    let [vda, vdb] = &disks()[..] else { panic!("expected two disks in JTS_VM_DISKS") };
+    let [vda, vdb] = two_disks();
     let cold = COLD_DIRECTORIES.replace("{COLD}", COLD);
     format!(
         r#"version = 1
@@ -287,67 +209,25 @@ acl = ["default:group:backup:r-x"]
     )
 }
 
-struct Scratch {
-    dir: tempfile::TempDir,
-    spec: PathBuf,
-}
-
-impl Scratch {
-    fn new(text: &str) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let spec = dir.path().join("storage.toml");
-        std::fs::write(&spec, text).expect("write spec");
-        Self { dir, spec }
-    }
-
-    /// `jts-provision --config SPEC ARGS` (plus `--journal DIR` for apply); no --root.
-    fn run(&self, args: &[&str]) -> Run {
-        let journal = self.dir.path().join("journal");
-        let mut all = vec!["--config", self.spec.to_str().unwrap()];
-        all.extend_from_slice(args);
-        if args.first() == Some(&"apply") {
-            all.extend_from_slice(&["--journal", journal.to_str().unwrap()]);
-        }
-        jts(&all)
-    }
-}
-
-/// Unmounts everything and frees the disks when the test ends, passed or failed, so the
-/// other VM test binaries in the same boot find blank disks.
-struct Cleanup;
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for mount_point in mounted_below(BASE) {
-            let _ = tool("umount", &[&mount_point]);
-        }
-        let _ = tool("vgremove", &["-ff", "-y", VG]);
-        for disk in disks() {
-            let _ = tool("pvremove", &["-ff", "-y", &disk]);
-            let _ = tool("wipefs", &["-a", &disk]);
-        }
-    }
-}
-
 /// Apply from blank disks, check every tier's mount, fstab line and directories, then
 /// idempotence, then a warm tier unmounted by hand: drift that apply repairs.
 fn three_tiers_end_to_end() {
-    reset();
-    let _cleanup = Cleanup;
+    let _blank = reset();
     ensure_nfs_server("64m");
-    let scratch = Scratch::new(&three_tier_spec());
-    scratch.run(&["check"]).expect_code(0);
+    let scratch = SpecDir::new();
+    let spec = scratch.spec(&three_tier_spec());
+    scratch.run(&spec, &["check"]).expect_code(0);
 
-    let first = scratch.run(&["apply", "--json"]);
+    let first = scratch.run(&spec, &["apply", "--json"]);
     first.expect_code(0);
     assert!(first.json()["changes"].as_u64().unwrap_or(0) > 0, "{first:?}");
 
     // Every tier is mounted, from the right source, with the spec's options.
-    let [_, vdb] = &disks()[..] else { panic!("two disks") };
+    let [_, vdb] = two_disks();
     assert_mounted(HOT_PG, "ext4", &lv_source("lv_pg"), &["noatime"]);
     assert_mounted(HOT_KAFKA, "xfs", &lv_source("lv_kafka"), &["noatime", "logbufs=8", "logbsize=256k"]);
     assert_mounted(HOT_REDIS, "ext4", &lv_source("lv_redis"), &["noatime"]);
-    assert_mounted(WARM, "btrfs", vdb, &["noatime", "compress=zstd:3"]);
+    assert_mounted(WARM, "btrfs", &vdb, &["noatime", "compress=zstd:3"]);
     assert_mounted(COLD, "nfs4", "127.0.0.1:/", &["vers=4.2", "hard", "timeo=50", "retrans=2"]);
 
     // One fstab line per mount point.
@@ -378,14 +258,17 @@ fn three_tiers_end_to_end() {
     assert_dir_on(&format!("{COLD}/jts/archives/database"), COLD, 0o2770, backup);
     assert_dir_on(&format!("{COLD}/jts/archives/configs"), COLD, 0o2770, backup);
     assert_dir_on(&format!("{COLD}/jts/market-data/raw"), COLD, 0o755, 0);
-    assert!(Path::new(&format!("{EXPORT}/jts/archives/database")).is_dir(), "the directories are on the NFS export");
+    assert!(
+        Path::new(&format!("{NFS_EXPORT}/jts/archives/database")).is_dir(),
+        "the directories are on the NFS export"
+    );
     let acl = tool("getfacl", &["-n", "--absolute-names", &format!("{WARM}/logs")]);
     acl.expect_code(0);
     assert!(acl.stdout.contains(&format!("default:group:{backup}:r-x")), "ACLs work on the warm btrfs: {acl:?}");
 
     // Converged: validate is clean and a second apply changes nothing.
-    scratch.run(&["validate"]).expect_code(0);
-    let second = scratch.run(&["apply", "--json"]);
+    scratch.run(&spec, &["validate"]).expect_code(0);
+    let second = scratch.run(&spec, &["apply", "--json"]);
     second.expect_code(0);
     assert_eq!(second.json()["changes"], 0, "{second:?}");
     for mount_point in all {
@@ -394,25 +277,25 @@ fn three_tiers_end_to_end() {
 
     // A tier unmounted by hand is drift, named; apply mounts it again.
     tool("umount", &[WARM]).expect_code(0);
-    let drift = scratch.run(&["validate"]);
+    let drift = scratch.run(&spec, &["validate"]);
     drift.expect_code(4);
     assert!(drift.all_output().contains(WARM), "names the lost mount: {drift:?}");
-    let repaired = scratch.run(&["apply"]);
+    let repaired = scratch.run(&spec, &["apply"]);
     repaired.expect_code(0);
-    assert_mounted(WARM, "btrfs", vdb, &["noatime", "compress=zstd:3"]);
+    assert_mounted(WARM, "btrfs", &vdb, &["noatime", "compress=zstd:3"]);
     assert_dir_on(&format!("{WARM}/daily-backups"), WARM, 0o2770, backup);
     assert_eq!(fstab_lines(WARM).len(), 1, "remounting does not touch fstab's line");
-    scratch.run(&["validate"]).expect_code(0);
+    scratch.run(&spec, &["validate"]).expect_code(0);
 
-    health_survives_a_dead_nfs_server(&scratch);
+    health_survives_a_dead_nfs_server(&scratch, &spec);
 }
 
 /// Every tier is healthy; then the NFS server stops under the cold tier's hard mount:
 /// `health` still returns (a probe times out instead of hanging), marks the cold tier
 /// CRITICAL and reports the other tiers in full. The server is restarted afterwards so
 /// the mount recovers and the guest can unmount it.
-fn health_survives_a_dead_nfs_server(scratch: &Scratch) {
-    let healthy = scratch.run(&["health", "--json"]);
+fn health_survives_a_dead_nfs_server(scratch: &SpecDir, spec: &Path) {
+    let healthy = scratch.run(spec, &["health", "--json"]);
     healthy.expect_code(0);
     let tiers = &healthy.json()["tiers"];
     assert_eq!(
@@ -429,7 +312,7 @@ fn health_survives_a_dead_nfs_server(scratch: &Scratch) {
 
     stop_nfsd();
     let started = std::time::Instant::now();
-    let dead = scratch.run(&["health", "--json"]);
+    let dead = scratch.run(spec, &["health", "--json"]);
     let took = started.elapsed();
     start_nfsd();
     dead.expect_code(2);
@@ -463,9 +346,8 @@ fn health_survives_a_dead_nfs_server(scratch: &Scratch) {
 }
 
 #[test]
+#[ignore = "VM tier: run by scripts/vm-test.sh"]
 fn vm_three_tiers_with_directories_on_every_tier_converge_and_a_lost_mount_is_repaired() {
-    if !in_guest("vm_three_tiers_with_directories_on_every_tier_converge_and_a_lost_mount_is_repaired") {
-        return;
-    }
+    require_vm_guest();
     three_tiers_end_to_end();
 }
