@@ -1,27 +1,15 @@
 //! Root tier: real mkfs, mount, blkid, tune2fs, xfs_info, btrfs and growth on loop devices.
 //!
-//! Every test is named `root_*`, skips with a printed reason when not run as root, and
-//! cleans up its mounts and loop devices through drop guards, also when it fails.
-
-use std::fs::File;
-use std::path::{Path, PathBuf};
+//! Every test is named `root_*`, is ignored unless asked for, fails when asked for
+//! without root (docs/architecture.md, "Testing tiers"), and cleans up its mounts and
+//! loop devices through jts-testkit's drop guards, also when it fails.
 
 use jts_core::{CmdSpec, Context, Root, Runner, SystemRunner};
 use jts_fs::{
     FormatSpec, FsKind, FsStep, GROW_SLACK, Preset, Problem, Severity, check_filesystem, effective_mount_options,
     has_errors, mkfs_command, observe_device,
 };
-use tempfile::TempDir;
-
-const MIB: u64 = 1 << 20;
-
-fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    println!("skipped: root tier tests need root (loop devices, mkfs, mount)");
-    false
-}
+use jts_testkit::{LoopDevice, MIB, Mount, require_root, tempdir};
 
 /// Whether this process holds CAP_SYS_RESOURCE (bit 24), which EXT4_IOC_RESIZE_FS needs.
 fn has_cap_sys_resource() -> bool {
@@ -34,82 +22,15 @@ fn run(cmd: &CmdSpec) -> jts_core::Result<String> {
     SystemRunner.run(cmd).map(|out| out.stdout)
 }
 
-/// A sparse backing file.
-struct Image {
-    dir: TempDir,
-    path: PathBuf,
+/// The size of a mounted filesystem, as statvfs reports it.
+fn fs_size(mount: &Mount) -> u64 {
+    let stat = nix::sys::statvfs::statvfs(mount.at()).unwrap();
+    stat.blocks() * stat.fragment_size()
 }
 
-impl Image {
-    fn new(size: u64) -> Self {
-        let dir = tempfile::Builder::new().prefix("jts-fs-root").tempdir().unwrap();
-        let path = dir.path().join("disk.img");
-        File::create(&path).unwrap().set_len(size).unwrap();
-        Self { dir, path }
-    }
-
-    fn resize(&self, size: u64) {
-        File::options().write(true).open(&self.path).unwrap().set_len(size).unwrap();
-    }
-}
-
-/// A loop device, detached on drop.
-struct Loop {
-    dev: PathBuf,
-}
-
-impl Loop {
-    fn attach(image: &Image) -> Self {
-        let out = run(&CmdSpec::new("losetup").arg("-f").arg("--show").arg(&image.path)).unwrap();
-        Self { dev: PathBuf::from(out.trim()) }
-    }
-
-    fn refresh_capacity(&self) {
-        run(&CmdSpec::new("losetup").arg("-c").arg(&self.dev)).unwrap();
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = run(&CmdSpec::new("losetup").arg("-d").arg(&self.dev));
-    }
-}
-
-/// A mount, unmounted on drop.
-struct Mounted {
-    at: PathBuf,
-}
-
-impl Mounted {
-    fn mount(kind: FsKind, dev: &Path, options: &[String], at: &Path) -> jts_core::Result<Self> {
-        let mut cmd = CmdSpec::new("mount").opt("-t", kind.to_string());
-        if !options.is_empty() {
-            cmd = cmd.opt("-o", options.join(","));
-        }
-        run(&cmd.arg(dev).arg(at))?;
-        Ok(Self { at: at.to_path_buf() })
-    }
-
-    /// The options the kernel reports for this mount.
-    fn options(&self) -> Vec<String> {
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
-        let at = self.at.to_str().unwrap();
-        let line = mounts.lines().rev().find(|line| line.split(' ').nth(1) == Some(at)).unwrap();
-        line.split(' ').nth(3).unwrap().split(',').map(str::to_owned).collect()
-    }
-
-    fn size(&self) -> u64 {
-        let stat = nix::sys::statvfs::statvfs(&self.at).unwrap();
-        stat.blocks() * stat.fragment_size()
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if run(&CmdSpec::new("umount").arg(&self.at)).is_err() {
-            let _ = run(&CmdSpec::new("umount").arg("-l").arg(&self.at));
-        }
-    }
+/// Mounts `device` at `at` as `kind` with `options`; the failed run when the kernel refuses.
+fn mount(kind: FsKind, device: &LoopDevice, options: &[String], at: &std::path::Path) -> Result<Mount, String> {
+    Mount::try_new(device.path(), at, Some(&kind.to_string()), options).map_err(|run| format!("{run:?}"))
 }
 
 fn context<'a>(root: &'a Root) -> Context<'a> {
@@ -127,22 +48,22 @@ fn apply(step: &FsStep) -> jts_fs::Result<()> {
 /// consent would allow), mounted with the preset's options, observed with blkid and the
 /// filesystem's own tool.
 fn presets_on(kind: FsKind) {
-    if !is_root() {
-        return;
-    }
-    let image = Image::new(1 << 30);
-    let disk = Loop::attach(&image);
-    let mount_point = TempDir::new().unwrap();
+    let disk = LoopDevice::new(1 << 30);
+    let mount_point = tempdir();
     for (i, preset) in Preset::ALL.into_iter().enumerate() {
         let format = FormatSpec::new(kind).with_preset(preset).with_label("jts test");
         let problems: Vec<Problem> =
             check_filesystem(&format, &[], Some(1 << 30)).into_iter().filter(|p| p.rule != "label-awkward").collect();
         assert!(problems.is_empty(), "{preset} on {kind}: {problems:#?}");
-        let step =
-            FsStep::Mkfs { object: "disk".into(), device: disk.dev.clone(), format: format.clone(), overwrite: i > 0 };
+        let step = FsStep::Mkfs {
+            object: "disk".into(),
+            device: disk.path().to_path_buf(),
+            format: format.clone(),
+            overwrite: i > 0,
+        };
         apply(&step).unwrap_or_else(|err| panic!("mkfs {preset} on {kind}: {err}"));
 
-        let observed = observe_device(&SystemRunner, &disk.dev).unwrap();
+        let observed = observe_device(&SystemRunner, disk.path()).unwrap();
         let signature = observed.signature.clone().unwrap();
         assert_eq!(signature.kind(), Some(kind));
         assert_eq!(signature.label.as_deref(), Some("jts test"), "blkid's escaped label");
@@ -153,45 +74,48 @@ fn presets_on(kind: FsKind) {
         assert!(!observed.needs_grow());
 
         let options = effective_mount_options(Some(preset), kind, &[]);
-        let mounted = Mounted::mount(kind, &disk.dev, &options, mount_point.path())
+        let mounted = mount(kind, &disk, &options, mount_point.path())
             .unwrap_or_else(|err| panic!("mount {preset} on {kind} with {options:?}: {err}"));
         let active = mounted.options();
         for option in &options {
             assert!(active.contains(option), "{preset} on {kind}: {option} not in {active:?}");
         }
-        let observed = observe_device(&SystemRunner, &disk.dev).unwrap();
+        let observed = observe_device(&SystemRunner, disk.path()).unwrap();
         assert_eq!(observed.fs_size, Some(fs_size), "size while mounted");
         drop(mounted);
     }
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_presets_make_and_mount_ext4() {
+    require_root();
     presets_on(FsKind::Ext4);
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_presets_make_and_mount_xfs() {
+    require_root();
     presets_on(FsKind::Xfs);
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_presets_make_and_mount_btrfs() {
+    require_root();
     presets_on(FsKind::Btrfs);
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_mkfs_refuses_a_signature_without_consent() {
-    if !is_root() {
-        return;
-    }
-    let image = Image::new(512 * MIB);
-    let disk = Loop::attach(&image);
-    run(&CmdSpec::new("mkfs.ext4").arg("-q").arg(&disk.dev)).unwrap();
+    require_root();
+    let disk = LoopDevice::new(512 * MIB).formatted("mkfs.ext4", &["-q"]);
     for kind in FsKind::FILESYSTEMS {
         let step = FsStep::Mkfs {
             object: "disk".into(),
-            device: disk.dev.clone(),
+            device: disk.path().to_path_buf(),
             format: FormatSpec::new(kind),
             overwrite: false,
         };
@@ -201,11 +125,11 @@ fn root_mkfs_refuses_a_signature_without_consent() {
         // flag. mke2fs asks only on a terminal and overwrites otherwise: for ext4 the
         // recheck is the only guard.
         if kind != FsKind::Ext4 {
-            let cmd = mkfs_command(&FormatSpec::new(kind), &disk.dev, false).unwrap();
+            let cmd = mkfs_command(&FormatSpec::new(kind), disk.path(), false).unwrap();
             assert!(run(&cmd).is_err(), "{cmd} overwrote an ext4 signature");
         }
     }
-    let observed = observe_device(&SystemRunner, &disk.dev).unwrap();
+    let observed = observe_device(&SystemRunner, disk.path()).unwrap();
     assert_eq!(observed.signature.unwrap().fstype, "ext4");
 }
 
@@ -352,25 +276,17 @@ fn cases(kind: FsKind) -> Vec<Case> {
 
 /// mkfs then mount; `Err` names the stage that failed.
 fn attempt(case: &Case) -> Result<(), String> {
-    let image = Image::new(case.size);
-    let disk = Loop::attach(&image);
-    let cmd = mkfs_command(&case.format, &disk.dev, false).map_err(|err| err.to_string())?;
+    let disk = LoopDevice::new(case.size);
+    let cmd = mkfs_command(&case.format, disk.path(), false).map_err(|err| err.to_string())?;
     run(&cmd).map_err(|err| format!("mkfs: {err}"))?;
-    let at = TempDir::new().unwrap();
+    let at = tempdir();
     let options: Vec<String> = case.mount.iter().map(|o| (*o).to_owned()).collect();
-    Mounted::mount(case.format.filesystem, &disk.dev, &options, at.path())
-        .map(drop)
-        .map_err(|err| format!("mount: {err}"))?;
-    drop(image.dir);
-    Ok(())
+    mount(case.format.filesystem, &disk, &options, at.path()).map(drop).map_err(|err| format!("mount: {err}"))
 }
 
 /// Each case's real outcome matches the rules: refused for real ⇒ an error; accepted for
 /// real ⇒ no error beyond the declared policy ones.
 fn rules_agree_with_the_kernel(kind: FsKind) {
-    if !is_root() {
-        return;
-    }
     let mut disagreements = Vec::new();
     for case in cases(kind) {
         let mount: Vec<String> = case.mount.iter().map(|o| (*o).to_owned()).collect();
@@ -392,17 +308,23 @@ fn rules_agree_with_the_kernel(kind: FsKind) {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_rules_agree_with_the_kernel_ext4() {
+    require_root();
     rules_agree_with_the_kernel(FsKind::Ext4);
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_rules_agree_with_the_kernel_xfs() {
+    require_root();
     rules_agree_with_the_kernel(FsKind::Xfs);
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_rules_agree_with_the_kernel_btrfs() {
+    require_root();
     rules_agree_with_the_kernel(FsKind::Btrfs);
 }
 
@@ -410,60 +332,64 @@ fn root_rules_agree_with_the_kernel_btrfs() {
 /// it, then grows the filesystem with [`FsStep::Grow`] (mounted, and for ext4 also
 /// unmounted after a mount, which needs the e2fsck first).
 fn grow(kind: FsKind, mounted: bool) {
-    if !is_root() {
-        return;
-    }
     if kind == FsKind::Ext4 && mounted && !has_cap_sys_resource() {
         println!("skipped: online ext4 resize needs CAP_SYS_RESOURCE, which this sandbox drops (the VM tier has it)");
         return;
     }
-    let image = Image::new(300 * MIB);
-    let disk = Loop::attach(&image);
-    run(&mkfs_command(&FormatSpec::new(kind), &disk.dev, false).unwrap()).unwrap();
-    let at = TempDir::new().unwrap();
-    let mut mount = Some(Mounted::mount(kind, &disk.dev, &[], at.path()).unwrap());
-    let before = mount.as_ref().unwrap().size();
+    let disk = LoopDevice::new(300 * MIB);
+    run(&mkfs_command(&FormatSpec::new(kind), disk.path(), false).unwrap()).unwrap();
+    let at = tempdir();
+    let mut mounted_fs = Some(mount(kind, &disk, &[], at.path()).unwrap());
+    let before = fs_size(mounted_fs.as_ref().unwrap());
     assert!(before <= 300 * MIB);
 
-    image.resize(700 * MIB);
+    disk.image().resize(700 * MIB);
     disk.refresh_capacity();
-    let observed = observe_device(&SystemRunner, &disk.dev).unwrap();
+    let observed = observe_device(&SystemRunner, disk.path()).unwrap();
     assert_eq!(observed.device_size, Some(700 * MIB));
     assert!(observed.needs_grow(), "{observed:?}");
     if !mounted {
-        mount = None;
+        mounted_fs = None;
     }
     let step = FsStep::Grow {
         object: "disk".into(),
-        device: disk.dev.clone(),
+        device: disk.path().to_path_buf(),
         kind,
         mount_point: mounted.then(|| at.path().to_path_buf()),
     };
     apply(&step).unwrap_or_else(|err| panic!("grow {kind}: {err}"));
 
-    let observed = observe_device(&SystemRunner, &disk.dev).unwrap();
+    let observed = observe_device(&SystemRunner, disk.path()).unwrap();
     assert!(!observed.needs_grow(), "{observed:?}");
-    let mount = mount.unwrap_or_else(|| Mounted::mount(kind, &disk.dev, &[], at.path()).unwrap());
-    let after = mount.size();
+    let mounted_fs = mounted_fs.unwrap_or_else(|| mount(kind, &disk, &[], at.path()).unwrap());
+    let after = fs_size(&mounted_fs);
     assert!(after > 600 * MIB && after > before, "{kind}: {before} -> {after} bytes (statvfs)");
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_grow_ext4_online() {
+    require_root();
     grow(FsKind::Ext4, true);
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_grow_ext4_offline_after_use() {
+    require_root();
     grow(FsKind::Ext4, false);
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_grow_xfs_online() {
+    require_root();
     grow(FsKind::Xfs, true);
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_grow_btrfs_online() {
+    require_root();
     grow(FsKind::Btrfs, true);
 }

@@ -145,7 +145,7 @@ fn prometheus_text_passes_promtool() {
     let Some(promtool) = ["/usr/bin/promtool", "/usr/local/bin/promtool"].into_iter().find(|p| Path::new(p).exists())
     else {
         assert!(
-            !nix::unistd::geteuid().is_root(),
+            !jts_testkit::is_root(),
             "promtool is missing: run `bash scripts/install-deps.sh` (apt package prometheus)"
         );
         println!("skipped: promtool not installed (apt-get install prometheus); required when run as root");

@@ -1,57 +1,32 @@
 //! Root tier: directory usage of a real tree against `du -sxB1` on the same tree, with hard
 //! links, a symlink to a big file outside, and a tmpfs mounted inside (not entered).
 //!
-//! Every test is named `root_*`, skips with a printed reason when not run as root, and
-//! unmounts its tmpfs through a drop guard, also when it fails.
+//! Every test is named `root_*`, is ignored unless asked for, fails when asked for
+//! without root (docs/architecture.md, "Testing tiers"), and unmounts its tmpfs through
+//! a drop guard, also when it fails.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use jts_core::{CmdSpec, Runner, SystemRunner};
 use jts_health::{DirectoryCheck, HealthConfig, Status, check, scan_directory};
+use jts_testkit::{Mount, require_root, tool};
 
-fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    println!("skipped: root tier tests need root (mount)");
-    false
-}
-
-fn run(cmd: CmdSpec) -> String {
-    SystemRunner.run(&cmd).unwrap_or_else(|err| panic!("{err}")).stdout
-}
-
-/// A tmpfs mounted at a path, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path) -> Self {
-        std::fs::create_dir_all(at).unwrap();
-        run(CmdSpec::new("mount").opt("-t", "tmpfs").opt("-o", "size=64m").arg("tmpfs").arg(at));
-        Self(at.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        if SystemRunner.run(&CmdSpec::new("umount").arg(&self.0)).is_err() {
-            let _ = SystemRunner.run(&CmdSpec::new("umount").arg("-l").arg(&self.0));
-        }
-    }
+/// `du FLAGS PATH`: the bytes it counts.
+fn du_with(flags: &str, path: &Path) -> u64 {
+    let run = tool("du", &[flags.as_ref(), path.as_os_str()]);
+    run.expect_code(0);
+    run.stdout.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 /// `du -sxB1 PATH`: allocated bytes, one filesystem, hard links once, symlinks not followed.
 fn du(path: &Path) -> u64 {
-    let out = run(CmdSpec::new("du").arg("-sxB1").arg(path));
-    out.split_whitespace().next().unwrap().parse().unwrap()
+    du_with("-sxB1", path)
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_directory_usage_matches_du_with_hard_links_symlinks_and_a_mount_inside() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let work = tempfile::Builder::new().prefix("jts-health-du").tempdir_in("/var/tmp").unwrap();
     let tree = work.path().join("pg");
     for d in 0..20 {
@@ -69,17 +44,15 @@ fn root_directory_usage_matches_du_with_hard_links_symlinks_and_a_mount_inside()
     let outside = work.path().join("outside");
     std::fs::write(&outside, vec![2u8; 8 << 20]).unwrap();
     std::os::unix::fs::symlink(&outside, tree.join("to-outside")).unwrap();
-    let inner = Tmpfs::mount(&tree.join("mnt"));
-    std::fs::write(inner.0.join("on-tmpfs"), vec![3u8; 16 << 20]).unwrap();
+    std::fs::create_dir_all(tree.join("mnt")).unwrap();
+    let inner = Mount::tmpfs(&tree.join("mnt"), "64m");
+    std::fs::write(inner.at().join("on-tmpfs"), vec![3u8; 16 << 20]).unwrap();
 
     let scan = scan_directory(&tree, Duration::from_secs(60)).unwrap();
     let expected = du(&tree);
     assert_eq!((scan.bytes, scan.partial, scan.errors), (expected, false, 0), "{scan:?}");
     // What a walk that got one of the three wrong would have counted on top.
-    let with = |flags: &str| {
-        let out = run(CmdSpec::new("du").arg(flags).arg(&tree));
-        out.split_whitespace().next().unwrap().parse::<u64>().unwrap()
-    };
+    let with = |flags: &str| du_with(flags, &tree);
     assert!(with("-sxlB1") >= scan.bytes + 5 * (4 << 20), "hard links are counted once");
     assert!(with("-sxLB1") >= scan.bytes + (8 << 20), "the symlink is not followed");
     assert!(with("-sB1") >= scan.bytes + (16 << 20), "the tmpfs inside is not entered");

@@ -1,51 +1,35 @@
 //! Root tier: real ext4 filesystems on loop devices, filled to 85 % and 95 %, one remounted
 //! read-only by hand, checked through the real statvfs probe and mount table.
 //!
-//! Every test is named `root_*`, skips with a printed reason when not run as root, and
-//! unmounts and detaches its loop devices through drop guards, also when it fails.
+//! Every test is named `root_*`, is ignored unless asked for, fails when asked for
+//! without root (docs/architecture.md, "Testing tiers"), and unmounts and detaches its
+//! loop devices through jts-testkit's drop guards, also when it fails.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use common::exposition;
-use jts_core::{CmdSpec, Runner, SystemRunner};
 use jts_health::{CheckKind, HealthConfig, MountCheck, Status, check, statvfs_probe};
-use tempfile::TempDir;
-
-fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    println!("skipped: root tier tests need root (loop devices, mkfs, mount)");
-    false
-}
-
-fn run(cmd: CmdSpec) -> String {
-    SystemRunner.run(&cmd).unwrap_or_else(|err| panic!("{err}")).stdout
-}
+use jts_testkit::{LoopDevice, MIB, TempDir, require_root, tempdir, tool};
 
 /// An ext4 filesystem on a loop device, mounted on a temp directory with `noatime`;
-/// unmounted and detached on drop (in that order: fields drop after `drop`).
+/// unmounted and detached on drop, before the directory is removed (field order).
 struct LoopMount {
-    dev: PathBuf,
+    disk: LoopDevice,
     mount_point: PathBuf,
     _dir: TempDir,
 }
 
 impl LoopMount {
     fn new(name: &str) -> Self {
-        let dir = tempfile::Builder::new().prefix("jts-health-root").tempdir().unwrap();
-        let image = dir.path().join("disk.img");
-        std::fs::File::create(&image).unwrap().set_len(64 << 20).unwrap();
-        let dev = PathBuf::from(run(CmdSpec::new("losetup").arg("-f").arg("--show").arg(&image)).trim());
+        let dir = tempdir();
+        // No reserved blocks, so that the fill below is what df's Use% shows.
+        let mut disk = LoopDevice::new(64 * MIB).formatted("mkfs.ext4", &["-q", "-F", "-m", "0"]);
         let mount_point = dir.path().join(name);
         std::fs::create_dir(&mount_point).unwrap();
-        let guard = Self { dev, mount_point, _dir: dir };
-        // No reserved blocks, so that the fill below is what df's Use% shows.
-        run(CmdSpec::new("mkfs.ext4").args_of(&["-q", "-F", "-m", "0"]).arg(&guard.dev));
-        run(CmdSpec::new("mount").opt("-t", "ext4").opt("-o", "noatime").arg(&guard.dev).arg(&guard.mount_point));
-        guard
+        disk.mount(&mount_point, "ext4", &["noatime"]);
+        Self { disk, mount_point, _dir: dir }
     }
 
     fn path(&self) -> &str {
@@ -63,26 +47,7 @@ impl LoopMount {
     }
 
     fn check(&self, tier: &str) -> MountCheck {
-        MountCheck::new(tier, self.path()).unwrap().source(self.dev.to_str().unwrap()).options(["noatime"])
-    }
-}
-
-impl Drop for LoopMount {
-    fn drop(&mut self) {
-        if SystemRunner.run(&CmdSpec::new("umount").arg(&self.mount_point)).is_err() {
-            let _ = SystemRunner.run(&CmdSpec::new("umount").arg("-l").arg(&self.mount_point));
-        }
-        let _ = SystemRunner.run(&CmdSpec::new("losetup").arg("-d").arg(&self.dev));
-    }
-}
-
-trait ArgsOf {
-    fn args_of(self, args: &[&str]) -> Self;
-}
-
-impl ArgsOf for CmdSpec {
-    fn args_of(self, args: &[&str]) -> Self {
-        args.iter().fold(self, |cmd, arg| cmd.arg(arg))
+        MountCheck::new(tier, self.path()).unwrap().source(self.disk.device()).options(["noatime"])
     }
 }
 
@@ -92,10 +57,9 @@ fn used_percent(report: &jts_health::HealthReport, mount: &Path) -> f64 {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_loop_filesystems_at_85_and_95_percent_give_warning_and_critical() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let warm = LoopMount::new("warm");
     let hot = LoopMount::new("hot");
     warm.fill_to(0.85);
@@ -134,15 +98,14 @@ fn root_loop_filesystems_at_85_and_95_percent_give_warning_and_critical() {
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_a_mount_remounted_read_only_by_hand_is_reported() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let pg = LoopMount::new("pg");
     let config = HealthConfig::builder().mount(pg.check("hot")).build().unwrap();
     assert_eq!(check(&config).status, Status::Ok, "{}", check(&config).to_table());
 
-    run(CmdSpec::new("mount").opt("-o", "remount,ro").arg(&pg.mount_point));
+    tool("mount", &["-o", "remount,ro", pg.path()]).expect_code(0);
     let report = check(&config);
     assert_eq!((report.status, report.exit_code()), (Status::Critical, 2), "{}", report.to_table());
     let probe = &report.probes[0];
@@ -152,7 +115,7 @@ fn root_a_mount_remounted_read_only_by_hand_is_reported() {
     exposition::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
 
     // Unmounted: CRITICAL "not mounted", and no usage of the parent filesystem.
-    run(CmdSpec::new("umount").arg(&pg.mount_point));
+    tool("umount", &[pg.path()]).expect_code(0);
     let report = check(&config);
     assert_eq!(report.status, Status::Critical);
     assert!(report.probes[0].message.ends_with("is not mounted"), "{}", report.probes[0].message);

@@ -1,82 +1,26 @@
 //! Root tier: real ext4, xfs and btrfs on loop devices, mounted through the plan under a
 //! temp `--root` with its own fstab.
 //!
-//! Every test is named `root_*`, skips with a printed reason when not run as root, and
-//! unmounts and detaches its loop devices through drop guards, also when it fails.
+//! Every test is named `root_*`, is ignored unless asked for, fails when asked for
+//! without root (docs/architecture.md, "Testing tiers"), and unmounts and detaches its
+//! loop devices through jts-testkit's drop guards, also when it fails.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use jts_core::{AbsPath, CmdSpec, Context, Root, Runner, Step, SystemRunner, execute};
+use jts_core::{AbsPath, Context, Root, Step, SystemRunner, execute};
 use jts_mounts::{
     Fstab, IdentifyBy, MountFs, MountStep, MountTarget, compare_options, mount_at, observe, plan, read_mountinfo,
     rebase, write_fstab,
 };
-use tempfile::TempDir;
+use jts_testkit::{LoopDevice, MIB, UnmountBelow, require_root, tool};
 
-fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    println!("skipped: root tier tests need root (loop devices, mkfs, mount)");
-    false
+/// A 320 MiB loop device made into a filesystem by `mkfs ARGS`.
+fn formatted(mkfs: &str, args: &[&str]) -> LoopDevice {
+    LoopDevice::new(320 * MIB).formatted(mkfs, args)
 }
 
-fn run(cmd: CmdSpec) -> String {
-    SystemRunner.run(&cmd).unwrap_or_else(|err| panic!("{err}")).stdout
-}
-
-/// A sparse image on a loop device, detached on drop.
-struct Loop {
-    _dir: TempDir,
-    dev: PathBuf,
-}
-
-impl Loop {
-    fn new(mkfs: &str, args: &[&str]) -> Self {
-        let dir = tempfile::Builder::new().prefix("jts-mounts-img").tempdir().unwrap();
-        let image = dir.path().join("disk.img");
-        std::fs::File::create(&image).unwrap().set_len(320 << 20).unwrap();
-        let dev = PathBuf::from(run(CmdSpec::new("losetup").arg("-f").arg("--show").arg(&image)).trim());
-        let guard = Self { _dir: dir, dev };
-        let mut cmd = CmdSpec::new(mkfs);
-        for arg in args {
-            cmd = cmd.arg(arg);
-        }
-        run(cmd.arg(&guard.dev));
-        guard
-    }
-
-    fn path(&self) -> AbsPath {
-        AbsPath::new(&self.dev).unwrap()
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = SystemRunner.run(&CmdSpec::new("losetup").arg("-d").arg(&self.dev));
-    }
-}
-
-/// Unmounts every path under the root that is still mounted, deepest first, on drop.
-struct Unmount {
-    root: PathBuf,
-}
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let mut points: Vec<String> = read_mountinfo()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| m.mount_point)
-            .filter(|mp| Path::new(mp).starts_with(&self.root))
-            .collect();
-        points.sort_by_key(|mp| std::cmp::Reverse(mp.len()));
-        for mp in points {
-            if SystemRunner.run(&CmdSpec::new("umount").arg(&mp)).is_err() {
-                let _ = SystemRunner.run(&CmdSpec::new("umount").arg("-l").arg(&mp));
-            }
-        }
-    }
+fn abs(device: &LoopDevice) -> AbsPath {
+    AbsPath::new(device.path()).unwrap()
 }
 
 fn opts(list: &[&str]) -> Vec<String> {
@@ -103,20 +47,21 @@ fn replan(root: &Root, targets: &[MountTarget]) -> jts_core::Plan<MountStep> {
     plan(targets, &observe(root, targets, &SystemRunner).unwrap())
 }
 
-fn blkid(dev: &Path, tag: &str) -> String {
-    run(CmdSpec::new("blkid").opt("-s", tag).opt("-o", "value").arg(dev)).trim().to_owned()
+fn blkid(device: &LoopDevice, tag: &str) -> String {
+    let run = tool("blkid", &["-s", tag, "-o", "value", device.device()]);
+    run.expect_code(0);
+    run.stdout.trim().to_owned()
 }
 
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_ext4_xfs_btrfs_mount_converge_and_recover_from_umount_and_drift() {
-    if !is_root() {
-        return;
-    }
-    let ext4 = Loop::new("mkfs.ext4", &["-q", "-F", "-L", "jts-pg"]);
-    let xfs = Loop::new("mkfs.xfs", &["-q", "-f", "-L", "jts-kafka"]);
-    let btrfs = Loop::new("mkfs.btrfs", &["-q", "-f", "-L", "jts-warm"]);
-    let dir = tempfile::Builder::new().prefix("jts-mounts-root").tempdir().unwrap();
-    let _unmount = Unmount { root: dir.path().to_path_buf() };
+    require_root();
+    let ext4 = formatted("mkfs.ext4", &["-q", "-F", "-L", "jts-pg"]);
+    let xfs = formatted("mkfs.xfs", &["-q", "-f", "-L", "jts-kafka"]);
+    let btrfs = formatted("mkfs.btrfs", &["-q", "-f", "-L", "jts-warm"]);
+    let dir = jts_testkit::tempdir();
+    let _unmount = UnmountBelow(dir.path().to_path_buf());
     std::fs::create_dir(dir.path().join("etc")).unwrap();
     let original = include_str!("fixtures/fstab/debian-default.fstab");
     std::fs::write(dir.path().join("etc/fstab"), original).unwrap();
@@ -125,7 +70,7 @@ fn root_ext4_xfs_btrfs_mount_converge_and_recover_from_umount_and_drift() {
     let targets = vec![
         MountTarget::block(
             "warm",
-            btrfs.path(),
+            abs(&btrfs),
             MountFs::Btrfs,
             mp("/data/warm-storage"),
             opts(&["compress=zstd:3", "noatime"]),
@@ -134,14 +79,14 @@ fn root_ext4_xfs_btrfs_mount_converge_and_recover_from_umount_and_drift() {
         // Nested in the btrfs mount: must be mounted after it.
         MountTarget::block(
             "pg",
-            ext4.path(),
+            abs(&ext4),
             MountFs::Ext4,
             mp("/data/warm-storage/pg"),
             opts(&["noatime", "commit=10", "nodev", "data=ordered"]),
         ),
         MountTarget::block(
             "kafka",
-            xfs.path(),
+            abs(&xfs),
             MountFs::Xfs,
             mp("/var/lib/kafka"),
             opts(&["noatime", "logbufs=8", "logbsize=256k", "nofail"]),
@@ -149,7 +94,7 @@ fn root_ext4_xfs_btrfs_mount_converge_and_recover_from_umount_and_drift() {
         .identified_by(IdentifyBy::Label),
     ];
 
-    let first = apply(&root, &targets, Some(&ext4.path()));
+    let first = apply(&root, &targets, Some(&abs(&ext4)));
     assert_eq!(first.iter().filter(|k| **k == "Mount").count(), 3, "{first:?}");
     assert_eq!(first[0], "WriteFstab");
 
@@ -178,9 +123,9 @@ fn root_ext4_xfs_btrfs_mount_converge_and_recover_from_umount_and_drift() {
         let count = fstab.entries().filter(|e| e.mount_point == target.mount_point.to_string()).count();
         assert_eq!(count, 1, "{}", target.name);
     }
-    assert_eq!(fstab.get("/data/warm-storage/pg").unwrap().source, format!("UUID={}", blkid(&ext4.dev, "UUID")));
+    assert_eq!(fstab.get("/data/warm-storage/pg").unwrap().source, format!("UUID={}", blkid(&ext4, "UUID")));
     assert_eq!(fstab.get("/var/lib/kafka").unwrap().source, "LABEL=jts-kafka");
-    assert_eq!(fstab.get("/data/warm-storage").unwrap().source, btrfs.dev.display().to_string());
+    assert_eq!(fstab.get("/data/warm-storage").unwrap().source, btrfs.device());
     let backups = std::fs::read_dir(dir.path().join("etc"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("fstab.jts-backup-"))
@@ -189,7 +134,7 @@ fn root_ext4_xfs_btrfs_mount_converge_and_recover_from_umount_and_drift() {
 
     // An umount by hand: the plan mounts it again, and only it.
     let kafka_at = root.resolve(&mp("/var/lib/kafka"));
-    run(CmdSpec::new("umount").arg(&kafka_at));
+    tool("umount", &[&kafka_at]).expect_code(0);
     let again = replan(&root, &targets);
     assert_eq!(again.steps.len(), 1, "{:?}", again.steps);
     assert!(matches!(&again.steps[0], MountStep::Mount { target } if target.name == "kafka"));
@@ -199,7 +144,7 @@ fn root_ext4_xfs_btrfs_mount_converge_and_recover_from_umount_and_drift() {
     // Option drift by hand. (`remount,atime` does not clear noatime with util-linux
     // 2.38's mount, so strictatime is what really drifts.)
     let warm_at = root.resolve(&mp("/data/warm-storage"));
-    run(CmdSpec::new("mount").opt("-o", "remount,strictatime").arg(&warm_at));
+    tool("mount", &["-o".as_ref(), "remount,strictatime".as_ref(), warm_at.as_os_str()]).expect_code(0);
     let drifted = replan(&root, &targets);
     let MountStep::Remount { diffs, .. } = &drifted.steps[0] else { panic!("{:?}", drifted.steps) };
     assert_eq!((diffs[0].option.as_str(), diffs[0].actual.as_str()), ("noatime", "strictatime"));
@@ -212,22 +157,21 @@ struct Immutable(PathBuf);
 
 impl Drop for Immutable {
     fn drop(&mut self) {
-        let _ = SystemRunner.run(&CmdSpec::new("chattr").arg("-i").arg(&self.0));
+        let _ = tool("chattr", &["-i".as_ref(), self.0.as_os_str()]);
     }
 }
 
 /// The rename of the new fstab fails (the old file is immutable): the old content stays
 /// under the final name, no temp file is left, and the backup holds the old content.
 #[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_a_failed_rename_leaves_the_old_fstab() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let dir = tempfile::Builder::new().prefix("jts-mounts-root").tempdir_in("/var/tmp").unwrap();
     std::fs::create_dir(dir.path().join("etc")).unwrap();
     let fstab_path = dir.path().join("etc/fstab");
     std::fs::write(&fstab_path, "/dev/a /a ext4 defaults 0 2\n").unwrap();
-    if SystemRunner.run(&CmdSpec::new("chattr").arg("+i").arg(&fstab_path)).is_err() {
+    if tool("chattr", &["+i".as_ref(), fstab_path.as_os_str()]).code != 0 {
         println!("skipped: chattr +i is not supported on {}", dir.path().display());
         return;
     }
