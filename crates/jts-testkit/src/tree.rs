@@ -2,8 +2,38 @@
 //! files a move must keep intact.
 
 use std::collections::BTreeMap;
+use std::fs::Metadata;
+use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+/// Visits `dir` itself (as `""`) and everything below it, by relative path, never
+/// following symlinks. Entries that vanish during the walk (a file renamed while a run
+/// goes on) are left out; any other error fails the test.
+fn walk(dir: &Path, mut visit: impl FnMut(PathBuf, &Path, &Metadata)) {
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        // Not `dir.join("")`: its trailing slash would follow a symlink at `dir`.
+        let path = if relative.as_os_str().is_empty() { dir.to_path_buf() } else { dir.join(&relative) };
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == ErrorKind::NotFound => continue,
+            Err(err) => panic!("{}: {err}", path.display()),
+        };
+        if meta.is_dir() {
+            let entries = match std::fs::read_dir(&path) {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == ErrorKind::NotFound => continue,
+                Err(err) => panic!("read_dir {}: {err}", path.display()),
+            };
+            for entry in entries {
+                let entry = entry.unwrap_or_else(|err| panic!("read_dir {}: {err}", path.display()));
+                stack.push(relative.join(entry.file_name()));
+            }
+        }
+        visit(relative, &path, &meta);
+    }
+}
 
 /// What a [`snapshot`] records of one entry: everything a change would show, ctime included.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +64,7 @@ pub struct Inode {
 /// symlinks. A missing `dir` gives an empty map.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Inode> {
     let mut all = BTreeMap::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(relative) = stack.pop() {
-        let path = if relative.as_os_str().is_empty() { dir.to_path_buf() } else { dir.join(&relative) };
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+    walk(dir, |relative, path, meta| {
         let kind = if meta.file_type().is_symlink() {
             'l'
         } else if meta.is_dir() {
@@ -47,27 +74,20 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Inode> {
         } else {
             '?'
         };
-        if kind == 'd' {
-            for entry in std::fs::read_dir(&path).expect("read_dir") {
-                stack.push(relative.join(entry.expect("dir entry").file_name()));
-            }
-        }
-        all.insert(
-            relative,
-            Inode {
-                kind,
-                ino: meta.ino(),
-                mode: meta.mode(),
-                uid: meta.uid(),
-                gid: meta.gid(),
-                size: meta.size(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                ctime: (meta.ctime(), meta.ctime_nsec()),
-                target: (kind == 'l').then(|| std::fs::read_link(&path).expect("read_link")),
-                contents: (kind == 'f').then(|| std::fs::read(&path).expect("read file")),
-            },
-        );
-    }
+        let inode = Inode {
+            kind,
+            ino: meta.ino(),
+            mode: meta.mode(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            target: (kind == 'l').then(|| std::fs::read_link(path).expect("read_link")),
+            contents: (kind == 'f').then(|| std::fs::read(path).expect("read file")),
+        };
+        all.insert(relative, inode);
+    });
     all
 }
 
@@ -153,37 +173,26 @@ pub struct Tree {
 #[track_caller]
 pub fn tree(dir: &Path) -> Tree {
     let mut out = Tree::default();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(relative) = stack.pop() {
-        let path = dir.join(&relative);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+    walk(dir, |relative, path, meta| {
         if meta.is_dir() {
-            out.dirs.insert(relative.clone(), DirMeta { mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() });
-            let Ok(entries) = std::fs::read_dir(&path) else { continue };
-            stack.extend(entries.flatten().map(|entry| relative.join(entry.file_name())));
+            out.dirs.insert(relative, DirMeta { mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() });
         } else {
-            out.files.insert(relative, file_meta(&path));
+            out.files.insert(relative, file_meta(path));
         }
-    }
+    });
     out
 }
 
 /// The relative path of everything below `dir` that is not a directory, never following
-/// symlinks; entries that vanish meanwhile (a file renamed while a run goes on) are left
-/// out. Reads no content: cheap enough to poll.
+/// symlinks; entries that vanish meanwhile are left out. Reads no content: cheap enough
+/// to poll while a run goes on.
 pub fn file_paths(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(relative) = stack.pop() {
-        let path = dir.join(&relative);
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        if meta.is_dir() {
-            let Ok(entries) = std::fs::read_dir(&path) else { continue };
-            stack.extend(entries.flatten().map(|entry| relative.join(entry.file_name())));
-        } else {
+    walk(dir, |relative, _, meta| {
+        if !meta.is_dir() {
             out.push(relative);
         }
-    }
+    });
     out
 }
 
