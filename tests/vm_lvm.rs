@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use jts_testkit::{BlankDisks, SpecDir, require_vm_guest, tool, two_disks};
+use jts_testkit::{BlankDisks, MIB, SpecDir, require_vm_guest, tool, two_disks};
 
 const VG: &str = "vg_vm";
 /// Where the tests mount the volumes to look at them.
@@ -92,8 +92,6 @@ fn mount(device: &str, name: &str) -> PathBuf {
     tool("mount", &[device, target.to_str().unwrap()]).expect_code(0);
     target
 }
-
-const MIB: u64 = 1 << 20;
 
 #[test]
 #[ignore = "VM tier: run by scripts/vm-test.sh"]

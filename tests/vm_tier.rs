@@ -22,7 +22,7 @@ use std::process::Child;
 use std::time::{Duration, Instant, SystemTime};
 
 use jts_testkit::{
-    FileMeta, Mount, NFS_EXPORT, RestartNfsdOnDrop, ensure_nfs_server, file_meta, file_paths, is_mover_temporary, jts,
+    Mount, NFS_EXPORT, RestartNfsdOnDrop, ensure_nfs_server, file_meta, file_paths, is_mover_temporary, jts,
     require_vm_guest, spawn_jts, start_nfsd, stop_nfsd, tempdir, tool, tree, under,
 };
 const FROM: &str = "/data/hot/archives";
@@ -37,11 +37,6 @@ fn write_aged(path: &Path, content: &[u8], mode: u32, days: u64) {
     file.set_permissions(std::fs::Permissions::from_mode(mode)).unwrap();
     let mtime = SystemTime::now() - Duration::from_secs(days * 86_400 + 17);
     file.set_times(std::fs::FileTimes::new().set_modified(mtime)).unwrap();
-}
-
-/// Every file below `dir`, by relative path, read once nothing moves any more.
-fn files(dir: &Path) -> BTreeMap<PathBuf, FileMeta> {
-    tree(dir).files
 }
 
 /// The kernel stacks of every thread of `pid`, for a report when it does not exit.
@@ -198,14 +193,14 @@ action = "delete"
 
     // While the server is down: nothing lost at the source, nothing partial under a final
     // name on the server's disk.
-    let source_now = files(&from);
+    let source_now = tree(&from).files;
     for (relative, meta) in &originals {
         let at_source = source_now.get(relative) == Some(meta);
         let on_disk = on_server.join(relative);
         let at_dest = on_disk.exists() && file_meta(&on_disk).hash == meta.hash;
         assert!(at_source || at_dest, "{} is neither at its source nor complete on the server", relative.display());
     }
-    for (relative, meta) in files(&on_server).iter().filter(|(p, _)| !is_mover_temporary(p)) {
+    for (relative, meta) in tree(&on_server).files.iter().filter(|(p, _)| !is_mover_temporary(p)) {
         assert_eq!(Some(&meta.hash), originals.get(relative).map(|m| &m.hash), "{} on the server", relative.display());
     }
 
@@ -222,9 +217,9 @@ action = "delete"
     );
     assert_eq!(report["rules"][0]["skipped"].as_array().map(Vec::len), Some(0), "{second:?}");
 
-    let source = files(&from);
+    let source = tree(&from).files;
     assert_eq!(source.keys().collect::<Vec<_>>(), [Path::new("recent.tar")], "only the recent file stays");
-    let dest = files(&to);
+    let dest = tree(&to).files;
     assert_eq!(dest.len(), originals.len(), "exactly the originals at the destination: {:?}", dest.keys());
     for (relative, meta) in &originals {
         assert_eq!(dest.get(relative), Some(meta), "{} at the destination (via NFS)", relative.display());
