@@ -24,7 +24,7 @@
 //! | [`provision`] | [`provision_bin`], [`jts`], [`jts_at`], [`spawn_jts`], [`SpecDir`]: the binary under test |
 //! | [`loopdev`] | [`ImageFile`] and [`LoopDevice`]: sparse files on loop devices, detached on drop |
 //! | [`mounts`] | [`Mount`], [`UnmountBelow`] and the mount table ([`mountinfo`], [`mounted_at`]) |
-//! | [`tree`] | [`snapshot`] and [`assert_same_snapshot`] ("nothing touched"), [`tree()`] of [`FileMeta`] |
+//! | [`tree`](mod@tree) | [`snapshot`] and [`assert_same_snapshot`] ("nothing touched"), [`tree()`] of [`FileMeta`] |
 //! | [`perms`] | [`getfacl`] and [`chmod`] |
 //! | [`vm`] | the guest's disks ([`two_disks`], [`BlankDisks`]) and shared directory |
 //! | [`nfs`] | the guest's loopback NFS server ([`ensure_nfs_server`], [`stop_nfsd`], ...) |
