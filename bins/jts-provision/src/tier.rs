@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use jts_core::Root;
+use jts_core::{Root, human_bytes};
 use jts_perms::Accounts;
 use jts_tiering::{Rule, RulePlan, RuleReport, RunOptions, RunReport};
 
@@ -115,11 +115,11 @@ fn print_plan(plans: &[RulePlan], json: bool) {
     say!("{:<24} {:<7} {:>10} {:>12}  destination", "RULE", "ACTION", "FILES", "BYTES");
     for plan in plans {
         let room = match (plan.fits, plan.destination_available) {
-            (Some(true), Some(free)) => format!("fits ({} free)", human(free)),
-            (Some(false), Some(free)) => format!("DOES NOT FIT above the reserve ({} free)", human(free)),
+            (Some(true), Some(free)) => format!("fits ({} free)", human_bytes(free)),
+            (Some(false), Some(free)) => format!("DOES NOT FIT above the reserve ({} free)", human_bytes(free)),
             _ => String::new(),
         };
-        say!("{:<24} {:<7} {:>10} {:>12}  {room}", plan.name, plan.action, plan.files, human(plan.bytes));
+        say!("{:<24} {:<7} {:>10} {:>12}  {room}", plan.name, plan.action, plan.files, human_bytes(plan.bytes));
         if let Some(error) = &plan.error {
             say!("  error: {error}");
         }
@@ -165,7 +165,7 @@ fn print_run(report: &RunReport, json: bool) {
             "{:<24} {:<7} {files:>8} {:>12} {:>6} {:>9} {:>7}  {:.1}",
             rule.name,
             rule.action,
-            human(bytes),
+            human_bytes(bytes),
             rule.duplicates,
             rule.conflicts.len(),
             rule.skipped.len(),
@@ -187,17 +187,6 @@ fn print_run(report: &RunReport, json: bool) {
             say!("  ERROR: {error}");
         }
     }
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 /// A progress line on stderr, redrawn from the run's counters by its own thread.

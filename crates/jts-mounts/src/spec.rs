@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use jts_core::AbsPath;
+use jts_core::{Mode, Principal};
 use jts_fs::{FsKind, Preset, effective_mount_options};
-use jts_perms::{Mode, Principal};
 use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 

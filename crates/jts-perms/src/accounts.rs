@@ -8,7 +8,7 @@ use jts_core::Root;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::principal::Principal;
+use jts_core::Principal;
 
 /// A user as `/etc/passwd` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use crate::accounts::{Accounts, resolve_gid, resolve_uid};
 use crate::acl::encode_xattr;
 use crate::desired::{AclKind, full_acl};
 use crate::error::{Error, Result};
-use crate::mode::Mode;
 use crate::step::{PermsStep, SEED_ACCOUNT_FILES};
+use jts_core::Mode;
 
 /// Checks that what the step relies on still holds on the machine.
 pub fn recheck(step: &PermsStep, ctx: &Context<'_>) -> Result<()> {

@@ -8,8 +8,8 @@ use serde_spanned::Spanned;
 
 use crate::accounts::Accounts;
 use crate::acl::Tag;
-use crate::principal::{Principal, check_name};
 use crate::spec::PermsSpec;
+use jts_core::{Principal, check_name};
 
 /// Checks the spec against itself and against the accounts that already exist.
 ///

@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use jts_core::{AbsPath, Plan, Refusal};
 
 use crate::desired::{AclKind, expected_observation, full_acl};
-use crate::principal::Principal;
 use crate::spec::{Directory, PermsSpec, User};
 use crate::state::{ContentEntry, DirState, Observed, PathState};
 use crate::step::{ContentFix, PermsStep};
+use jts_core::Principal;
 
 /// Plans the steps that take `observed` to what `spec` declares.
 ///

@@ -8,8 +8,8 @@ use serde_spanned::Spanned;
 
 use crate::acl::AclEntry;
 use crate::deferred::Deferred;
-use crate::mode::Mode;
-use crate::principal::Principal;
+use jts_core::Mode;
+use jts_core::Principal;
 
 /// The default login shell of service accounts.
 pub const NOLOGIN: &str = "/usr/sbin/nologin";

@@ -8,10 +8,10 @@ use jts_core::{AbsPath, CmdSpec, Drift, Root, StepInfo, quote};
 use crate::accounts::{GroupEntry, UserEntry};
 use crate::acl::AclEntry;
 use crate::desired::{AclKind, expected_observation, full_acl, full_acl_text};
-use crate::mode::Mode;
-use crate::principal::Principal;
 use crate::spec::{Directory, User};
 use crate::state::{DirState, Observed, PathState};
+use jts_core::Mode;
+use jts_core::Principal;
 
 /// The seed account files a fresh `--root` gets, so that shadow's tools can work there.
 pub const SEED_ACCOUNT_FILES: [(&str, &str, u32); 4] = [
