@@ -38,6 +38,7 @@ mod serde_str;
 mod size;
 mod spec_error;
 mod step;
+mod watched;
 
 pub use atomic::write_atomic;
 pub use cmd::{CmdFailure, CmdOutput, CmdSpec, DryRunner, RecordingRunner, Reply, Runner, SystemRunner, quote};
@@ -52,3 +53,4 @@ pub use principal::{Principal, check_name};
 pub use size::{Size, human_bytes};
 pub use spec_error::SpecError;
 pub use step::{Context, Drift, Plan, PlanReport, Refusal, Step, StepInfo};
+pub use watched::{Heard, WatchedChild};

@@ -53,6 +53,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A rule's process found the run that started it already gone, and did nothing.
+    #[error("the tier run that started this rule has already ended")]
+    ParentGone,
     /// Another `tier run` holds the lock, or another process runs the rule (its journal).
     #[error("another tier run holds {path}; wait for it to finish")]
     Locked {

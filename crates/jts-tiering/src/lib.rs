@@ -47,6 +47,7 @@ pub mod journal;
 mod mover;
 mod names;
 mod plan;
+pub mod process;
 mod report;
 pub mod rules;
 pub mod run;

@@ -278,6 +278,22 @@ pub fn check(rules: &[RuleSpec]) -> Vec<SpecError> {
     errors
 }
 
+/// The compiled rules named in `names`, in spec order, or all when `names` is empty. A
+/// spec without rules, or an unknown name, is an error that says what the spec has.
+pub fn select(specs: &[RuleSpec], names: &[String]) -> Result<Vec<Rule>, String> {
+    let rules: Vec<Rule> = specs.iter().map(RuleSpec::compile).collect::<Result<_, _>>()?;
+    if rules.is_empty() {
+        return Err("the spec has no [[rules]]; add one (see README, \"Tiering\")".into());
+    }
+    for name in names {
+        if !rules.iter().any(|rule| &rule.name == name) {
+            let known: Vec<&str> = rules.iter().map(|rule| rule.name.as_str()).collect();
+            return Err(format!("no rule named {name:?}; the spec has: {}", known.join(", ")));
+        }
+    }
+    Ok(rules.into_iter().filter(|rule| names.is_empty() || names.contains(&rule.name)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

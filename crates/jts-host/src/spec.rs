@@ -1,4 +1,8 @@
 //! Loading the host spec: TOML into [`HostSpec`], every problem located as `file:line:col`.
+//!
+//! Each concern crate owns the serde types of its own section (`jts_perms::UserSpec`,
+//! `jts_lvm::VgSpec`, `jts_tiering::rules::RuleSpec`, …); this module composes them. A
+//! new section is one field in [`RawHostSpec`] and one in [`HostSpec`].
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +11,7 @@ use jts_perms::{DirectorySpec, GroupSpec, PermsSpec, UserSpec};
 use serde::Deserialize;
 use toml::Spanned;
 
-/// The spec format this binary reads.
+/// The spec format this library reads.
 const SUPPORTED_VERSION: u32 = 1;
 
 /// The whole host spec, version 1.
@@ -144,15 +148,44 @@ pub struct HostSpec {
     pub health_levels: HealthLevels,
     /// Lifecycle rules between tiers (`[[rules]]`).
     pub rules: Vec<jts_tiering::rules::RuleSpec>,
+    /// The file it was read from and its text, to locate problems found later.
+    pub source: SpecSource,
+}
+
+/// Where a spec came from: its file and text.
+#[derive(Debug, Clone)]
+pub struct SpecSource {
+    /// The spec file.
+    pub file: PathBuf,
+    /// Its text as read.
+    pub text: String,
+}
+
+impl HostSpec {
+    /// `errors` found in this spec (while checking or planning it), located in its file.
+    pub fn located(&self, errors: Vec<SpecError>) -> ConfigError {
+        ConfigError { file: self.source.file.clone(), source_text: self.source.text.clone(), errors }
+    }
 }
 
 /// A spec that could not be loaded: where, and every problem found.
 #[derive(Debug)]
 pub struct ConfigError {
+    /// The spec file.
     pub file: PathBuf,
+    /// Its text (empty if it could not be read).
     pub source_text: String,
+    /// Every problem found.
     pub errors: Vec<SpecError>,
 }
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.lines().join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     /// One `file:line:col: key: message` line per problem.
@@ -167,8 +200,9 @@ impl ConfigError {
     }
 }
 
-/// Reads and parses the spec file; does not consult the machine.
-pub fn load(file: &Path) -> Result<(HostSpec, String), ConfigError> {
+/// Reads and parses the spec file; does not consult the machine. See
+/// [`crate::load_checked`] for the checks against the account files and rules tables.
+pub fn load(file: &Path) -> Result<HostSpec, ConfigError> {
     let fail = |source_text: String, errors| ConfigError { file: file.to_path_buf(), source_text, errors };
     let text = std::fs::read_to_string(file).map_err(|err| {
         fail(String::new(), vec![SpecError::new(None, "", format!("cannot read the spec: {err}; pass --config FILE"))])
@@ -209,9 +243,10 @@ pub fn load(file: &Path) -> Result<(HostSpec, String), ConfigError> {
         probe_timeout,
         health_levels,
         rules: raw.rules,
+        source: SpecSource { file: file.to_path_buf(), text },
     };
     spec.perms.directories.extend(mount_root_directories(&spec));
-    Ok((spec, text))
+    Ok(spec)
 }
 
 /// The `owner`/`group`/`mode` of mounted filesystems, as directory entries applied by
