@@ -7,11 +7,11 @@
 //!
 //! 1. [`load_checked`] reads the spec and checks everything the spec and the account
 //!    files can tell, every problem located as `file:line:col` ([`ConfigError`]);
-//! 2. [`observe`] reads what the machine has of everything the spec names, as a
+//! 2. [`observe()`] reads what the machine has of everything the spec names, as a
 //!    serializable [`HostObserved`] (or [`read_state`] reads one saved by `probe`);
-//! 3. [`plan`] (pure) orders every concern's [`HostStep`]s, and [`plan_with_consent`]
+//! 3. [`plan()`] (pure) orders every concern's [`HostStep`]s, and [`plan_with_consent`]
 //!    adds the refusals of destructive steps the operator did not consent to;
-//! 4. [`apply`] runs the plan through a [`jts_core::Runner`] in two phases (up to the
+//! 4. [`apply()`] runs the plan through a [`jts_core::Runner`] in two phases (up to the
 //!    last mount, then a fresh plan of what the mounts revealed), journaling every step
 //!    ([`open_journal`]), and [`verify`] observes again.
 //!

@@ -45,7 +45,7 @@ pub fn observe(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> Result<Host
     Ok(HostObserved { lvm, fs, mounts, files, perms: jts_perms::observe(&spec.perms, root)? })
 }
 
-/// Where [`crate::apply`] gets the machine's state from between its phases and to verify.
+/// Where [`crate::apply()`] gets the machine's state from between its phases and to verify.
 pub trait Observer {
     /// What the machine has now of everything `spec` names.
     fn observe(&self, spec: &HostSpec) -> Result<HostObserved>;

@@ -215,7 +215,7 @@ fn values(options: &[Spanned<String>]) -> Vec<String> {
 
 impl MountsSpec {
     /// Every mount the two sections declare, sorted by mount point. Raw volumes
-    /// (`filesystem = "none"`) are left out; [`crate::check`] reports them.
+    /// (`filesystem = "none"`) are left out; [`crate::check()`] reports them.
     pub fn targets(&self) -> Vec<MountTarget> {
         let mut targets: Vec<MountTarget> = self
             .filesystems

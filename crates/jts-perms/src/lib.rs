@@ -7,9 +7,9 @@
 //!
 //! The loop is the one every concern follows:
 //!
-//! 1. [`check`] the spec (pure, reports every problem with its location);
-//! 2. [`observe`] the machine into an [`Observed`] (serializable; no symlink followed);
-//! 3. [`plan`] the steps (pure);
+//! 1. [`check()`] the spec (pure, reports every problem with its location);
+//! 2. [`observe()`] the machine into an [`Observed`] (serializable; no symlink followed);
+//! 3. [`plan()`] the steps (pure);
 //! 4. run them with [`jts_core::execute`], which re-checks each step's preconditions.
 //!
 //! ```

@@ -12,7 +12,7 @@ use jts_core::Principal;
 
 /// Plans the steps that take `observed` to what `spec` declares.
 ///
-/// The spec must have passed [`crate::check`]. Account steps come first, then
+/// The spec must have passed [`crate::check()`]. Account steps come first, then
 /// directories from the top down. Names of accounts still to be created are resolved
 /// against the simulated result of the account steps.
 pub fn plan(spec: &PermsSpec, observed: &Observed) -> Plan<PermsStep> {

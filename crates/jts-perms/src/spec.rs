@@ -157,7 +157,7 @@ impl PermsSpec {
     }
 
     /// Every directory with children expanded and defaults filled in, sorted by path.
-    /// Invalid child names are skipped here; [`crate::check`] reports them.
+    /// Invalid child names are skipped here; [`crate::check()`] reports them.
     pub fn directories(&self) -> Vec<Directory> {
         let mut all = Vec::new();
         for spec in &self.directories {
