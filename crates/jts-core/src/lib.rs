@@ -1,15 +1,19 @@
 //! Shared vocabulary of jts-storage.
 //!
-//! Every concern crate (`jts-perms`, and later LVM, filesystems, mounts, tiering) plugs
-//! into one loop: **spec → observe → plan → apply → verify**. This crate holds the
-//! pieces that loop is made of:
+//! Every concern crate (jts-perms, jts-lvm, jts-fs, jts-mounts, jts-tiering, jts-health)
+//! plugs into one loop, **spec → observe → plan → apply → verify**, composed for the whole
+//! host by jts-host. This crate holds the pieces that loop is made of, and the leaf types
+//! every crate shares:
 //!
-//! - [`Size`] and [`SpecDuration`]: the units a spec is written in;
+//! - [`Size`], [`SpecDuration`], [`Mode`] and [`Principal`]: the units, permission modes
+//!   and owners a spec is written in ([`serde_via_str!`] for more such types), and
+//!   [`human_bytes`] to print sizes;
 //! - [`AbsPath`] and [`Root`]: validated spec paths and `--root` re-rooting;
 //! - [`nofollow`]: walking those paths without ever following a symlink;
 //! - [`write_atomic`]: durable, atomic replacement of files we own, and [`ManagedFile`]:
 //!   the step that keeps one such file at its rendered contents;
 //! - [`CmdSpec`] and [`Runner`]: every external command, run for real, dry, or recorded;
+//!   [`WatchedChild`]: this program re-run as a child that reports in JSON lines;
 //! - [`Step`], [`Plan`], [`execute`] and [`Journal`]: planning and carrying out changes.
 //!
 //! ```

@@ -1,4 +1,4 @@
-//! Property tests of the pure planner (DESIGN.md §2, "Convergence property").
+//! Property tests of the pure planner (docs/architecture.md, "The core loop").
 //!
 //! Specs are generated as TOML text and parsed, so the parser is exercised too. Starting
 //! states are generated to be reachable: ids of existing accounts agree with the spec,

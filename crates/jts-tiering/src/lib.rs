@@ -10,7 +10,7 @@
 //!   before the server answers; [`run::run_one`] runs one rule for a caller that isolates
 //!   each rule in a process of its own, as `jts-provision tier run` does;
 //! - [`plan()`]: what a run would do now;
-//! - the mover (DESIGN.md §6): copies to temporary names with blake3 hashing, one
+//! - the mover (docs/architecture.md, "The mover"): copies to temporary names with blake3 hashing, one
 //!   `syncfs` per batch, read-back verification, `RENAME_NOREPLACE`, sources unlinked last;
 //!   a [`journal`] per rule makes an interrupted run roll back or finish its batch.
 //!

@@ -3,7 +3,7 @@
 //! The guarantee: at every instant, each file exists complete at its source, or complete
 //! and verified under its final name at the destination; a partial file is only ever
 //! under a [temporary name](crate::names::TEMP_PREFIX). Files go in batches
-//! (DESIGN.md §6, group commit):
+//! (docs/architecture.md, "The mover": group commit):
 //!
 //! 1. `begin` is journaled with the temporary names; each file is copied to its
 //!    temporary, hashing what is read, and given the source's owner, xattrs/ACLs, mode

@@ -1,4 +1,4 @@
-//! The `[[rules]]` spec section (DESIGN.md §4) and its checks.
+//! The `[[rules]]` spec section (README, "Spec reference") and its checks.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -27,7 +27,7 @@ pub enum Compression {
     Zstd,
 }
 
-/// How a moved file's copy is checked before its source is removed (DESIGN.md §6).
+/// How a moved file's copy is checked before its source is removed (docs/architecture.md, "The mover").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verify {
