@@ -163,7 +163,7 @@ fn unmanaged(path: &AbsPath) -> Directory {
     }
 }
 
-fn plan_existing(dir: &Directory, current: &DirState, observed: &Observed, steps: &mut Vec<PermsStep>) {
+pub(crate) fn plan_existing(dir: &Directory, current: &DirState, observed: &Observed, steps: &mut Vec<PermsStep>) {
     let accounts = &observed.accounts;
     let path = &dir.path;
     let (uid, gid) = (accounts.uid(&dir.owner), accounts.gid(&dir.group));
