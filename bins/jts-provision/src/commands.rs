@@ -21,6 +21,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         }
         None => Root::host(),
     };
+    let reads_the_root =
+        !matches!(cli.command, Command::Apply(_) | Command::Check | Command::Render | Command::Plan(_));
+    let root = Rooted { root, must_exist: reads_the_root };
     let result = match &cli.command {
         Command::Check => check(global, &root),
         Command::Probe => probe(global, &root),
@@ -38,7 +41,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
                 output::config_errors(&config.lines(), global.json);
                 Ok(Exit::Invalid)
             }
-            Err(err) => Err(err),
+            Err(err) => match err.downcast::<MissingRoot>() {
+                Ok(missing) => {
+                    eprintln!("error: {missing}");
+                    Ok(Exit::Invalid)
+                }
+                Err(err) => Err(err),
+            },
         },
         ok => ok,
     }
@@ -54,28 +63,79 @@ fn config_error(err: anyhow::Error) -> Result<ConfigError, anyhow::Error> {
     err.downcast::<ConfigError>()
 }
 
-/// Loads the spec and checks it against the account files under `root`.
-pub(crate) fn load_checked(global: &GlobalArgs, root: &Root) -> anyhow::Result<HostSpec> {
-    Ok(jts_host::load_checked(&global.config, &Accounts::read(root)?)?)
+/// The root, and whether this command needs it to exist (all but those that make it or
+/// only read the spec).
+pub(crate) struct Rooted {
+    root: Root,
+    must_exist: bool,
 }
 
-fn check(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+impl std::ops::Deref for Rooted {
+    type Target = Root;
+    fn deref(&self) -> &Root {
+        &self.root
+    }
+}
+
+/// `--root DIR` names no directory, for a command that reads the machine under it.
+#[derive(Debug)]
+struct MissingRoot(std::path::PathBuf);
+
+impl std::fmt::Display for MissingRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--root {} is not a directory; pass the directory that holds the host's files (`apply` creates a missing one)",
+            self.0.display()
+        )
+    }
+}
+
+impl std::error::Error for MissingRoot {}
+
+/// Loads the spec and checks it against the account files under `root`; then makes sure
+/// the root exists if the command reads the machine under it.
+pub(crate) fn load_checked(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<HostSpec> {
+    let spec = jts_host::load_checked(&global.config, &Accounts::read(root)?)?;
+    if root.must_exist && !root.is_host() && !root.dir().is_dir() {
+        return Err(MissingRoot(root.dir().to_path_buf()).into());
+    }
+    Ok(spec)
+}
+
+fn check(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
     let spec = load_checked(global, root)?;
     output::check_ok(&global.config, &spec, global.json);
     Ok(Exit::Ok)
 }
 
-fn probe(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+fn probe(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
     let spec = load_checked(global, root)?;
     let observed = jts_host::observe(&spec, root, &SystemRunner)?;
     say!("{}", serde_json::to_string_pretty(&observed)?);
     Ok(Exit::Ok)
 }
 
+/// Observes the machine and plans `spec`.
+fn plan_observed(spec: &HostSpec, root: &Root, cli_allows: &[String]) -> anyhow::Result<HostPlan> {
+    let observed = jts_host::observe(spec, root, &SystemRunner)?;
+    Ok(jts_host::plan_with_consent(spec, &observed, root, cli_allows)?)
+}
+
+/// Takes the lock of the commands that change the host; a holder is reported as an error
+/// naming it.
+fn lock(root: &Root, command: &str) -> anyhow::Result<jts_core::StateLock> {
+    if !root.is_host() {
+        std::fs::create_dir_all(root.dir())
+            .map_err(|err| anyhow!("creating --root {}: {err}", root.dir().display()))?;
+    }
+    Ok(jts_host::lock(root, &format!("jts-provision {command}"))?)
+}
+
 /// Loads and checks the spec, observes the machine (or reads `state`) and plans.
 fn make_plan(
     global: &GlobalArgs,
-    root: &Root,
+    root: &Rooted,
     state: Option<&Path>,
     cli_allows: &[String],
 ) -> anyhow::Result<(HostSpec, HostPlan)> {
@@ -93,7 +153,7 @@ fn make_plan(
     Ok((spec, plan))
 }
 
-fn plan(global: &GlobalArgs, root: &Root, args: &PlanArgs) -> anyhow::Result<Exit> {
+fn plan(global: &GlobalArgs, root: &Rooted, args: &PlanArgs) -> anyhow::Result<Exit> {
     let (_, HostPlan { report, .. }) = make_plan(global, root, args.state.as_deref(), &args.consent.allow_destroy)?;
     output::plan(&report, root, global.json);
     Ok(if !report.refused.is_empty() {
@@ -105,31 +165,29 @@ fn plan(global: &GlobalArgs, root: &Root, args: &PlanArgs) -> anyhow::Result<Exi
     })
 }
 
-fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<Exit> {
+fn apply(global: &GlobalArgs, root: &Rooted, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let cli_allows = &args.consent.allow_destroy;
-    let (spec, HostPlan { plan, report }) = make_plan(global, root, None, cli_allows)?;
-    if !report.refused.is_empty() {
-        output::plan(&report, root, global.json);
-        eprintln!("refused: nothing was changed");
-        return Ok(Exit::Refused);
-    }
-    if plan.steps.is_empty() {
-        output::nothing_to_do(global.json);
-        return Ok(Exit::Ok);
+    let spec = load_checked(global, root)?;
+    let planned = plan_observed(&spec, root, cli_allows)?;
+    if let Some(exit) = nothing_to_run(&planned, root, global.json) {
+        return Ok(exit);
     }
     if args.dry_run {
-        output::dry_run(&report, global.json);
+        output::dry_run(&planned.report, global.json);
         return Ok(Exit::Ok);
     }
-    if !root.is_host() {
-        std::fs::create_dir_all(root.dir())
-            .map_err(|err| anyhow!("creating --root {}: {err}", root.dir().display()))?;
+    // Planned again under the lock: another apply may have run meanwhile, and the plan
+    // must see jts's own state directories, which the lock has just made.
+    let _lock = lock(root, "apply")?;
+    let planned = plan_observed(&spec, root, cli_allows)?;
+    if let Some(exit) = nothing_to_run(&planned, root, global.json) {
+        return Ok(exit);
     }
     let mut journal = jts_host::open_journal(root, args.journal.as_deref(), "apply")?;
     let runner = SystemRunner;
     let ctx = Context { root, runner: &runner };
     let observer = MachineObserver { root, runner: &runner };
-    match jts_host::apply(&spec, plan, &ctx, &observer, &mut journal, cli_allows)? {
+    match jts_host::apply(&spec, planned.plan, &ctx, &observer, &mut journal, cli_allows)? {
         Applied::RefusedAfterMounting { done, replan } => {
             output::applied(&done, &[], journal.path(), global.json);
             output::plan(&replan, root, global.json);
@@ -143,7 +201,21 @@ fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<E
     }
 }
 
-fn validate(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+/// The exit of an apply whose plan refuses a step or has none; `None` when there is work.
+fn nothing_to_run(planned: &HostPlan, root: &Root, json: bool) -> Option<Exit> {
+    if !planned.report.refused.is_empty() {
+        output::plan(&planned.report, root, json);
+        eprintln!("refused: nothing was changed");
+        return Some(Exit::Refused);
+    }
+    if planned.plan.steps.is_empty() {
+        output::nothing_to_do(json);
+        return Some(Exit::Ok);
+    }
+    None
+}
+
+fn validate(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
     let (_, HostPlan { report, .. }) = make_plan(global, root, None, &[])?;
     let drift = jts_host::drift(&report);
     output::validation(&drift, global.json);
@@ -151,13 +223,13 @@ fn validate(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
 }
 
 /// Prints the rendered files; observes and writes nothing.
-fn render(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+fn render(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
     let spec = load_checked(global, root)?;
     output::rendered(&jts_host::rendered_files(&spec), root, global.json);
     Ok(Exit::Ok)
 }
 
-fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyhow::Result<Exit> {
+fn snapshot(global: &GlobalArgs, root: &Rooted, command: &SnapshotCommand) -> anyhow::Result<Exit> {
     let spec = load_checked(global, root)?;
     let observed = jts_lvm::observe(&spec.lvm, &SystemRunner)?;
     let now = std::time::SystemTime::now();
@@ -195,6 +267,7 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
         output::nothing_to_do(global.json);
         return Ok(Exit::Ok);
     }
+    let _lock = lock(root, &name.replace('-', " "))?;
     let mut journal = jts_host::open_journal(root, journal_dir.as_deref(), name)?;
     let ctx = Context { root, runner: &SystemRunner };
     let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
@@ -203,7 +276,7 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
 }
 
 /// `health` exits with the monitoring-plugin code of the report, not the CLI contract's.
-fn health(global: &GlobalArgs, root: &Root, args: &HealthArgs) -> anyhow::Result<Exit> {
+fn health(global: &GlobalArgs, root: &Rooted, args: &HealthArgs) -> anyhow::Result<Exit> {
     let spec = load_checked(global, root)?;
     let config = jts_host::health_config(&spec, root)?;
     // vgs/lvs run on their own thread, waited for no longer than the probe timeout.

@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     let exit = match exit {
         Ok(Ok(exit)) => exit,
         Ok(Err(err)) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {err}{}", hint(&err));
             Exit::Failed
         }
         // stdout was closed (`| head`): end quietly, as a program killed by SIGPIPE would.
@@ -77,5 +77,26 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, _) => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("JTS_LOG").unwrap_or_else(|_| level.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(colour)
+        .init();
+}
+
+/// What to do about an error the message alone does not say how to fix: permission denied
+/// to a user other than root.
+fn hint(err: &anyhow::Error) -> &'static str {
+    let denied = err.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    });
+    let root = std::fs::metadata("/proc/self").is_ok_and(|me| std::os::unix::fs::MetadataExt::uid(&me) == 0);
+    if denied && !root {
+        "; this command changes or reads what only root may: run it as root (e.g. with sudo)"
+    } else {
+        ""
+    }
 }

@@ -13,11 +13,11 @@ use jts_tiering::{Rule, RulePlan, RuleReport, RunOptions, RunReport};
 
 use crate::Exit;
 use crate::cli::{GlobalArgs, TierCommand, TierRunArgs};
-use crate::commands::load_checked;
+use crate::commands::{Rooted, load_checked};
 use crate::output::say;
 
 /// Runs `tier plan`, `tier run` or `tier run-rule`.
-pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::Result<Exit> {
+pub fn run(global: &GlobalArgs, root: &Rooted, command: &TierCommand) -> anyhow::Result<Exit> {
     let select = match command {
         TierCommand::Plan(args) => args,
         TierCommand::Run(args) | TierCommand::RunRule(args) => &args.select,
@@ -63,7 +63,7 @@ pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::R
 fn run_rules(global: &GlobalArgs, root: &Root, rules: &[Rule], args: &TierRunArgs) -> anyhow::Result<Exit> {
     let _lock = match jts_tiering::run::lock(root) {
         Ok(lock) => lock,
-        Err(err @ jts_tiering::Error::Locked { .. }) => {
+        Err(err @ jts_tiering::Error::Core(jts_core::Error::Locked { .. })) => {
             eprintln!("error: {err}");
             return Ok(Exit::Failed);
         }

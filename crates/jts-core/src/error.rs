@@ -57,6 +57,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Another process holds a [`crate::StateLock`].
+    #[error("{holder} holds {path}; wait for it to finish (a lock is released when its process ends)")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as the lock file says.
+        holder: String,
+    },
     /// A path component that must be a plain directory is a symlink or another kind of file.
     #[error("refusing to follow {path}: it is a {found}, not a directory")]
     NotADirectory {

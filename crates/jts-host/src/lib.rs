@@ -54,7 +54,7 @@ pub use consent::refuse_without_consent;
 pub use error::{Error, Result};
 pub use health::{health_config, health_targets};
 pub use observe::{HostObserved, MachineObserver, Observer, observe, read_state};
-pub use own_state::open_journal;
+pub use own_state::{STATE_DIR, lock, open_journal};
 pub use plan::{HostPlan, drift, plan, plan_with_consent};
 pub use render::{DATA_DIRS, HEALTH_CONFIG, HEALTH_TEXTFILE, RENDERED_MODE, rendered_files};
 pub use spec::{ConfigError, HealthLevels, HealthSection, HostSpec, SpecSource, load};

@@ -1,9 +1,21 @@
-//! jts's own state on the host: the journal of every change (`/var/lib/jts/journal`,
-//! under `--root`; or a directory the operator names).
+//! jts's own state on the host, under `--root`: the lock that keeps two applies apart
+//! (`/var/lib/jts/lock`) and the journal of every change (`/var/lib/jts/journal`, or a
+//! directory the operator names). Missing ancestors are made `0755`, as a plan that
+//! creates them expects, so jts's own state never races the spec's directories.
 
 use std::path::Path;
 
-use jts_core::{AbsPath, DEFAULT_JOURNAL_DIR, Journal, Root};
+use jts_core::{AbsPath, DEFAULT_JOURNAL_DIR, Journal, Root, StateLock};
+
+/// jts's state directory.
+pub const STATE_DIR: &str = "/var/lib/jts";
+
+/// Takes the lock of the commands that change the host (`apply`, `snapshot create`,
+/// `snapshot prune`) for `command`; another holder is [`jts_core::Error::Locked`], which
+/// names its process.
+pub fn lock(root: &Root, command: &str) -> Result<StateLock> {
+    Ok(StateLock::take(root, &AbsPath::new(STATE_DIR)?, "lock", 0o755, command)?)
+}
 
 use crate::Result;
 

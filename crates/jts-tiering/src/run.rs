@@ -2,14 +2,11 @@
 //! and the status file that monitoring reads.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use jts_core::{AbsPath, Root};
-use nix::fcntl::{Flock, FlockArg, OFlag, openat};
-use nix::sys::stat::Mode;
+use jts_core::{AbsPath, Root, StateLock};
 use serde::{Deserialize, Serialize};
 
 use crate::delete::{delete_files, prune_empty_dirs};
@@ -395,22 +392,11 @@ fn batches<'c>(candidates: &'c [Candidate], options: &RunOptions) -> impl Iterat
     })
 }
 
-/// Held for the whole of a run: one run at a time (`/var/lib/jts/tier/lock`).
-#[derive(Debug)]
-pub struct RunLock(#[allow(dead_code, reason = "held, not read: the lock ends when it is dropped")] Flock<File>);
-
-/// Takes the run lock, or fails with [`Error::Locked`] if another run holds it.
-pub fn lock(root: &Root) -> Result<RunLock> {
+/// Takes the run lock (`/var/lib/jts/tier/lock`), held for the whole of a run: one run
+/// at a time. Another run holding it is [`jts_core::Error::Locked`], naming its process.
+pub fn lock(root: &Root) -> Result<StateLock> {
     let state = AbsPath::new(STATE_DIR).map_err(Error::Core)?;
-    let dir = jts_core::nofollow::reopen_dir(&jts_core::nofollow::create_dir_all(root, &state, 0o700)?)?;
-    let path = root.resolve(&state).join("lock");
-    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd =
-        openat(&dir, "lock", flags, Mode::from_bits_truncate(0o600)).map_err(|err| Error::io("open", &path, err))?;
-    Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock).map(RunLock).map_err(|(_, errno)| match errno {
-        nix::errno::Errno::EWOULDBLOCK => Error::Locked { path },
-        other => Error::io("lock", &path, other),
-    })
+    Ok(StateLock::take(root, &state, "lock", 0o700, "tier run")?)
 }
 
 /// Seconds since the epoch, now.
