@@ -28,7 +28,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A path that must be absolute and normal was not.
-    #[error("path {path:?} {reason}; write an absolute path without `.` or `..`, e.g. \"/data/jts/hot\"")]
+    #[error("path {path:?} {reason}")]
     InvalidPath {
         /// What was given.
         path: PathBuf,

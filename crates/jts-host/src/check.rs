@@ -32,6 +32,18 @@ pub fn check_filesystems(spec: &HostSpec) -> (Vec<SpecError>, Vec<String>) {
     let mut errors = jts_mounts::check(&spec.mounts, &volumes);
     let mut warnings: Vec<String> =
         jts_mounts::check_warnings(&spec.mounts, &volumes).iter().map(ToString::to_string).collect();
+    let mut mount_points = std::collections::BTreeMap::new();
+    for (vg_name, vg) in &spec.lvm.volume_groups {
+        for (lv, volume) in &vg.get_ref().volumes {
+            let Some(mount_point) = &volume.get_ref().mount_point else { continue };
+            if let Some(first) = mount_points.insert(mount_point.clone(), lv) {
+                let key = format!("volume_groups.{vg_name}.volumes.{lv}.mount_point");
+                let message =
+                    format!("{mount_point} is also the mount point of {first}; give each volume its own mount point");
+                errors.push(SpecError::new(Some(volume.span()), key, message));
+            }
+        }
+    }
     for (vg_name, vg) in &spec.lvm.volume_groups {
         for (lv, volume) in &vg.get_ref().volumes {
             let Some(format) = format_of(volume.get_ref()) else { continue };
