@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// `reason` with the fix for a path that is not absolute and plain.
 macro_rules! plain {
     ($reason:literal) => {
-        concat!($reason, "; write an absolute path of plain names, without `.` or `..`, e.g. \"/data/jts/hot\"")
+        concat!($reason, "; write an absolute path without `.` or `..`, e.g. \"/data/jts/hot\"")
     };
 }
 
