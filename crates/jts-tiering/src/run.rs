@@ -252,7 +252,7 @@ fn run_rule(
     let mut report =
         RuleReport { name: rule.name.clone(), action: rule.action.name().to_owned(), ..RuleReport::default() };
     if let Err(err) = run_rule_into(root, rule, context, open_for_write, limits, &mut report) {
-        tracing::error!("rule {}: {err}", rule.name);
+        tracing::debug!("rule {}: {err}", rule.name); // the report carries it to the front end
         report.error = Some(err.to_string());
     }
     report.seconds = started.elapsed().as_secs_f64();
@@ -349,8 +349,18 @@ fn copy_pipelined(
     })
 }
 
-/// Why `rule` has nothing to do now, if its `when_source_above_percent` does not fire.
+/// Why `rule` has nothing to do now, if its `when_source_above_percent` does not fire;
+/// first, that its `from` and `to` are there ([`Error::MissingEnd`] says which is not).
 pub(crate) fn idle(root: &Root, rule: &Rule) -> Result<Option<String>> {
+    let to = match &rule.action {
+        RuleAction::Move { to, .. } => Some(("to", to)),
+        RuleAction::Delete => None,
+    };
+    for (end, path) in std::iter::once(("from", &rule.from)).chain(to) {
+        if matches!(jts_core::nofollow::lookup(root, path)?, jts_core::nofollow::Lookup::Missing) {
+            return Err(Error::MissingEnd { rule: rule.name.clone(), end, path: root.resolve(path) });
+        }
+    }
     let Some(threshold) = rule.when_source_above_percent else { return Ok(None) };
     let used = Dir::open(root, &rule.from)?.used_percent()?;
     Ok((used < f64::from(threshold)).then(|| {
