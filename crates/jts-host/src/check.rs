@@ -5,15 +5,15 @@ use std::path::Path;
 use jts_core::SpecError;
 use jts_perms::Accounts;
 
-use crate::spec::{ConfigError, HostSpec, load};
+use crate::spec::{ConfigError, HostSpec, load_partial};
 use crate::targets::{format_of, volume_mount_targets};
 
 /// Loads the spec at `file` and checks everything that can be known from it and the
 /// account files `accounts`: names and ids, LVM sizes, mkfs and mount options, rules.
 /// Warnings are emitted as `tracing` events; errors come back all at once, located.
 pub fn load_checked(file: &Path, accounts: &Accounts) -> Result<HostSpec, ConfigError> {
-    let spec = load(file)?;
-    let mut errors = jts_perms::check(&spec.perms, accounts);
+    let (spec, mut errors) = load_partial(file)?;
+    errors.extend(jts_perms::check(&spec.perms, accounts));
     errors.extend(jts_lvm::check(&spec.lvm));
     errors.extend(jts_tiering::rules::check(&spec.rules));
     let (fs_errors, warnings) = check_filesystems(&spec);
@@ -21,6 +21,7 @@ pub fn load_checked(file: &Path, accounts: &Accounts) -> Result<HostSpec, Config
     for warning in warnings {
         tracing::warn!("{}: {warning}", file.display());
     }
+    errors.sort_by_key(|err| err.span.as_ref().map(|span| span.start));
     if errors.is_empty() { Ok(spec) } else { Err(spec.located(errors)) }
 }
 

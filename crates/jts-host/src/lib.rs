@@ -42,6 +42,7 @@ mod error;
 mod health;
 mod observe;
 mod own_state;
+mod parse;
 mod plan;
 mod render;
 mod spec;

@@ -203,35 +203,39 @@ impl ConfigError {
 /// Reads and parses the spec file; does not consult the machine. See
 /// [`crate::load_checked`] for the checks against the account files and rules tables.
 pub fn load(file: &Path) -> Result<HostSpec, ConfigError> {
+    let (spec, errors) = load_partial(file)?;
+    if errors.is_empty() { Ok(spec) } else { Err(spec.located(errors)) }
+}
+
+/// Reads and parses the spec file, every problem reported: the spec as far as it could
+/// be read (entries in error left out) with the problems found, or `Err` when nothing
+/// could be read.
+pub(crate) fn load_partial(file: &Path) -> Result<(HostSpec, Vec<SpecError>), ConfigError> {
     let fail = |source_text: String, errors| ConfigError { file: file.to_path_buf(), source_text, errors };
-    let text = std::fs::read_to_string(file).map_err(|err| {
-        fail(String::new(), vec![SpecError::new(None, "", format!("cannot read the spec: {err}; pass --config FILE"))])
-    })?;
-    let raw: RawHostSpec = toml::from_str(&text).map_err(|err| {
-        let message = err.message().trim().to_owned();
-        fail(text.clone(), vec![SpecError::new(err.span(), "", message)])
-    })?;
+    let text = crate::parse::read_text(file).map_err(|(text, error)| fail(text, vec![error]))?;
+    let (raw, mut errors) = crate::parse::parse_every_error::<RawHostSpec>(&text);
+    let Some(raw) = raw else { return Err(fail(text, errors)) };
     if *raw.version.get_ref() != SUPPORTED_VERSION {
         let message = format!("unsupported spec version {}; this jts-provision reads version 1", raw.version.get_ref());
-        return Err(fail(text, vec![SpecError::new(Some(raw.version.span()), "version", message)]));
+        errors.push(SpecError::new(Some(raw.version.span()), "version", message));
+        return Err(fail(text, errors));
     }
     let perms = PermsSpec { groups: raw.groups, users: raw.users, directories: raw.directories };
     let lvm = jts_lvm::LvmSpec { volume_groups: raw.volume_groups, snapshots: raw.snapshots };
     let mounts = jts_mounts::MountsSpec { filesystems: raw.filesystems, nfs_mounts: raw.nfs_mounts };
     let section = raw.health.as_ref().map(|h| h.get_ref().clone());
+    let health_span = raw.health.as_ref().map(Spanned::span);
     let warn = section.as_ref().and_then(|h| h.warn_percent).unwrap_or(80.0);
     let crit = section.as_ref().and_then(|h| h.crit_percent).unwrap_or(90.0);
-    let health = jts_health::Thresholds::new(warn, crit).map_err(|err| {
-        let span = raw.health.as_ref().map(Spanned::span);
-        fail(
-            text.clone(),
-            vec![SpecError::new(span, "health", format!("{err}; e.g. warn_percent = 80, crit_percent = 90"))],
-        )
-    })?;
-    let health_levels = section.clone().unwrap_or_default().levels().map_err(|message| {
-        let span = raw.health.as_ref().map(Spanned::span);
-        fail(text.clone(), vec![SpecError::new(span, "health", message)])
-    })?;
+    let health = jts_health::Thresholds::new(warn, crit).unwrap_or_else(|err| {
+        let message = format!("{err}; e.g. warn_percent = 80, crit_percent = 90");
+        errors.push(SpecError::new(health_span.clone(), "health", message));
+        jts_health::Thresholds::default()
+    });
+    let health_levels = section.clone().unwrap_or_default().levels().unwrap_or_else(|message| {
+        errors.push(SpecError::new(health_span.clone(), "health", message));
+        HealthSection::default().levels().expect("the default levels are valid")
+    });
     let probe_timeout =
         section.and_then(|h| h.probe_timeout).map_or(jts_health::DEFAULT_TIMEOUT, std::time::Duration::from);
     let mut spec = HostSpec {
@@ -246,7 +250,7 @@ pub fn load(file: &Path) -> Result<HostSpec, ConfigError> {
         source: SpecSource { file: file.to_path_buf(), text },
     };
     spec.perms.directories.extend(mount_root_directories(&spec));
-    Ok(spec)
+    Ok((spec, errors))
 }
 
 /// The `owner`/`group`/`mode` of mounted filesystems, as directory entries applied by
