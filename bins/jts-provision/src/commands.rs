@@ -154,7 +154,9 @@ fn make_plan(
 }
 
 fn plan(global: &GlobalArgs, root: &Rooted, args: &PlanArgs) -> anyhow::Result<Exit> {
-    let (_, HostPlan { report, .. }) = make_plan(global, root, args.state.as_deref(), &args.consent.allow_destroy)?;
+    let (_, HostPlan { report, warnings, .. }) =
+        make_plan(global, root, args.state.as_deref(), &args.consent.allow_destroy)?;
+    output::warnings(&warnings);
     output::plan(&report, root, global.json);
     Ok(if !report.refused.is_empty() {
         Exit::Refused
@@ -169,6 +171,7 @@ fn apply(global: &GlobalArgs, root: &Rooted, args: &ApplyArgs) -> anyhow::Result
     let cli_allows = &args.consent.allow_destroy;
     let spec = load_checked(global, root)?;
     let planned = plan_observed(&spec, root, cli_allows)?;
+    output::warnings(&planned.warnings);
     if let Some(exit) = nothing_to_run(&planned, root, global.json) {
         return Ok(exit);
     }
@@ -216,7 +219,8 @@ fn nothing_to_run(planned: &HostPlan, root: &Root, json: bool) -> Option<Exit> {
 }
 
 fn validate(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
-    let (_, HostPlan { report, .. }) = make_plan(global, root, None, &[])?;
+    let (_, HostPlan { report, warnings, .. }) = make_plan(global, root, None, &[])?;
+    output::warnings(&warnings);
     let drift = jts_host::drift(&report);
     output::validation(&drift, global.json);
     Ok(if drift.is_empty() { Exit::Ok } else { Exit::Pending })

@@ -29,6 +29,13 @@ pub fn emit(line: std::fmt::Arguments<'_>) {
     }
 }
 
+/// What a plan leaves wrong but must not change, on stderr.
+pub fn warnings(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
 pub fn config_errors(lines: &[String], json: bool) {
     for line in lines {
         eprintln!("{line}");

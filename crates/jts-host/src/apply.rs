@@ -49,7 +49,7 @@ pub fn apply(
         let rest = if mounted == 0 {
             plan.steps
         } else {
-            let HostPlan { plan: replan, report: replan_report } =
+            let HostPlan { plan: replan, report: replan_report, .. } =
                 plan_with_consent(spec, &observer.observe(spec)?, ctx.root, cli_allows)?;
             if !replan_report.refused.is_empty() {
                 return Ok(Applied::RefusedAfterMounting { done: report, replan: replan_report });

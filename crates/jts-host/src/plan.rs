@@ -27,6 +27,9 @@ pub struct HostPlan {
     pub plan: Plan<HostStep>,
     /// What `plan` prints: every step's description and commands, every refusal.
     pub report: PlanReport,
+    /// What the plan leaves wrong but must not change: declared directories whose owner
+    /// cannot reach them through an ancestor jts does not manage.
+    pub warnings: Vec<String>,
 }
 
 /// Plans `spec` against `observed` and refuses every destructive step that the spec's
@@ -43,7 +46,14 @@ pub fn plan_with_consent(
     let refused = refuse_without_consent(&report.steps, &spec.allow_destroy, cli_allows);
     plan.refused.extend(refused.iter().cloned());
     report.refused.extend(refused);
-    Ok(HostPlan { plan, report })
+    let mut after = observed.perms.clone();
+    for step in &plan.steps {
+        if let HostStep::Perms(step) = step {
+            step.simulate(&mut after);
+        }
+    }
+    let warnings = jts_perms::unreachable(&spec.perms, &after).iter().map(ToString::to_string).collect();
+    Ok(HostPlan { plan, report, warnings })
 }
 
 /// Every difference between the spec and the machine a plan found, as `validate` lists
