@@ -101,7 +101,7 @@ pub fn has_errors(problems: &[Problem]) -> bool {
 /// ```
 pub fn check_format(format: &FormatSpec, device_size: Option<u64>) -> Vec<Problem> {
     let mut problems = label::check(format);
-    let user = crate::mkfs::parse_args(format.filesystem, &format.mkfs_options);
+    let user = crate::mkfs_args::parse_args(format.filesystem, &format.mkfs_options);
     let merged = format.merged_args();
     mkfs_common::check(format.filesystem, &format.mkfs_options, &user, &mut problems);
     match format.filesystem {

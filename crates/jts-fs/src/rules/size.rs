@@ -6,7 +6,7 @@ use jts_core::human_bytes;
 
 use super::{Problem, ext4, parse_binary_size};
 use crate::kind::FsKind;
-use crate::mkfs::Token;
+use crate::mkfs_args::Token;
 
 /// Below this mke2fs leaves out the journal (and below ~112 KiB it fails).
 const EXT4_MIN: u64 = 2 << 20;
@@ -135,7 +135,7 @@ mod tests {
     use super::super::Severity::Error;
     use super::super::test_util::{assert_one, opts};
     use super::*;
-    use crate::mkfs::parse_args;
+    use crate::mkfs_args::parse_args;
 
     fn run(kind: FsKind, args: &[&str], size: u64) -> Vec<Problem> {
         let mut problems = Vec::new();
