@@ -11,7 +11,7 @@
 //! Entries record each source's [`Identity`] as it was copied. A restart renames a copy
 //! and unlinks its source only while the source still matches it; the copy of a source
 //! that changed meanwhile is removed, from its temporary or from its final name, and the
-//! source is left for the next run (see [`crate::mover`]).
+//! source is left for the next run (`mover.rs` says how).
 //! | `done` | after the unlinks are durable | nothing; the journal is emptied |
 //!
 //! A journal only ever holds its current batch: it is emptied after `done`, so its size

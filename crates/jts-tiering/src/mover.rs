@@ -24,7 +24,9 @@
 //!    final name (renamed back to its temporary name, checked to be that copy, and
 //!    unlinked), so the file is never both at its source and, older, at its destination.
 //!    `syncfs` on the source (and on the destination after such a removal); `done` is
-//!    journaled and the journal emptied.
+//!    journaled and the journal emptied. (A write that lands between that last check and
+//!    the unlink, two system calls apart, goes with the unlinked inode: no lease is taken
+//!    on a source.)
 //!
 //! Steps 1 ([`Mover::copy`]) and 2–5 ([`Mover::commit`]) of consecutive batches overlap:
 //! batch N+1 copies while batch N syncs, reads back and renames. Each batch in flight has
