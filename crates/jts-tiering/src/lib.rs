@@ -12,7 +12,10 @@
 //! - [`plan()`]: what a run would do now;
 //! - the mover (docs/architecture.md, "The mover"): copies to temporary names with blake3 hashing, one
 //!   `syncfs` per batch, read-back verification, `RENAME_NOREPLACE`, sources unlinked last;
-//!   a [`journal`] per rule makes an interrupted run roll back or finish its batch.
+//!   a [`journal`] per rule makes an interrupted run roll back or finish its batch. Each
+//!   source is checked again (inode, size, mtime, ctime) before its copy takes the final
+//!   name and before it is unlinked: one that changed meanwhile (appended to, say) keeps
+//!   no copy at the destination, stale or not, and is left whole for the next run.
 //!
 //! ```no_run
 //! use std::sync::Arc;

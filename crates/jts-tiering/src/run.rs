@@ -114,6 +114,14 @@ impl Context<'_> {
     }
 }
 
+#[cfg(test)]
+impl<'a> Context<'a> {
+    /// A context for unit tests that drive the mover's steps one at a time.
+    pub(crate) fn for_test(progress: &'a Progress, options: &'a RunOptions, cancel: &'a AtomicBool) -> Self {
+        Self { progress, options, run_id: run_id(), cancel }
+    }
+}
+
 /// Runs `rules` in order under `root`, each in its own thread under a watchdog: a rule
 /// whose source or destination stops answering for `options.io_timeout` is reported as
 /// timed out and the run goes on with the next rule. Holds the run lock throughout and
@@ -491,6 +499,8 @@ mod tests {
                 size,
                 mtime: 0,
                 mtime_nsec: 0,
+                ctime: 0,
+                ctime_nsec: 0,
                 dev: 1,
                 ino: i as u64,
                 open_for_writing: false,
