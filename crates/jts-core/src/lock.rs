@@ -29,13 +29,7 @@ impl StateLock {
             .map_err(|err| Error::io("open", &path, err))?;
         let mut lock = match Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
-            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder = if holder.is_empty() { "another process".to_owned() } else { holder.to_owned() };
-                return Err(Error::Locked { path, holder });
-            }
+            Err((file, nix::errno::Errno::EWOULDBLOCK)) => return Err(Error::Locked { path, holder: holder(file) }),
             Err((_, errno)) => return Err(Error::io("lock", &path, errno)),
         };
         let since = humantime::format_rfc3339_seconds(SystemTime::now());
@@ -43,6 +37,42 @@ impl StateLock {
         let written = lock.set_len(0).and_then(|()| lock.rewind()).and_then(|()| lock.write_all(holder.as_bytes()));
         written.map_err(|source| Error::Io { op: "write", path, source })?;
         Ok(Self(lock))
+    }
+}
+
+/// Who holds the lock on `file`: the process the kernel names in `/proc/locks`, with
+/// what the holder wrote into the file when that is the same process, else its command
+/// line; what the file says when the kernel's table cannot be read.
+fn holder(mut file: File) -> String {
+    let mut written = String::new();
+    let _ = file.read_to_string(&mut written);
+    let written = written.trim().to_owned();
+    let inode = file.metadata().map(|meta| std::os::unix::fs::MetadataExt::ino(&meta)).ok();
+    let pid = inode.and_then(|inode| {
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        locks.lines().find_map(|line| {
+            // "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF"
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let file_inode = fields.get(5)?.rsplit(':').next()?.parse::<u64>().ok()?;
+            (fields.get(1) == Some(&"FLOCK") && file_inode == inode).then(|| fields.get(4)?.parse::<u32>().ok())?
+        })
+    });
+    match pid {
+        Some(pid) if written.contains(&format!("(pid {pid},")) => written,
+        Some(pid) => {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let command: String = String::from_utf8_lossy(&cmdline)
+                .split('\0')
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim()
+                .chars()
+                .take(120)
+                .collect();
+            if command.is_empty() { format!("process {pid}") } else { format!("process {pid} ({command})") }
+        }
+        None if written.is_empty() => "another process".to_owned(),
+        None => written,
     }
 }
 
