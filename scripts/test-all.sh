@@ -16,6 +16,10 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items --locked --quiet
+echo "== the plan_host example: a second front end over jts-host"
+cargo run --quiet --locked -p jts-host --example plan_host -- examples/three-tier.toml | tail -n 1
 echo "== cargo build -p jts-provision (the binary the end-to-end tests run)"
 cargo build -p jts-provision --locked
 echo "== cargo test (unit, property, doc, end-to-end)"

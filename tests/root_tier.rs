@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jts_testkit::{
     LoopDevice, MIB, Run, TempDir, assert_same_snapshot, chmod, getfacl, is_mover_temporary, jts_at, require_root,
-    snapshot, tempdir, tool, under,
+    snapshot, spawn_jts, tempdir, tool, under,
 };
 use serde_json::Value;
 
@@ -1052,7 +1052,8 @@ reserve = "8MiB"
 // ---------------------------------------------------------------------------------------
 // 9. Recovery of an interrupted batch.
 
-/// The journal's identity of the file at `path`.
+/// The journal's identity of the file at `path`, without the ctime, as journals written
+/// before it was recorded have it: a restart still reads them (and compares no ctime).
 fn identity(path: &Path) -> Value {
     let m = std::fs::symlink_metadata(path).unwrap();
     serde_json::json!({"dev": m.dev(), "ino": m.ino(), "size": m.size(), "mtime": m.mtime(), "mtime_nsec": m.mtime_nsec()})
@@ -1188,4 +1189,117 @@ fn root_tier_the_status_file_records_the_last_run_and_keeps_the_last_success() {
     assert_eq!(recovered["ok"], true);
     assert!(recovered["last_success_at"].as_i64().unwrap() >= success);
     assert_eq!(recovered["rules"][0]["files"], 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// 11. A file that grows while it is moved (issue 10, item 3).
+
+/// `fsfreeze -f` of a mount point, thawed on drop (before the loop devices are unmounted).
+struct Frozen(PathBuf);
+
+impl Frozen {
+    fn new(mount_point: &Path) -> Self {
+        tool("fsfreeze", &["-f", mount_point.to_str().unwrap()]).expect_code(0);
+        Self(mount_point.to_path_buf())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = tool("fsfreeze", &["-u", self.0.to_str().unwrap()]);
+    }
+}
+
+/// The phase of the last complete record of a journal, `-` when there is none.
+fn journal_phase(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+    complete.lines().rev().find(|line| !line.trim().is_empty()).map_or_else(
+        || "-".to_owned(),
+        |line| serde_json::from_str::<Value>(line).unwrap()["phase"].as_str().unwrap_or("?").to_owned(),
+    )
+}
+
+/// Polls `ready` every millisecond for up to a minute.
+#[track_caller]
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+#[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
+fn root_tier_a_file_appended_to_between_its_copy_and_its_rename_is_left_for_the_next_run() {
+    require_root();
+    let t = Tiers::hot_and_warm();
+    t.rules(&format!(
+        "[[rules]]\nname = \"grow\"\nfrom = \"{HOT}/grow\"\nto = \"{WARM}/grow\"\nolder_than = \"7d\"\naction = \"move\"\n\
+         reserve = \"8MiB\"\nverify = \"readback\"\n"
+    ));
+    let (src, dst) = (t.path(&format!("{HOT}/grow")), t.path(&format!("{WARM}/grow")));
+    std::fs::create_dir_all(&dst).unwrap();
+    // Big enough that syncing and reading back its copy leaves time to freeze the
+    // destination before the rename.
+    let original = noise("grow", 48 << 20);
+    let log = put(&src.join("app.log"), &original, 10);
+    let source_mtime = std::fs::metadata(&log).unwrap().modified().unwrap();
+    let report_path = t.work.path().join("first-run.json");
+
+    // In the background: the test acts on the disks while this run is under way.
+    let args = ["--config", t.spec.to_str().unwrap(), "--root", t.root.to_str().unwrap()];
+    let mut run = spawn_jts(
+        &[&args[..], &["tier", "run", "--json", "--batch-files", "1"]].concat(),
+        std::fs::File::create(&report_path).unwrap(),
+        std::process::Stdio::inherit(),
+    );
+    // The copy is complete once its temporary has the source's mtime (set last); freeze
+    // the destination then, so the mover cannot rename it, and wait for `copied`: the
+    // mover has checked the copy against the source and goes on to the rename.
+    let complete_copy = || {
+        std::fs::read_dir(&dst).unwrap().flatten().any(|entry| {
+            is_mover_temporary(Path::new(&entry.file_name()))
+                && entry.metadata().is_ok_and(|m| m.modified().unwrap() == source_mtime)
+        })
+    };
+    wait_for("a complete copy under a temporary name", complete_copy);
+    let frozen = Frozen::new(&t.path(WARM));
+    assert!(
+        complete_copy() && !exists(&dst.join("app.log")),
+        "the freeze came after the rename: this machine synced 48 MiB faster than the test could react"
+    );
+    wait_for("the batch to be journaled as copied", || journal_phase(&t.journal("grow")) == "copied");
+    // A writer that closes and reopens its file: not open at the scan, appends now.
+    let record = b"\nappended between the copy and the rename\n";
+    OpenOptions::new().append(true).open(&log).unwrap().write_all(record).unwrap();
+    drop(frozen);
+    let status = run.wait().unwrap();
+    let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert!(status.success(), "{status}: {report:#}");
+    let grown = [original.as_slice(), record].concat();
+
+    let dest_files = files(&dst);
+    assert!(
+        !dest_files.contains_key(Path::new("app.log")),
+        "a stale copy ({} of the source's {} bytes) is under the file's name at the destination: {report:#}",
+        dest_files.get(Path::new("app.log")).map_or(0, Vec::len),
+        grown.len()
+    );
+    assert_eq!(t.temporaries(), Vec::<PathBuf>::new(), "the copy is removed");
+    assert!(std::fs::read(&log).unwrap() == grown, "the source keeps the appended record");
+    assert_counts(&report, "grow", &[("selected_files", 1), ("moved_files", 0)]);
+    let skipped = &rule(&report, "grow")["skipped"];
+    assert_eq!(skipped.as_array().map(Vec::len), Some(1), "{report:#}");
+    assert_eq!(skipped[0]["path"], "app.log");
+    assert_eq!(skipped[0]["reason"], "changed while it was being moved; left for the next run");
+
+    // Once it is old again, the next run moves it once, under its own name.
+    age(&log, 9 * DAY, 0);
+    let report = t.run(&[], 0);
+    assert_counts(&report, "grow", &[("selected_files", 1), ("moved_files", 1)]);
+    assert_eq!(rule(&report, "grow")["conflicts"], serde_json::json!([]), "{report:#}");
+    assert!(files(&dst) == BTreeMap::from([(PathBuf::from("app.log"), grown)]), "only app.log, with the record");
+    assert!(!exists(&log));
 }

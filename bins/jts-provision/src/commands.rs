@@ -1,25 +1,29 @@
-//! The subcommands: each loads the spec, observes, plans, and prints.
+//! The subcommands: each loads the spec through jts-host, runs it, and prints.
 
 use std::path::Path;
 
-use anyhow::Context as _;
-use jts_core::{AbsPath, Context, DEFAULT_JOURNAL_DIR, Journal, Plan, PlanReport, Root, Step, SystemRunner};
+use anyhow::anyhow;
+use jts_core::{AbsPath, Context, Root, SystemRunner};
+use jts_host::{Applied, ConfigError, HostObserved, HostPlan, HostSpec, MachineObserver};
 use jts_perms::Accounts;
 
 use crate::Exit;
 use crate::cli::{ApplyArgs, Cli, Command, GlobalArgs, HealthArgs, PlanArgs, SnapshotCommand};
-use crate::config::{ConfigError, HostSpec, load};
-use crate::consent::refuse_without_consent;
-use crate::host::{self, HostObserved, HostStep};
 use crate::output::{self, say};
 
 /// Runs the chosen subcommand.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let global = &cli.global;
     let root = match &global.root {
-        Some(dir) => Root::new(std::path::absolute(dir).with_context(|| format!("--root {}", dir.display()))?)?,
+        Some(dir) => {
+            let dir = std::path::absolute(dir).map_err(|err| anyhow!("--root {}: {err}", dir.display()))?;
+            Root::new(dir)?
+        }
         None => Root::host(),
     };
+    let reads_the_root =
+        !matches!(cli.command, Command::Apply(_) | Command::Check | Command::Render | Command::Plan(_));
+    let root = Rooted { root, must_exist: reads_the_root };
     let result = match &cli.command {
         Command::Check => check(global, &root),
         Command::Probe => probe(global, &root),
@@ -32,98 +36,127 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Tier(command) => crate::tier::run(global, &root, command),
     };
     match result {
-        Err(err) => match err.downcast::<ConfigError>() {
+        Err(err) => match config_error(err) {
             Ok(config) => {
                 output::config_errors(&config.lines(), global.json);
                 Ok(Exit::Invalid)
             }
-            Err(err) => Err(err),
+            Err(err) => match err.downcast::<MissingRoot>() {
+                Ok(missing) => {
+                    eprintln!("error: {missing}");
+                    Ok(Exit::Invalid)
+                }
+                Err(err) => Err(err),
+            },
         },
         ok => ok,
     }
 }
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.lines().join("\n"))
+/// The spec's problems, whether they came bare or inside a jts-host error.
+fn config_error(err: anyhow::Error) -> Result<ConfigError, anyhow::Error> {
+    let err = match err.downcast::<jts_host::Error>() {
+        Ok(jts_host::Error::Config(config)) => return Ok(config),
+        Ok(other) => anyhow::Error::from(other),
+        Err(err) => err,
+    };
+    err.downcast::<ConfigError>()
+}
+
+/// The root, and whether this command needs it to exist (all but those that make it or
+/// only read the spec).
+pub(crate) struct Rooted {
+    root: Root,
+    must_exist: bool,
+}
+
+impl std::ops::Deref for Rooted {
+    type Target = Root;
+    fn deref(&self) -> &Root {
+        &self.root
     }
 }
 
-impl std::error::Error for ConfigError {}
+/// `--root DIR` names no directory, for a command that reads the machine under it.
+#[derive(Debug)]
+struct MissingRoot(std::path::PathBuf);
 
-/// Loads the spec and checks it against the accounts of `accounts`.
-pub(crate) fn load_checked(global: &GlobalArgs, accounts: &Accounts) -> anyhow::Result<HostSpec> {
-    let (spec, text) = load(&global.config)?;
-    let mut errors = jts_perms::check(&spec.perms, accounts);
-    errors.extend(jts_lvm::check(&spec.lvm));
-    errors.extend(jts_tiering::rules::check(&spec.rules));
-    let (fs_errors, warnings) = host::check_filesystems(&spec);
-    errors.extend(fs_errors);
-    for warning in warnings {
-        tracing::warn!("{}: {warning}", global.config.display());
+impl std::fmt::Display for MissingRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--root {} is not a directory; pass the directory that holds the host's files (`apply` creates a missing one)",
+            self.0.display()
+        )
     }
-    if !errors.is_empty() {
-        return Err(ConfigError { file: global.config.clone(), source_text: text, errors }.into());
+}
+
+impl std::error::Error for MissingRoot {}
+
+/// Loads the spec and checks it against the account files under `root`; then makes sure
+/// the root exists if the command reads the machine under it.
+pub(crate) fn load_checked(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<HostSpec> {
+    let spec = jts_host::load_checked(&global.config, &Accounts::read(root)?)?;
+    if root.must_exist && !root.is_host() && !root.dir().is_dir() {
+        return Err(MissingRoot(root.dir().to_path_buf()).into());
     }
     Ok(spec)
 }
 
-/// Spec errors found while planning, located in the spec file.
-fn located(global: &GlobalArgs, errors: Vec<jts_core::SpecError>) -> anyhow::Error {
-    let source_text = std::fs::read_to_string(&global.config).unwrap_or_default();
-    ConfigError { file: global.config.clone(), source_text, errors }.into()
-}
-
-fn check(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
-    let accounts = Accounts::read(root)?;
-    let spec = load_checked(global, &accounts)?;
+fn check(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, root)?;
     output::check_ok(&global.config, &spec, global.json);
     Ok(Exit::Ok)
 }
 
-fn probe(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
-    let spec = load_checked(global, &Accounts::read(root)?)?;
-    let observed = host::observe(&spec, root, &SystemRunner)?;
+fn probe(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, root)?;
+    let observed = jts_host::observe(&spec, root, &SystemRunner)?;
     say!("{}", serde_json::to_string_pretty(&observed)?);
     Ok(Exit::Ok)
 }
 
-/// Loads, checks, observes (or reads `state`) and plans, with consent refusals added.
+/// Observes the machine and plans `spec`.
+fn plan_observed(spec: &HostSpec, root: &Root, cli_allows: &[String]) -> anyhow::Result<HostPlan> {
+    let observed = jts_host::observe(spec, root, &SystemRunner)?;
+    Ok(jts_host::plan_with_consent(spec, &observed, root, cli_allows)?)
+}
+
+/// Takes the lock of the commands that change the host; a holder is reported as an error
+/// naming it.
+fn lock(root: &Root, command: &str) -> anyhow::Result<jts_core::StateLock> {
+    if !root.is_host() {
+        std::fs::create_dir_all(root.dir())
+            .map_err(|err| anyhow!("creating --root {}: {err}", root.dir().display()))?;
+    }
+    Ok(jts_host::lock(root, &format!("jts-provision {command}"))?)
+}
+
+/// Loads and checks the spec, observes the machine (or reads `state`) and plans.
 fn make_plan(
     global: &GlobalArgs,
-    root: &Root,
+    root: &Rooted,
     state: Option<&Path>,
     cli_allows: &[String],
-) -> anyhow::Result<(Plan<HostStep>, PlanReport)> {
-    let observed: Option<HostObserved> = match state {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("reading --state {}", file.display()))?;
-            Some(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not a state saved by `jts-provision probe`", file.display()))?,
-            )
-        }
-        None => None,
-    };
-    let accounts = match &observed {
+) -> anyhow::Result<(HostSpec, HostPlan)> {
+    let saved = state.map(jts_host::read_state).transpose()?;
+    let accounts = match &saved {
         Some(observed) => observed.perms.accounts.clone(),
         None => Accounts::read(root)?,
     };
-    let spec = load_checked(global, &accounts)?;
-    let observed = match observed {
+    let spec = jts_host::load_checked(&global.config, &accounts)?;
+    let observed: HostObserved = match saved {
         Some(observed) => observed,
-        None => host::observe(&spec, root, &SystemRunner)?,
+        None => jts_host::observe(&spec, root, &SystemRunner)?,
     };
-    let mut plan = host::plan(&spec, &observed).map_err(|errors| located(global, errors))?;
-    let mut report = plan.report(root);
-    let refused = refuse_without_consent(&report.steps, &spec.allow_destroy, cli_allows);
-    plan.refused.extend(refused.iter().cloned());
-    report.refused.extend(refused);
-    Ok((plan, report))
+    let plan = jts_host::plan_with_consent(&spec, &observed, root, cli_allows)?;
+    Ok((spec, plan))
 }
 
-fn plan(global: &GlobalArgs, root: &Root, args: &PlanArgs) -> anyhow::Result<Exit> {
-    let (_, report) = make_plan(global, root, args.state.as_deref(), &args.consent.allow_destroy)?;
+fn plan(global: &GlobalArgs, root: &Rooted, args: &PlanArgs) -> anyhow::Result<Exit> {
+    let (_, HostPlan { report, warnings, .. }) =
+        make_plan(global, root, args.state.as_deref(), &args.consent.allow_destroy)?;
+    output::warnings(&warnings);
     output::plan(&report, root, global.json);
     Ok(if !report.refused.is_empty() {
         Exit::Refused
@@ -134,82 +167,74 @@ fn plan(global: &GlobalArgs, root: &Root, args: &PlanArgs) -> anyhow::Result<Exi
     })
 }
 
-fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<Exit> {
-    let (plan, report) = make_plan(global, root, None, &args.consent.allow_destroy)?;
-    if !report.refused.is_empty() {
-        output::plan(&report, root, global.json);
-        eprintln!("refused: nothing was changed");
-        return Ok(Exit::Refused);
-    }
-    if plan.steps.is_empty() {
-        output::nothing_to_do(global.json);
-        return Ok(Exit::Ok);
+fn apply(global: &GlobalArgs, root: &Rooted, args: &ApplyArgs) -> anyhow::Result<Exit> {
+    let cli_allows = &args.consent.allow_destroy;
+    let spec = load_checked(global, root)?;
+    let planned = plan_observed(&spec, root, cli_allows)?;
+    output::warnings(&planned.warnings);
+    if let Some(exit) = nothing_to_run(&planned, root, global.json) {
+        return Ok(exit);
     }
     if args.dry_run {
-        output::dry_run(&report, global.json);
+        output::dry_run(&planned.report, global.json);
         return Ok(Exit::Ok);
     }
-    if !root.is_host() {
-        std::fs::create_dir_all(root.dir()).with_context(|| format!("creating --root {}", root.dir().display()))?;
+    // Planned again under the lock: another apply may have run meanwhile, and the plan
+    // must see jts's own state directories, which the lock has just made.
+    let _lock = lock(root, "apply")?;
+    let planned = plan_observed(&spec, root, cli_allows)?;
+    if let Some(exit) = nothing_to_run(&planned, root, global.json) {
+        return Ok(exit);
     }
-    let mut journal = open_journal(root, args.journal.as_deref(), "apply")?;
+    let mut journal = jts_host::open_journal(root, args.journal.as_deref(), "apply")?;
     let runner = SystemRunner;
     let ctx = Context { root, runner: &runner };
-    // What lies on a filesystem can only be seen once it is mounted: run the plan up to
-    // the last mount, then observe and plan again for the rest.
-    let mounted = plan.steps.iter().rposition(|step| matches!(step, HostStep::Mount(_))).map_or(0, |last| last + 1);
-    let mut applied = jts_core::execute(&plan.steps[..mounted], &ctx, Some(&mut journal))?;
-    if applied.failed.is_none() {
-        let rest = if mounted == 0 {
-            plan.steps
-        } else {
-            let (replan, report) = make_plan(global, root, None, &args.consent.allow_destroy)?;
-            if !report.refused.is_empty() {
-                output::applied(&applied, &[], journal.path(), global.json);
-                output::plan(&report, root, global.json);
-                eprintln!("refused after mounting: the steps above were done, nothing after them");
-                return Ok(Exit::Refused);
-            }
-            replan.steps
-        };
-        let more = jts_core::execute(&rest, &ctx, Some(&mut journal))?;
-        applied.done.extend(more.done);
-        (applied.failed, applied.not_attempted) = (more.failed, more.not_attempted);
+    let observer = MachineObserver { root, runner: &runner };
+    match jts_host::apply(&spec, planned.plan, &ctx, &observer, &mut journal, cli_allows)? {
+        Applied::RefusedAfterMounting { done, replan } => {
+            output::applied(&done, &[], journal.path(), global.json);
+            output::plan(&replan, root, global.json);
+            eprintln!("refused after mounting: the steps above were done, nothing after them");
+            Ok(Exit::Refused)
+        }
+        Applied::Ran { report, not_converged } => {
+            output::applied(&report, &not_converged, journal.path(), global.json);
+            Ok(if report.failed.is_some() || !not_converged.is_empty() { Exit::Failed } else { Exit::Ok })
+        }
     }
-    let remaining = if applied.failed.is_none() { verify(global, root)? } else { Vec::new() };
-    output::applied(&applied, &remaining, journal.path(), global.json);
-    Ok(if applied.failed.is_some() || !remaining.is_empty() { Exit::Failed } else { Exit::Ok })
 }
 
-/// Observes again after apply and returns what is still not as the spec says.
-fn verify(global: &GlobalArgs, root: &Root) -> anyhow::Result<Vec<String>> {
-    let (plan, _) = make_plan(global, root, None, &[])?;
-    Ok(plan.steps.iter().map(|step| step.info(root).description).collect())
+/// The exit of an apply whose plan refuses a step or has none; `None` when there is work.
+fn nothing_to_run(planned: &HostPlan, root: &Root, json: bool) -> Option<Exit> {
+    if !planned.report.refused.is_empty() {
+        output::plan(&planned.report, root, json);
+        eprintln!("refused: nothing was changed");
+        return Some(Exit::Refused);
+    }
+    if planned.plan.steps.is_empty() {
+        output::nothing_to_do(json);
+        return Some(Exit::Ok);
+    }
+    None
 }
 
-fn validate(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
-    let (_, report) = make_plan(global, root, None, &[])?;
-    let drift = output::drift(&report);
+fn validate(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
+    let (_, HostPlan { report, warnings, .. }) = make_plan(global, root, None, &[])?;
+    output::warnings(&warnings);
+    let drift = jts_host::drift(&report);
     output::validation(&drift, global.json);
     Ok(if drift.is_empty() { Exit::Ok } else { Exit::Pending })
 }
 
 /// Prints the rendered files; observes and writes nothing.
-fn render(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
-    let spec = load_checked(global, &Accounts::read(root)?)?;
-    output::rendered(&crate::render::rendered_files(&spec), root, global.json);
+fn render(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, root)?;
+    output::rendered(&jts_host::rendered_files(&spec), root, global.json);
     Ok(Exit::Ok)
 }
 
-fn open_journal(root: &Root, dir: Option<&Path>, command: &str) -> anyhow::Result<Journal> {
-    Ok(match dir {
-        Some(dir) => Journal::create(&Root::host(), &AbsPath::new(std::path::absolute(dir)?)?, command)?,
-        None => Journal::create(root, &AbsPath::new(DEFAULT_JOURNAL_DIR)?, command)?,
-    })
-}
-
-fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyhow::Result<Exit> {
-    let spec = load_checked(global, &Accounts::read(root)?)?;
+fn snapshot(global: &GlobalArgs, root: &Rooted, command: &SnapshotCommand) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, root)?;
     let observed = jts_lvm::observe(&spec.lvm, &SystemRunner)?;
     let now = std::time::SystemTime::now();
     let (plan, journal_dir, name) = match command {
@@ -246,7 +271,8 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
         output::nothing_to_do(global.json);
         return Ok(Exit::Ok);
     }
-    let mut journal = open_journal(root, journal_dir.as_deref(), name)?;
+    let _lock = lock(root, &name.replace('-', " "))?;
+    let mut journal = jts_host::open_journal(root, journal_dir.as_deref(), name)?;
     let ctx = Context { root, runner: &SystemRunner };
     let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
     output::applied(&applied, &[], journal.path(), global.json);
@@ -254,9 +280,9 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
 }
 
 /// `health` exits with the monitoring-plugin code of the report, not the CLI contract's.
-fn health(global: &GlobalArgs, root: &Root, args: &HealthArgs) -> anyhow::Result<Exit> {
-    let spec = load_checked(global, &Accounts::read(root)?)?;
-    let config = host::health_config(&spec, root)?;
+fn health(global: &GlobalArgs, root: &Rooted, args: &HealthArgs) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, root)?;
+    let config = jts_host::health_config(&spec, root)?;
     // vgs/lvs run on their own thread, waited for no longer than the probe timeout.
     let report = jts_health::check_with_lvm(&config, || jts_health::LvmReport::read(&SystemRunner));
     if let Some(file) = &args.textfile {
@@ -270,5 +296,5 @@ fn health(global: &GlobalArgs, root: &Root, args: &HealthArgs) -> anyhow::Result
     } else {
         say!("{}", report.to_table().trim_end());
     }
-    std::process::exit(report.exit_code());
+    Ok(Exit::Plugin(u8::try_from(report.exit_code()).unwrap_or(3)))
 }

@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use crate::config::HostSpec;
 use jts_core::{ApplyReport, Drift, PlanReport, Root};
+use jts_host::HostSpec;
 use serde_json::json;
 
-/// Prints one line to stdout; a closed pipe (`| head`) ends the program quietly.
+/// Prints one line to stdout; a closed pipe (`| head`) unwinds to `main` with
+/// [`BrokenPipe`], which ends the program quietly.
 macro_rules! say {
     ($($arg:tt)*) => {
         $crate::output::emit(format_args!($($arg)*))
@@ -14,14 +15,24 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// The unwind payload of a write to a closed stdout (no panic message is printed).
+pub struct BrokenPipe;
+
 pub fn emit(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     if let Err(err) = writeln!(stdout, "{line}") {
         if err.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(141);
+            std::panic::resume_unwind(Box::new(BrokenPipe));
         }
         panic!("writing to stdout: {err}");
+    }
+}
+
+/// What a plan leaves wrong but must not change, on stderr.
+pub fn warnings(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
     }
 }
 
@@ -134,18 +145,6 @@ pub fn applied(report: &ApplyReport, remaining: &[String], journal: &Path, json:
         say!("  still pending after apply: {step}");
     }
     say!("Applied {} changes; journal {}", report.done.len(), journal.display());
-}
-
-/// Every drift: each pending step's, and each refusal as a path that is not what it should be.
-pub fn drift(report: &PlanReport) -> Vec<Drift> {
-    let steps = report.steps.iter().filter_map(|step| step.drift.clone());
-    let refused = report.refused.iter().map(|refusal| Drift {
-        object: refusal.object.clone(),
-        path: refusal.path.clone(),
-        expected: "directory".into(),
-        actual: refusal.reason.clone(),
-    });
-    steps.chain(refused).collect()
 }
 
 pub fn validation(drift: &[Drift], json: bool) {

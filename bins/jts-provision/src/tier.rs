@@ -1,28 +1,29 @@
-//! `tier plan` and `tier run`: the spec's `[[rules]]` through jts-tiering.
+//! `tier plan`, `tier run` and the hidden `tier run-rule`: the spec's `[[rules]]` through
+//! jts-tiering, each rule of a run in a child process (`jts_tiering::process`).
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use jts_core::Root;
-use jts_perms::Accounts;
+use jts_core::{Root, human_bytes};
+use jts_tiering::process::{LiveCounts, RuleCommand};
 use jts_tiering::{Rule, RulePlan, RuleReport, RunOptions, RunReport};
 
 use crate::Exit;
-use crate::cli::{GlobalArgs, TierArgs, TierCommand, TierRunArgs};
-use crate::commands::load_checked;
+use crate::cli::{GlobalArgs, TierCommand, TierRunArgs};
+use crate::commands::{Rooted, load_checked};
 use crate::output::say;
-use crate::rule_process::{self, ChildArgs, LiveCounts};
 
 /// Runs `tier plan`, `tier run` or `tier run-rule`.
-pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::Result<Exit> {
+pub fn run(global: &GlobalArgs, root: &Rooted, command: &TierCommand) -> anyhow::Result<Exit> {
     let select = match command {
         TierCommand::Plan(args) => args,
         TierCommand::Run(args) | TierCommand::RunRule(args) => &args.select,
     };
-    let spec = load_checked(global, &Accounts::read(root)?)?;
-    let rules = match chosen_rules(&spec.rules, select) {
+    let spec = load_checked(global, root)?;
+    let rules = match jts_tiering::rules::select(&spec.rules, &select.rules) {
         Ok(rules) => rules,
         Err(message) => {
             eprintln!("error: {message}");
@@ -51,7 +52,7 @@ pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::R
                     .map_or(RunOptions::default().batch_files, |n| usize::try_from(n).unwrap_or(usize::MAX)),
                 ..RunOptions::default()
             };
-            rule_process::run_here(root, rule, &options, args.parent_pid)?;
+            jts_tiering::process::run_here(root, rule, &options, args.parent_pid, &|line| say!("{line}"))?;
             Ok(Exit::Ok)
         }
     }
@@ -62,7 +63,7 @@ pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::R
 fn run_rules(global: &GlobalArgs, root: &Root, rules: &[Rule], args: &TierRunArgs) -> anyhow::Result<Exit> {
     let _lock = match jts_tiering::run::lock(root) {
         Ok(lock) => lock,
-        Err(err @ jts_tiering::Error::Locked { .. }) => {
+        Err(err @ jts_tiering::Error::Core(jts_core::Error::Locked { .. })) => {
             eprintln!("error: {err}");
             return Ok(Exit::Failed);
         }
@@ -72,16 +73,13 @@ fn run_rules(global: &GlobalArgs, root: &Root, rules: &[Rule], args: &TierRunArg
     let live = Arc::new(LiveCounts::default());
     let bar = (!global.json && !global.quiet && std::io::stderr().is_terminal())
         .then(|| ProgressBar::start(Arc::clone(&live)));
-    let child = ChildArgs { global, io_timeout: Duration::from(args.select.io_timeout), batch_files: args.batch_files };
-    let (mut files_left, mut bytes_left) = (args.max_files, args.max_bytes.map(jts_core::Size::bytes));
-    let mut reports = Vec::with_capacity(rules.len());
-    for rule in rules {
-        let report = rule_process::run_in_child(&child, rule, (files_left, bytes_left), &live);
-        let files = report.moved_files + report.duplicates + report.deleted_files;
-        files_left = files_left.map(|max| max.saturating_sub(files));
-        bytes_left = bytes_left.map(|max| max.saturating_sub(report.moved_bytes + report.deleted_bytes));
-        reports.push(report);
-    }
+    let command = RuleCommand {
+        prefix: child_prefix(global),
+        io_timeout: Duration::from(args.select.io_timeout),
+        batch_files: args.batch_files,
+    };
+    let limits = (args.max_files, args.max_bytes.map(jts_core::Size::bytes));
+    let reports = jts_tiering::process::run_in_children(&command, rules, limits, &live);
     if let Some(bar) = bar {
         bar.finish();
     }
@@ -92,19 +90,18 @@ fn run_rules(global: &GlobalArgs, root: &Root, rules: &[Rule], args: &TierRunArg
     Ok(if report.ok { Exit::Ok } else { Exit::Failed })
 }
 
-/// The rules named with `--rule`, or all; an unknown name is an error naming the known ones.
-fn chosen_rules(specs: &[jts_tiering::rules::RuleSpec], select: &TierArgs) -> Result<Vec<Rule>, String> {
-    let rules: Vec<Rule> = specs.iter().map(jts_tiering::rules::RuleSpec::compile).collect::<Result<_, _>>()?;
-    if rules.is_empty() {
-        return Err("the spec has no [[rules]]; add one (see README, \"Tiering\")".into());
+/// The re-exec entry point of a rule's process: this run's global flags, then `tier run-rule`.
+fn child_prefix(global: &GlobalArgs) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec!["--config".into(), global.config.clone().into()];
+    if let Some(root) = &global.root {
+        argv.extend(["--root".into(), root.clone().into()]);
     }
-    for name in &select.rules {
-        if !rules.iter().any(|rule| &rule.name == name) {
-            let known: Vec<&str> = rules.iter().map(|rule| rule.name.as_str()).collect();
-            return Err(format!("no rule named {name:?}; the spec has: {}", known.join(", ")));
-        }
+    if global.quiet {
+        argv.push("-q".into());
     }
-    Ok(rules.into_iter().filter(|rule| select.rules.is_empty() || select.rules.contains(&rule.name)).collect())
+    argv.extend((0..global.verbose).map(|_| OsString::from("-v")));
+    argv.extend(["tier", "run-rule"].map(OsString::from));
+    argv
 }
 
 fn print_plan(plans: &[RulePlan], json: bool) {
@@ -115,11 +112,11 @@ fn print_plan(plans: &[RulePlan], json: bool) {
     say!("{:<24} {:<7} {:>10} {:>12}  destination", "RULE", "ACTION", "FILES", "BYTES");
     for plan in plans {
         let room = match (plan.fits, plan.destination_available) {
-            (Some(true), Some(free)) => format!("fits ({} free)", human(free)),
-            (Some(false), Some(free)) => format!("DOES NOT FIT above the reserve ({} free)", human(free)),
+            (Some(true), Some(free)) => format!("fits ({} free)", human_bytes(free)),
+            (Some(false), Some(free)) => format!("DOES NOT FIT above the reserve ({} free)", human_bytes(free)),
             _ => String::new(),
         };
-        say!("{:<24} {:<7} {:>10} {:>12}  {room}", plan.name, plan.action, plan.files, human(plan.bytes));
+        say!("{:<24} {:<7} {:>10} {:>12}  {room}", plan.name, plan.action, plan.files, human_bytes(plan.bytes));
         if let Some(error) = &plan.error {
             say!("  error: {error}");
         }
@@ -165,7 +162,7 @@ fn print_run(report: &RunReport, json: bool) {
             "{:<24} {:<7} {files:>8} {:>12} {:>6} {:>9} {:>7}  {:.1}",
             rule.name,
             rule.action,
-            human(bytes),
+            human_bytes(bytes),
             rule.duplicates,
             rule.conflicts.len(),
             rule.skipped.len(),
@@ -187,17 +184,6 @@ fn print_run(report: &RunReport, json: bool) {
             say!("  ERROR: {error}");
         }
     }
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 /// A progress line on stderr, redrawn from the run's counters by its own thread.

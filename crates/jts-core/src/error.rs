@@ -28,7 +28,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A path that must be absolute and normal was not.
-    #[error("path {path:?} {reason}; write an absolute path without `.` or `..`, e.g. \"/data/jts/hot\"")]
+    #[error("path {path:?} {reason}")]
     InvalidPath {
         /// What was given.
         path: PathBuf,
@@ -47,7 +47,7 @@ pub enum Error {
     #[error(transparent)]
     Command(#[from] CmdFailure),
     /// A file-system operation failed.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {source}{}", fix_for(op, source))]
     Io {
         /// The operation, e.g. `"open"` or `"rename"`.
         op: &'static str,
@@ -56,6 +56,14 @@ pub enum Error {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// Another process holds a [`crate::StateLock`].
+    #[error("{holder} holds {path}; wait for it to finish (a lock is released when its process ends)")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as the lock file says.
+        holder: String,
     },
     /// A path component that must be a plain directory is a symlink or another kind of file.
     #[error("refusing to follow {path}: it is a {found}, not a directory")]
@@ -66,7 +74,7 @@ pub enum Error {
         found: &'static str,
     },
     /// The journal could not be written.
-    #[error("journal {path}: {source}")]
+    #[error("journal {path}: {source}{}", fix_for("write", source))]
     Journal {
         /// The journal file.
         path: PathBuf,
@@ -83,5 +91,48 @@ impl Error {
     }
 }
 
+/// What the operator can do about an OS error jts cannot work around, as a `; …` tail
+/// of the message (empty when the error says enough).
+fn fix_for(op: &str, err: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match (err.kind(), err.raw_os_error()) {
+        (ErrorKind::StorageFull | ErrorKind::QuotaExceeded, _) => {
+            "; the filesystem is full: free space on it (`df -h`), then run again"
+        }
+        (ErrorKind::ReadOnlyFilesystem, _) => "; the filesystem is mounted read-only: remount it read-write",
+        (ErrorKind::ResourceBusy, _) if op == "rename" => {
+            "; the file is a mount point (bind-mounted over, see `findmnt`), which cannot be replaced: remove the \
+             bind mount, or manage the file where it is mounted from"
+        }
+        (ErrorKind::PermissionDenied, Some(libc_eperm)) if libc_eperm == nix::errno::Errno::EPERM as i32 => {
+            "; the file or its directory is immutable or append-only (see `lsattr`): remove the attribute with \
+             `chattr -i -a` if jts should manage it"
+        }
+        _ => "",
+    }
+}
+
 /// The result type of jts-core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use nix::errno::Errno;
+
+    use super::*;
+
+    fn io(op: &'static str, errno: Errno) -> String {
+        Error::io(op, "/etc/fstab", errno).to_string()
+    }
+
+    #[test]
+    fn os_errors_jts_cannot_work_around_say_what_to_do() {
+        assert!(io("rename", Errno::EBUSY).contains("bind-mounted"), "{}", io("rename", Errno::EBUSY));
+        assert!(io("rename", Errno::EPERM).contains("chattr -i"));
+        assert!(io("write", Errno::ENOSPC).contains("filesystem is full"));
+        assert!(io("create", Errno::EROFS).contains("remount it read-write"));
+        assert!(!io("open", Errno::ENOENT).contains(';'), "{}", io("open", Errno::ENOENT));
+        let message = io("rename", Errno::EBUSY);
+        assert_eq!(message.matches("os error").count(), 1, "{message}");
+    }
+}

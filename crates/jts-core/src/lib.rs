@@ -1,15 +1,19 @@
 //! Shared vocabulary of jts-storage.
 //!
-//! Every concern crate (`jts-perms`, and later LVM, filesystems, mounts, tiering) plugs
-//! into one loop: **spec → observe → plan → apply → verify**. This crate holds the
-//! pieces that loop is made of:
+//! Every concern crate (jts-perms, jts-lvm, jts-fs, jts-mounts, jts-tiering, jts-health)
+//! plugs into one loop, **spec → observe → plan → apply → verify**, composed for the whole
+//! host by jts-host. This crate holds the pieces that loop is made of, and the leaf types
+//! every crate shares:
 //!
-//! - [`Size`] and [`SpecDuration`]: the units a spec is written in;
+//! - [`Size`], [`SpecDuration`], [`Mode`] and [`Principal`]: the units, permission modes
+//!   and owners a spec is written in ([`serde_via_str!`] for more such types), and
+//!   [`human_bytes`] to print sizes;
 //! - [`AbsPath`] and [`Root`]: validated spec paths and `--root` re-rooting;
 //! - [`nofollow`]: walking those paths without ever following a symlink;
 //! - [`write_atomic`]: durable, atomic replacement of files we own, and [`ManagedFile`]:
 //!   the step that keeps one such file at its rendered contents;
 //! - [`CmdSpec`] and [`Runner`]: every external command, run for real, dry, or recorded;
+//!   [`WatchedChild`]: this program re-run as a child that reports in JSON lines;
 //! - [`Step`], [`Plan`], [`execute`] and [`Journal`]: planning and carrying out changes.
 //!
 //! ```
@@ -29,12 +33,17 @@ mod duration;
 mod error;
 mod executor;
 mod journal;
+mod lock;
 mod managed;
+mod mode;
 pub mod nofollow;
 mod path;
+mod principal;
+mod serde_str;
 mod size;
 mod spec_error;
 mod step;
+mod watched;
 
 pub use atomic::write_atomic;
 pub use cmd::{CmdFailure, CmdOutput, CmdSpec, DryRunner, RecordingRunner, Reply, Runner, SystemRunner, quote};
@@ -42,8 +51,12 @@ pub use duration::SpecDuration;
 pub use error::{Error, Result};
 pub use executor::{ApplyReport, FailedPhase, StepFailure, StepRecord, execute};
 pub use journal::{DEFAULT_JOURNAL_DIR, Journal};
+pub use lock::StateLock;
 pub use managed::{ManagedFile, ObservedFiles, observe_files, read_managed};
+pub use mode::Mode;
 pub use path::{AbsPath, Root};
-pub use size::Size;
+pub use principal::{Principal, check_name};
+pub use size::{Size, human_bytes};
 pub use spec_error::SpecError;
 pub use step::{Context, Drift, Plan, PlanReport, Refusal, Step, StepInfo};
+pub use watched::{Heard, WatchedChild};

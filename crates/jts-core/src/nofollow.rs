@@ -208,18 +208,29 @@ pub fn open_dir(root: &Root, path: &AbsPath) -> Result<Node> {
     }
 }
 
-/// Creates `path` and any missing ancestors as directories with `mode`, like `mkdir -p`,
-/// but refusing to pass through a symlink. Existing directories are left as they are.
+/// The mode of every missing ancestor [`create_dir_all`] makes: what `mkdir -p` gives
+/// under the usual umask, and what a plan that creates a parent directory expects.
+pub const PARENT_MODE: u32 = 0o755;
+
+/// Creates `path` with `mode` and any missing ancestors with [`PARENT_MODE`], like
+/// `mkdir -p -m MODE`, whatever the umask, but refusing to pass through a symlink.
+/// Existing directories are left as they are.
 pub fn create_dir_all(root: &Root, path: &AbsPath, mode: u32) -> Result<Node> {
     let mut current = open_root(root)?;
-    for name in path.names() {
+    let names: Vec<&OsStr> = path.names().collect();
+    for (index, name) in names.iter().enumerate() {
         current = match current.child(name)? {
             Some(node) if node.kind() == FileKind::Directory => node,
             Some(node) => {
                 let found = node.kind().name();
                 return Err(Error::NotADirectory { path: node.path, found });
             }
-            None => current.mkdir(name, mode)?,
+            None => {
+                let mode = if index + 1 == names.len() { mode } else { PARENT_MODE };
+                let node = current.mkdir(name, mode)?;
+                node.chmod(mode)?;
+                node
+            }
         };
     }
     Ok(current)
@@ -284,5 +295,15 @@ mod tests {
         assert!(dir.path().join("p/q/r").is_dir());
         node.chmod(0o2750).unwrap();
         assert_eq!(node.restat().unwrap().st_mode & 0o7777, 0o2750);
+    }
+
+    #[test]
+    fn create_dir_all_gives_missing_ancestors_the_parent_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, root) = scratch();
+        create_dir_all(&root, &AbsPath::new("/var/lib/jts/journal").unwrap(), 0o700).unwrap();
+        let mode = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!([mode("var"), mode("var/lib"), mode("var/lib/jts")], [0o755; 3]);
+        assert_eq!(mode("var/lib/jts/journal"), 0o700);
     }
 }

@@ -7,6 +7,33 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 
+/// `reason` with the fix for a path that is not absolute and plain.
+macro_rules! plain {
+    ($reason:literal) => {
+        concat!($reason, "; write an absolute path without `.` or `..`, e.g. \"/data/jts/hot\"")
+    };
+}
+
+/// The longest path the kernel takes, without its terminating NUL.
+const PATH_MAX: usize = 4095;
+
+/// The longest file name the kernel takes.
+const NAME_MAX: usize = 255;
+
+/// Checks one path component for what no filesystem accepts, or what would split our
+/// line-oriented output (plans, journals, fstab): control characters and overlong names.
+fn check_name(name: &[u8]) -> std::result::Result<(), &'static str> {
+    if name.iter().any(|byte| byte.is_ascii_control()) {
+        return Err("contains a control character (a newline, tab or NUL byte); use printable characters only");
+    }
+    if name.len() > NAME_MAX {
+        return Err(
+            "has a component longer than 255 bytes, more than any filesystem takes (NAME_MAX); use shorter names",
+        );
+    }
+    Ok(())
+}
+
 /// An absolute path without `.`, `..` or empty components, as every spec path must be.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -18,18 +45,23 @@ impl AbsPath {
         let path = path.into();
         let invalid = |reason| Error::InvalidPath { path: path.clone(), reason };
         if !path.is_absolute() {
-            return Err(invalid("is relative"));
+            return Err(invalid(plain!("is relative")));
         }
         let text = path.as_os_str().as_encoded_bytes();
         if text.len() > 1 && text.ends_with(b"/") {
-            return Err(invalid("has a trailing slash"));
+            return Err(invalid(plain!("has a trailing slash")));
+        }
+        if text.len() > PATH_MAX {
+            return Err(invalid(
+                "is longer than 4095 bytes, more than the kernel takes (PATH_MAX); use a shorter path",
+            ));
         }
         for name in text.split(|byte| *byte == b'/').skip(1).filter(|_| text.len() > 1) {
             match name {
-                b"" => return Err(invalid("has an empty component")),
-                b"." => return Err(invalid("contains `.`")),
-                b".." => return Err(invalid("contains `..`")),
-                _ => {}
+                b"" => return Err(invalid(plain!("has an empty component"))),
+                b"." => return Err(invalid(plain!("contains `.`"))),
+                b".." => return Err(invalid(plain!("contains `..`"))),
+                name => check_name(name).map_err(invalid)?,
             }
         }
         Ok(Self(path))
@@ -42,14 +74,13 @@ impl AbsPath {
 
     /// Appends a relative child name, which must be plain (no `/`, `.` or `..`).
     pub fn join_child(&self, name: &str) -> Result<Self> {
+        let invalid = |reason| Error::InvalidPath { path: PathBuf::from(name), reason };
         let bad = name.is_empty() || name == "." || name == ".." || name.contains('/');
         if bad {
-            return Err(Error::InvalidPath {
-                path: PathBuf::from(name),
-                reason: "is not a plain child name (no `/`, `.` or `..`)",
-            });
+            return Err(invalid("is not a plain child name; write a name without `/`, `.` or `..`, e.g. \"data\""));
         }
-        Ok(Self(self.0.join(name)))
+        check_name(name.as_bytes()).map_err(invalid)?;
+        Self::new(self.0.join(name))
     }
 
     /// The parent, or `None` for `/`.
@@ -146,6 +177,22 @@ mod tests {
     fn accepts_normal_absolute_paths() {
         assert!(AbsPath::new("/data/jts/hot").is_ok());
         assert!(AbsPath::new("/").is_ok());
+    }
+
+    #[test]
+    fn rejects_what_the_kernel_or_our_line_output_cannot_take() {
+        for bad in ["/data/a\nb", "/data/a\0b", "/data/tab\there"] {
+            let err = AbsPath::new(bad).unwrap_err().to_string();
+            assert!(err.contains("control character"), "{bad:?}: {err}");
+        }
+        let long = format!("/data/{}", "x".repeat(256));
+        assert!(AbsPath::new(&long).unwrap_err().to_string().contains("NAME_MAX"));
+        assert!(AbsPath::new(format!("/data/{}", "x".repeat(255))).is_ok());
+        let deep = "/abcdefgh".repeat(512);
+        assert!(AbsPath::new(&deep).unwrap_err().to_string().contains("PATH_MAX"));
+        let parent = AbsPath::new("/data").unwrap();
+        assert!(parent.join_child("a\nb").unwrap_err().to_string().contains("control character"));
+        assert!(parent.join_child(&"y".repeat(300)).unwrap_err().to_string().contains("NAME_MAX"));
     }
 
     #[test]

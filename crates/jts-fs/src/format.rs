@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::kind::{FsKind, Preset};
-use crate::mkfs::{merge, parse_args, render};
+use crate::mkfs_args::{merge, parse_args, render};
 use crate::presets::preset_mkfs_args;
 
 /// What to make on a device: the filesystem, its workload preset, extra mkfs arguments and
@@ -80,7 +80,7 @@ impl FormatSpec {
         render(&self.merged_args())
     }
 
-    pub(crate) fn merged_args(&self) -> Vec<crate::mkfs::Token> {
+    pub(crate) fn merged_args(&self) -> Vec<crate::mkfs_args::Token> {
         let base = self.preset.map(|preset| preset_mkfs_args(preset, self.filesystem)).unwrap_or_default();
         merge(parse_args(self.filesystem, &base), parse_args(self.filesystem, &self.mkfs_options))
     }

@@ -36,6 +36,7 @@ mod format;
 mod grow;
 mod kind;
 mod mkfs;
+mod mkfs_args;
 mod mounted;
 mod observe;
 mod presets;

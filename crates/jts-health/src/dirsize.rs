@@ -7,7 +7,7 @@
 //! twice), and looks at the clock every [`CLOCK_EVERY`] entries: past the budget it stops
 //! and returns what it has with `partial = true`.
 //!
-//! [`crate::check`] runs each configured directory on its own thread and waits for the
+//! [`crate::check()`] runs each configured directory on its own thread and waits for the
 //! budget plus a short grace: a scan blocked in the kernel (a hung NFS server) is
 //! reported partial with the counts it had reached, and its thread ends when the kernel
 //! call returns.

@@ -2,7 +2,7 @@
 
 /// Everything that can go wrong while configuring a check or writing its output.
 ///
-/// [`crate::check`] itself never fails: whatever goes wrong with a mount becomes a
+/// [`crate::check()`] itself never fails: whatever goes wrong with a mount becomes a
 /// [`crate::Status`] and a message in the report.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

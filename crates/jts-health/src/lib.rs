@@ -4,7 +4,7 @@
 //! - [`HealthConfig`] (built in code with [`HealthConfig::builder`]) lists the mounts to
 //!   check ([`MountCheck`]: path, tier label, expected source and options, per-mount
 //!   [`Thresholds`]) and one timeout for all probes.
-//! - [`check`] reads the mount table once, then probes every mount in parallel on
+//! - [`check()`] reads the mount table once, then probes every mount in parallel on
 //!   long-lived per-mount workers ([`probe`] explains why no thread leaks) and returns a
 //!   [`HealthReport`] by the timeout, whatever the mounts do.
 //! - [`Status`] rolls up worst-of per tier and overall; [`HealthReport::exit_code`] is

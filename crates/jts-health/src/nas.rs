@@ -119,7 +119,7 @@ impl PendingConnect {
     }
 }
 
-/// Connects to `target` within `timeout`; what [`crate::check`] does for each NFS mount.
+/// Connects to `target` within `timeout`; what [`crate::check()`] does for each NFS mount.
 pub fn probe_nas(target: &NasTarget, timeout: Duration) -> NasResult {
     let deadline = Instant::now() + timeout;
     start_connect(target, deadline).wait(deadline)

@@ -190,7 +190,7 @@ pub(crate) enum Pending {
 
 /// Runs probes on long-lived per-path workers; see the module documentation.
 ///
-/// [`crate::check`] uses one shared `Prober` with the real [`statvfs_probe`]; a service
+/// [`crate::check()`] uses one shared `Prober` with the real [`statvfs_probe`]; a service
 /// or a test may make its own with [`Prober::new`] (e.g. with a fake probe) and call
 /// [`Prober::check`]. Checks may run concurrently from several threads: a check that
 /// finds a mount's probe just started by another check waits for that probe's answer.
@@ -227,7 +227,7 @@ impl Prober {
         }
     }
 
-    /// The process-wide prober that [`crate::check`] uses.
+    /// The process-wide prober that [`crate::check()`] uses.
     pub fn shared() -> &'static Prober {
         static SHARED: OnceLock<Prober> = OnceLock::new();
         SHARED.get_or_init(Prober::default)

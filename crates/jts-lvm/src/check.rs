@@ -16,7 +16,7 @@ use crate::spec::{LvmSpec, Reserve, SizeRequest, VgSpec};
 const MIN_EXTENT_SIZE: u64 = 1 << 20;
 
 /// Checks the spec against itself. Whether it fits the devices is the planner's
-/// business ([`crate::plan`] returns a [`crate::CapacityError`]).
+/// business ([`crate::plan()`] returns a [`crate::CapacityError`]).
 pub fn check(spec: &LvmSpec) -> Vec<SpecError> {
     let mut errors = Vec::new();
     let mut devices: BTreeMap<&AbsPath, String> = BTreeMap::new();

@@ -2,12 +2,12 @@
 //!
 //! The loop is the one every concern follows:
 //!
-//! 1. [`check`] the spec (pure; every problem with its location and its fix);
-//! 2. [`observe`] LVM and the spec'd devices into an [`LvmObserved`], by running
+//! 1. [`check()`] the spec (pure; every problem with its location and its fix);
+//! 2. [`observe()`] LVM and the spec'd devices into an [`LvmObserved`], by running
 //!    `pvs`/`vgs`/`lvs --reportformat json`, `blockdev` and `wipefs` through a
 //!    [`jts_core::Runner`] (the parsers are public: [`parse_pvs`], [`parse_vgs`],
 //!    [`parse_lvs`], [`parse_wipefs`]);
-//! 3. [`plan`] the steps (pure): PVs, the VG, then LV shrinks, growths and creations,
+//! 3. [`plan()`] the steps (pure): PVs, the VG, then LV shrinks, growths and creations,
 //!    sized in whole extents by [`layout`]; a VG whose volumes do not fit fails the plan
 //!    with a [`CapacityError`] stating needed and available GiB;
 //! 4. run the [`LvmStep`]s with [`jts_core::execute`], which re-checks each step's

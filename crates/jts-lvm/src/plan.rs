@@ -18,7 +18,7 @@ const LVM_LABEL: &str = "LVM2_member";
 
 /// Plans the steps that take `observed` to what `spec` declares.
 ///
-/// The spec must have passed [`crate::check`]. A VG whose volumes do not fit makes the
+/// The spec must have passed [`crate::check()`]. A VG whose volumes do not fit makes the
 /// whole plan fail with a [`CapacityError`] that states needed and available space.
 /// Situations jts will not resolve by itself (a device that is missing or belongs to
 /// another VG, an extent size that differs from the spec, a volume that is a snapshot

@@ -201,7 +201,7 @@ impl fmt::Display for VgShortfall {
     }
 }
 
-/// Every VG that does not fit; [`crate::plan`] returns it and touches nothing.
+/// Every VG that does not fit; [`crate::plan()`] returns it and touches nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 pub struct CapacityError {
     /// One entry per VG that does not fit.

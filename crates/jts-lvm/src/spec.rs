@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use jts_core::{AbsPath, Size, SpecDuration};
 use jts_fs::{FsKind, Preset};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Deserialize;
 use serde_spanned::Spanned;
 
 /// The extent size of a volume group when the spec gives none, as the seeds use.
@@ -70,11 +70,11 @@ pub struct VolumeSpec {
     #[serde(default)]
     pub mount_options: Vec<String>,
     /// Owner of the mounted filesystem's root directory (default root).
-    pub owner: Option<jts_perms::Principal>,
+    pub owner: Option<jts_core::Principal>,
     /// Group of the mounted filesystem's root directory (default root).
-    pub group: Option<jts_perms::Principal>,
+    pub group: Option<jts_core::Principal>,
     /// Mode of the mounted filesystem's root directory (default 0755).
-    pub mode: Option<jts_perms::Mode>,
+    pub mode: Option<jts_core::Mode>,
 }
 
 fn no_filesystem() -> FsKind {
@@ -221,23 +221,7 @@ impl fmt::Display for Reserve {
     }
 }
 
-macro_rules! serde_via_str {
-    ($($ty:ty),*) => {$(
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(self)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    )*};
-}
-
-serde_via_str!(SizeRequest, Reserve);
+jts_core::serde_via_str!(SizeRequest, Reserve);
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,4 @@
-//! Property tests of the pure planner and sizing: the convergence property
-//! (docs/architecture.md, "The core loop").
+//! Property tests of the pure planner and sizing (docs/architecture.md, "The core loop").
 //!
 //! Specs are generated as TOML text and parsed, so the parser is exercised too: one or
 //! two VGs of one to three devices, one to four volumes sized in bytes, in MiB, in

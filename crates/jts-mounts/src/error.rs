@@ -20,12 +20,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// /etc/fstab is not UTF-8; jts refuses to edit what it cannot keep byte for byte.
-    #[error("{path} is not valid UTF-8; fix the file by hand, jts will not rewrite it")]
-    NotUtf8 {
-        /// The file.
-        path: PathBuf,
-    },
     /// A line of /proc/self/mountinfo did not have the kernel's format.
     #[error("mountinfo line {line}: {reason}: {text:?}")]
     Mountinfo {

@@ -24,8 +24,7 @@ pub(crate) fn read_owned(root: &Root, path: &AbsPath) -> Result<Option<(String, 
         Lookup::Found(node) if node.kind() == FileKind::File => {
             let bytes =
                 std::fs::read(node.proc_path()).map_err(|source| Error::Read { path: target.clone(), source })?;
-            let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 { path: target })?;
-            Ok(Some((text, node.mode())))
+            Ok(Some((decode_lines(&bytes), node.mode())))
         }
         Lookup::Found(node) => Err(jts_core::Error::NotADirectory { path: target, found: node.kind().name() }.into()),
         Lookup::Missing => Ok(None),
@@ -33,6 +32,47 @@ pub(crate) fn read_owned(root: &Root, path: &AbsPath) -> Result<Option<(String, 
             Err(jts_core::Error::NotADirectory { path: root.resolve(&at), found: kind.name() }.into())
         }
     }
+}
+
+/// Marks a line that is not UTF-8, as [`decode_lines`] writes it: the marker, then the
+/// line's bytes in hex.
+const RAW_LINE: &str = "# jts: a line that is not UTF-8, kept byte for byte: ";
+
+/// The file's text with every line that is not UTF-8 (the kernel and mount accept any
+/// bytes) replaced by a comment holding its bytes, so that it is kept as a foreign line
+/// and [`encode_lines`] writes it back exactly.
+fn decode_lines(bytes: &[u8]) -> String {
+    bytes
+        .split_inclusive(|byte| *byte == b'\n')
+        .map(|line| match std::str::from_utf8(line) {
+            Ok(text) => text.to_owned(),
+            Err(_) => {
+                let (body, newline) = line.strip_suffix(b"\n").map_or((line, ""), |body| (body, "\n"));
+                let hex: String = body.iter().map(|byte| format!("{byte:02x}")).collect();
+                format!("{RAW_LINE}{hex}{newline}")
+            }
+        })
+        .collect()
+}
+
+/// The bytes of `text` as read by [`decode_lines`]: each marked line is its bytes again.
+fn encode_lines(text: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |body| (body, "\n"));
+        match body.strip_prefix(RAW_LINE).and_then(unhex) {
+            Some(raw) => bytes.extend(raw),
+            None => bytes.extend(body.as_bytes()),
+        }
+        bytes.extend(newline.as_bytes());
+    }
+    bytes
+}
+
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    (hex.len() % 2 == 0)
+        .then(|| (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok()).collect())
+        .flatten()
 }
 
 /// Reads `/etc/fstab` under `root`; `None` when there is none. A symlink there is refused.
@@ -71,12 +111,12 @@ pub fn write_fstab(root: &Root, fstab: &Fstab) -> Result<Option<PathBuf>> {
     let backup = match &current {
         Some((old, mode)) => {
             let backup = free_backup_name(root, backup_path(SystemTime::now()))?;
-            write_atomic(root, &backup, old.as_bytes(), *mode)?;
+            write_atomic(root, &backup, &encode_lines(old), *mode)?;
             Some(root.resolve(&backup))
         }
         None => None,
     };
-    write_atomic(root, &path, text.as_bytes(), mode)?;
+    write_atomic(root, &path, &encode_lines(&text), mode)?;
     tracing::info!(path = %root.resolve(&path).display(), "fstab written");
     Ok(backup)
 }
@@ -155,9 +195,37 @@ mod tests {
     }
 
     #[test]
-    fn non_utf8_is_refused() {
+    fn lines_that_are_not_utf8_are_kept_byte_for_byte() {
         let (dir, root) = scratch();
-        std::fs::write(dir.path().join("etc/fstab"), b"\xff\xfe /a ext4\n").unwrap();
-        assert!(matches!(read_fstab(&root), Err(Error::NotUtf8 { .. })));
+        let file = dir.path().join("etc/fstab");
+        let foreign = b"# caf\xe9\n/dev/sdz1 /caf\xe9 ext4 defaults 0 2\nLABEL=x /x ext4 defaults 0 2".to_vec();
+        std::fs::write(&file, &foreign).unwrap();
+        let mut fstab = Fstab::parse(&read_fstab(&root).unwrap().unwrap());
+        write_fstab(&root, &fstab).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), foreign, "an unchanged table is not rewritten");
+        let added = crate::fstab::FstabEntry::new("LABEL=jts", "/data", "xfs", &["noatime".to_owned()]);
+        fstab.upsert(added);
+        write_fstab(&root, &fstab).unwrap();
+        let written = std::fs::read(&file).unwrap();
+        assert!(
+            written.starts_with(&foreign),
+            "foreign lines kept byte for byte: {:?}",
+            String::from_utf8_lossy(&written)
+        );
+        assert!(String::from_utf8_lossy(&written).contains("LABEL=jts /data xfs noatime"));
+        let backups: Vec<_> = std::fs::read_dir(dir.path().join("etc"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("fstab.jts-backup"))
+            .collect();
+        assert_eq!(backups.len(), 1, "one backup, for the one change");
+        assert_eq!(std::fs::read(backups[0].path()).unwrap(), foreign);
+    }
+
+    #[test]
+    fn raw_lines_round_trip() {
+        for bytes in [&b"\xff\n"[..], b"a\n\xfe\xfd", b"", b"plain\n"] {
+            assert_eq!(encode_lines(&decode_lines(bytes)), bytes);
+        }
     }
 }

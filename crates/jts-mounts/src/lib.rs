@@ -7,10 +7,10 @@
 //! - [`MountInfo`] parses `/proc/self/mountinfo`; [`compare_options`] tells what differs
 //!   between the options a spec asks for and what the kernel shows, without flapping on
 //!   kernel defaults, normalised forms or NFS sizes the server clamped.
-//! - [`MountsSpec`] is the `[filesystems.*]` and `[nfs_mounts.*]` spec; [`check`] and
+//! - [`MountsSpec`] is the `[filesystems.*]` and `[nfs_mounts.*]` spec; [`check()`] and
 //!   [`check_warnings`] report every problem with the option and the fix (jts-fs's rules
 //!   table for local filesystems, [`check_nfs_options`] for NFS).
-//! - [`observe`] reads the machine into an [`Observed`]; [`plan`] is pure and gives
+//! - [`observe()`] reads the machine into an [`Observed`]; [`plan()`] is pure and gives
 //!   [`MountStep`]s: one `WriteFstab`, then `CreateMountPoint`, `Mount` and `Remount`,
 //!   parents before children. Nothing is ever unmounted.
 //! - [`requires_mounts_dropins`], [`fstrim_units`], [`nvme_scheduler_rule`] and

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use jts_core::AbsPath;
+use jts_core::{Mode, Principal};
 use jts_fs::{FsKind, Preset, effective_mount_options};
-use jts_perms::{Mode, Principal};
 use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 
@@ -215,7 +215,7 @@ fn values(options: &[Spanned<String>]) -> Vec<String> {
 
 impl MountsSpec {
     /// Every mount the two sections declare, sorted by mount point. Raw volumes
-    /// (`filesystem = "none"`) are left out; [`crate::check`] reports them.
+    /// (`filesystem = "none"`) are left out; [`crate::check()`] reports them.
     pub fn targets(&self) -> Vec<MountTarget> {
         let mut targets: Vec<MountTarget> = self
             .filesystems

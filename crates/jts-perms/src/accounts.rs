@@ -8,7 +8,8 @@ use jts_core::Root;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::principal::Principal;
+use crate::step::SEED_ACCOUNT_FILES;
+use jts_core::Principal;
 
 /// A user as `/etc/passwd` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,8 +60,11 @@ impl Accounts {
         let group = read_optional(root, "/etc/group")?;
         let files_present = passwd.is_some() && group.is_some();
         let mut accounts = Self { files_present, ..Self::default() };
-        accounts.users = passwd.as_deref().map(parse_passwd).unwrap_or_default();
-        accounts.groups = group.as_deref().map(parse_group).unwrap_or_default();
+        // A root without account files gets the seed files, holding root, before any
+        // account is made: root (uid and gid 0) always resolves, and is always taken.
+        let seed = |file: &str| SEED_ACCOUNT_FILES.iter().find(|(path, ..)| *path == file).map(|(_, text, _)| *text);
+        accounts.users = parse_passwd(passwd.as_deref().or_else(|| seed("/etc/passwd")).unwrap_or_default());
+        accounts.groups = parse_group(group.as_deref().or_else(|| seed("/etc/group")).unwrap_or_default());
         Ok(accounts)
     }
 

@@ -8,8 +8,8 @@ use crate::accounts::{Accounts, resolve_gid, resolve_uid};
 use crate::acl::encode_xattr;
 use crate::desired::{AclKind, full_acl};
 use crate::error::{Error, Result};
-use crate::mode::Mode;
 use crate::step::{PermsStep, SEED_ACCOUNT_FILES};
+use jts_core::Mode;
 
 /// Checks that what the step relies on still holds on the machine.
 pub fn recheck(step: &PermsStep, ctx: &Context<'_>) -> Result<()> {
@@ -30,6 +30,9 @@ pub fn recheck(step: &PermsStep, ctx: &Context<'_>) -> Result<()> {
         },
         PermsStep::CreateDirectory { dir, .. } => match lookup(root, &dir.path)? {
             Lookup::Missing => Ok(()),
+            // Made meanwhile exactly as this step would make it (by `mkdir -p` of jts's own
+            // state, say): the step converges instead of failing.
+            Lookup::Found(node) if made_already(root, dir, &node)? => Ok(()),
             Lookup::Found(node) => {
                 Err(Error::Stale(format!("{} appeared as a {}", node.path().display(), node.kind().name())))
             }
@@ -60,7 +63,14 @@ pub fn execute(step: &PermsStep, ctx: &Context<'_>) -> Result<()> {
             let parent_path = dir.path.parent().unwrap_or_else(|| dir.path.clone());
             let parent = open_dir(root, &parent_path)?;
             let name = dir.path.names().last().ok_or_else(|| Error::Stale("cannot create /".into()))?;
-            let node = parent.mkdir(name, 0o700)?;
+            let node = match parent.mkdir(name, 0o700) {
+                Ok(node) => node,
+                Err(_) if parent.child(name)?.is_some_and(|node| made_already(root, dir, &node).unwrap_or(false)) => {
+                    tracing::info!(path = %dir.path, "already exactly as it would be made");
+                    return Ok(());
+                }
+                Err(err) => return Err(err.into()),
+            };
             node.chown(Some(resolve_uid(root, &dir.owner)?), Some(resolve_gid(root, &dir.group)?))?;
             node.chmod(dir.mode.bits())?;
             if *managed {
@@ -97,6 +107,20 @@ pub fn execute(step: &PermsStep, ctx: &Context<'_>) -> Result<()> {
         }
         PermsStep::CreateGroup { .. } | PermsStep::CreateUser(_) | PermsStep::ModifyUser { .. } => Ok(()),
     }
+}
+
+/// Whether `node` is a directory exactly as creating `dir` would leave it: owner, group,
+/// mode and ACLs (its contents aside).
+fn made_already(root: &Root, dir: &crate::spec::Directory, node: &Node) -> Result<bool> {
+    if node.kind() != FileKind::Directory {
+        return Ok(false);
+    }
+    let current = crate::observe::read_dir_state(node)?;
+    let observed = crate::Observed { accounts: Accounts::read(root)?, ..Default::default() };
+    let mut differences = Vec::new();
+    let dir = crate::spec::Directory { recursive: false, ..dir.clone() };
+    crate::plan::plan_existing(&dir, &current, &observed, &mut differences);
+    Ok(differences.is_empty())
 }
 
 fn seed_account_files(root: &Root) -> Result<()> {

@@ -8,8 +8,8 @@ use serde_spanned::Spanned;
 
 use crate::accounts::Accounts;
 use crate::acl::Tag;
-use crate::principal::{Principal, check_name};
 use crate::spec::PermsSpec;
+use jts_core::{Principal, check_name};
 
 /// Checks the spec against itself and against the accounts that already exist.
 ///
@@ -79,6 +79,9 @@ fn check_groups(spec: &PermsSpec, accounts: &Accounts, errors: &mut Vec<SpecErro
             errors.push(error(group, &key, why));
         }
         let Some(gid) = group.get_ref().gid else { continue };
+        if gid == NO_ID {
+            errors.push(error(group, format!("{key}.gid"), NO_ID_MESSAGE.replace("ID", "gid")));
+        }
         if let Some(other) = by_gid.insert(gid, name) {
             errors.push(error(
                 group,
@@ -102,6 +105,12 @@ fn check_groups(spec: &PermsSpec, accounts: &Accounts, errors: &mut Vec<SpecErro
     }
 }
 
+/// `(uid_t) -1`: chown, setfacl and the shadow tools read it as "no id" or "leave as is".
+const NO_ID: u32 = u32::MAX;
+
+const NO_ID_MESSAGE: &str =
+    "ID 4294967295 is (uid_t) -1, which chown and useradd take as \"no change\", not an id; pick a smaller ID";
+
 fn check_users(spec: &PermsSpec, accounts: &Accounts, known: &Known<'_>, errors: &mut Vec<SpecError>) {
     let mut by_uid: BTreeMap<u32, &str> = BTreeMap::new();
     for (name, user) in &spec.users {
@@ -112,6 +121,9 @@ fn check_users(spec: &PermsSpec, accounts: &Accounts, known: &Known<'_>, errors:
         }
         let existing = accounts.users.get(name);
         if let Some(uid) = fields.uid {
+            if uid == NO_ID {
+                errors.push(error(user, format!("{key}.uid"), NO_ID_MESSAGE.replace("ID", "uid")));
+            }
             if let Some(other) = by_uid.insert(uid, name) {
                 errors.push(error(
                     user,

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
-/// A value as written, and the result of parsing it. [`crate::check`] reports the
+/// A value as written, and the result of parsing it. [`crate::check()`] reports the
 /// errors; everything else uses [`Deferred::value`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deferred<T> {

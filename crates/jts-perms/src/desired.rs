@@ -7,8 +7,8 @@
 
 use crate::accounts::Accounts;
 use crate::acl::{AclEntry, Perms, ResolvedEntry, Tag};
-use crate::mode::Mode;
-use crate::principal::Principal;
+use jts_core::Mode;
+use jts_core::Principal;
 
 /// Access or default ACL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -7,9 +7,9 @@
 //!
 //! The loop is the one every concern follows:
 //!
-//! 1. [`check`] the spec (pure, reports every problem with its location);
-//! 2. [`observe`] the machine into an [`Observed`] (serializable; no symlink followed);
-//! 3. [`plan`] the steps (pure);
+//! 1. [`check()`] the spec (pure, reports every problem with its location);
+//! 2. [`observe()`] the machine into an [`Observed`] (serializable; no symlink followed);
+//! 3. [`plan()`] the steps (pure);
 //! 4. run them with [`jts_core::execute`], which re-checks each step's preconditions.
 //!
 //! ```
@@ -44,10 +44,9 @@ mod check;
 mod deferred;
 mod desired;
 mod error;
-mod mode;
 mod observe;
 mod plan;
-mod principal;
+mod reach;
 mod spec;
 mod state;
 mod step;
@@ -58,10 +57,10 @@ pub use check::check;
 pub use deferred::Deferred;
 pub use desired::AclKind;
 pub use error::{Error, Result};
-pub use mode::Mode;
+pub use jts_core::{Mode, Principal};
 pub use observe::observe;
 pub use plan::plan;
-pub use principal::Principal;
+pub use reach::{Unreachable, unreachable};
 pub use spec::{DirectorySpec, GroupSpec, PermsSpec, UserSpec};
 pub use state::{ContentEntry, DirState, Observed, PathState};
 pub use step::{ContentFix, PermsStep};

@@ -11,9 +11,9 @@ use jts_core::{AbsPath, Root};
 use crate::accounts::Accounts;
 use crate::acl::{ACCESS_XATTR, DEFAULT_XATTR, ResolvedEntry, Tag, decode_xattr};
 use crate::error::{Error, Result};
-use crate::mode::Mode;
 use crate::spec::PermsSpec;
 use crate::state::{ContentEntry, DirState, Observed, PathState};
+use jts_core::Mode;
 
 /// Observes the accounts and every path the spec names, with their ancestors.
 pub fn observe(spec: &PermsSpec, root: &Root) -> Result<Observed> {

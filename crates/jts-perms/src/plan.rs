@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use jts_core::{AbsPath, Plan, Refusal};
 
 use crate::desired::{AclKind, expected_observation, full_acl};
-use crate::principal::Principal;
 use crate::spec::{Directory, PermsSpec, User};
 use crate::state::{ContentEntry, DirState, Observed, PathState};
 use crate::step::{ContentFix, PermsStep};
+use jts_core::Principal;
 
 /// Plans the steps that take `observed` to what `spec` declares.
 ///
-/// The spec must have passed [`crate::check`]. Account steps come first, then
+/// The spec must have passed [`crate::check()`]. Account steps come first, then
 /// directories from the top down. Names of accounts still to be created are resolved
 /// against the simulated result of the account steps.
 pub fn plan(spec: &PermsSpec, observed: &Observed) -> Plan<PermsStep> {
@@ -163,7 +163,7 @@ fn unmanaged(path: &AbsPath) -> Directory {
     }
 }
 
-fn plan_existing(dir: &Directory, current: &DirState, observed: &Observed, steps: &mut Vec<PermsStep>) {
+pub(crate) fn plan_existing(dir: &Directory, current: &DirState, observed: &Observed, steps: &mut Vec<PermsStep>) {
     let accounts = &observed.accounts;
     let path = &dir.path;
     let (uid, gid) = (accounts.uid(&dir.owner), accounts.gid(&dir.group));

@@ -8,8 +8,8 @@ use serde_spanned::Spanned;
 
 use crate::acl::AclEntry;
 use crate::deferred::Deferred;
-use crate::mode::Mode;
-use crate::principal::Principal;
+use jts_core::Mode;
+use jts_core::Principal;
 
 /// The default login shell of service accounts.
 pub const NOLOGIN: &str = "/usr/sbin/nologin";
@@ -157,7 +157,7 @@ impl PermsSpec {
     }
 
     /// Every directory with children expanded and defaults filled in, sorted by path.
-    /// Invalid child names are skipped here; [`crate::check`] reports them.
+    /// Invalid child names are skipped here; [`crate::check()`] reports them.
     pub fn directories(&self) -> Vec<Directory> {
         let mut all = Vec::new();
         for spec in &self.directories {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::Accounts;
 use crate::acl::ResolvedEntry;
-use crate::mode::Mode;
+use jts_core::Mode;
 
 /// The observed state of accounts and spec'd paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,10 +8,10 @@ use jts_core::{AbsPath, CmdSpec, Drift, Root, StepInfo, quote};
 use crate::accounts::{GroupEntry, UserEntry};
 use crate::acl::AclEntry;
 use crate::desired::{AclKind, expected_observation, full_acl, full_acl_text};
-use crate::mode::Mode;
-use crate::principal::Principal;
 use crate::spec::{Directory, User};
 use crate::state::{DirState, Observed, PathState};
+use jts_core::Mode;
+use jts_core::Principal;
 
 /// The seed account files a fresh `--root` gets, so that shadow's tools can work there.
 pub const SEED_ACCOUNT_FILES: [(&str, &str, u32); 4] = [
@@ -420,6 +420,17 @@ impl jts_core::Step for PermsStep {
                     shell: "/bin/bash".into(),
                 });
                 state.accounts.groups.entry("root".into()).or_insert(GroupEntry { gid: 0, members: vec![] });
+                // Seeding makes /etc like `mkdir -p`: a declared /etc is then fixed, not created.
+                let etc = AbsPath::new("/etc").expect("constant path");
+                if let Some(path @ PathState::Missing) = state.paths.get_mut(&etc) {
+                    *path = PathState::Directory(DirState {
+                        uid: 0,
+                        gid: 0,
+                        mode: Mode::new(jts_core::nofollow::PARENT_MODE),
+                        acl: Vec::new(),
+                        default_acl: Vec::new(),
+                    });
+                }
             }
             Self::CreateGroup { name, gid } => {
                 let gid = gid.unwrap_or_else(|| state.accounts.next_system_gid());

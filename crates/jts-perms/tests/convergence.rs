@@ -1,5 +1,4 @@
-//! Property tests of the pure planner: the convergence property (docs/architecture.md,
-//! "The core loop").
+//! Property tests of the pure planner (docs/architecture.md, "The core loop").
 //!
 //! Specs are generated as TOML text and parsed, so the parser is exercised too. Starting
 //! states are generated to be reachable: ids of existing accounts agree with the spec,

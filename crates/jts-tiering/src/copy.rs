@@ -100,14 +100,16 @@ pub fn copy_metadata(source: &File, stat: &FileStat, dest: &File) -> io::Result<
     Ok(())
 }
 
-/// Whether the open file still is what `stat` described: same inode, size and mtime.
+/// Whether the open file still is what `stat` described: same inode, size, mtime and ctime.
 pub fn unchanged(file: &File, stat: &FileStat) -> io::Result<bool> {
     let now = file.metadata()?;
     Ok(now.dev() == stat.st_dev
         && now.ino() == stat.st_ino
         && now.size() == u64::try_from(stat.st_size).unwrap_or(u64::MAX)
         && now.mtime() == stat.st_mtime
-        && now.mtime_nsec() == stat.st_mtime_nsec)
+        && now.mtime_nsec() == stat.st_mtime_nsec
+        && now.ctime() == stat.st_ctime
+        && now.ctime_nsec() == stat.st_ctime_nsec)
 }
 
 #[cfg(test)]
@@ -164,6 +166,8 @@ mod tests {
         assert_eq!(meta.mode() & 0o7777, 0o640);
         assert_eq!((meta.mtime(), meta.mtime_nsec()), (stat.st_mtime, stat.st_mtime_nsec));
         assert!(unchanged(&source, &stat).unwrap());
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(!unchanged(&source, &stat).unwrap(), "a chmod moves the ctime: the copy's mode would be stale");
         std::fs::write(&src, b"longer").unwrap();
         assert!(!unchanged(&source, &stat).unwrap());
     }

@@ -31,13 +31,13 @@ pub(crate) fn delete_files(
         }
         let Some((_, dir)) = &current else { continue };
         match dir.lstat(name)? {
-            Some(stat) if Identity::of(&stat) == candidate.identity() && dir.unlink(name)? => {
+            Some(stat) if candidate.identity().matches(&Identity::of(&stat)) && dir.unlink(name)? => {
                 report.deleted_files += 1;
                 report.deleted_bytes += candidate.size;
                 context.progress.add_file(candidate.size);
                 emptied.insert(relative.to_path_buf());
             }
-            Some(stat) if Identity::of(&stat) == candidate.identity() => {}
+            Some(stat) if candidate.identity().matches(&Identity::of(&stat)) => {}
             Some(_) => report.skip(&candidate.path, "changed since the scan"),
             None => {}
         }

@@ -53,6 +53,23 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A rule's `from` or `to` directory does not exist.
+    #[error(
+        "rule {rule}: its `{end}` directory {} does not exist; the tier may not be mounted (check `mount`), or the \
+         directory is not declared (add it to [[directories]] and run apply)",
+        .path.display()
+    )]
+    MissingEnd {
+        /// The rule's name.
+        rule: String,
+        /// `from` or `to`.
+        end: &'static str,
+        /// The missing directory.
+        path: PathBuf,
+    },
+    /// A rule's process found the run that started it already gone, and did nothing.
+    #[error("the tier run that started this rule has already ended")]
+    ParentGone,
     /// Another `tier run` holds the lock, or another process runs the rule (its journal).
     #[error("another tier run holds {path}; wait for it to finish")]
     Locked {

@@ -7,6 +7,11 @@
 //! | `begin` | before any temporary file is created | unlinks the batch's temporaries |
 //! | `copied` | after the copies are durable and verified | renames them, then unlinks sources |
 //! | `renamed` | after the final names are durable | unlinks the sources |
+//!
+//! Entries record each source's [`Identity`] as it was copied. A restart renames a copy
+//! and unlinks its source only while the source still matches it; the copy of a source
+//! that changed meanwhile is removed, from its temporary or from its final name, and the
+//! source is left for the next run (`mover.rs` says how).
 //! | `done` | after the unlinks are durable | nothing; the journal is emptied |
 //!
 //! A journal only ever holds its current batch: it is emptied after `done`, so its size
@@ -48,7 +53,8 @@ pub struct Entry {
     pub duplicate: bool,
 }
 
-/// What identifies a source file between the copy and the unlink.
+/// What identifies a source file, as the scan saw it and as it was copied: a source is
+/// renamed into place and unlinked only while it still [matches](Identity::matches) this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// Device.
@@ -61,6 +67,12 @@ pub struct Identity {
     pub mtime: i64,
     /// Modification time, nanoseconds.
     pub mtime_nsec: i64,
+    /// Status change time, seconds and nanoseconds: moved by every write, `chmod`, `chown`
+    /// or xattr change, and by setting the mtime, so a rewrite that restores the size and
+    /// the mtime still shows. Absent from journals written before it was recorded, and
+    /// then not compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime: Option<(i64, i64)>,
 }
 
 impl Identity {
@@ -72,7 +84,16 @@ impl Identity {
             size: u64::try_from(stat.st_size).unwrap_or(u64::MAX),
             mtime: stat.st_mtime,
             mtime_nsec: stat.st_mtime_nsec,
+            ctime: Some((stat.st_ctime, stat.st_ctime_nsec)),
         }
+    }
+
+    /// Whether the file is still the one this identity recorded, `now` being its identity
+    /// now: same inode, size and mtime, and the same ctime where both have one.
+    pub fn matches(&self, now: &Self) -> bool {
+        (self.dev, self.ino, self.size, self.mtime, self.mtime_nsec)
+            == (now.dev, now.ino, now.size, now.mtime, now.mtime_nsec)
+            && (self.ctime.is_none() || now.ctime.is_none() || self.ctime == now.ctime)
     }
 }
 
@@ -251,7 +272,7 @@ mod tests {
             source: PathBuf::from(OsStr::from_bytes(name)),
             temp: PathBuf::from(".jts-tmp.1.0"),
             dest: PathBuf::from(OsStr::from_bytes(name)),
-            identity: Identity { dev: 1, ino: 2, size: 3, mtime: 4, mtime_nsec: 5 },
+            identity: Identity { dev: 1, ino: 2, size: 3, mtime: 4, mtime_nsec: 5, ctime: Some((6, 7)) },
             hash: None,
             duplicate: false,
         }
@@ -274,6 +295,20 @@ mod tests {
         assert_eq!(journal.unfinished().unwrap(), None);
         journal.clear().unwrap();
         assert_eq!(std::fs::metadata(journal.path()).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn an_identity_without_ctime_from_an_older_journal_is_compared_without_it() {
+        let old: Identity = serde_json::from_str(r#"{"dev":1,"ino":2,"size":3,"mtime":4,"mtime_nsec":5}"#).unwrap();
+        assert_eq!(old.ctime, None);
+        let now = Identity { ctime: Some((6, 7)), ..old };
+        assert!(old.matches(&now) && now.matches(&old));
+        assert!(now.matches(&now));
+        assert!(!now.matches(&Identity { ctime: Some((6, 8)), ..now }), "a ctime change is a change");
+        assert!(!old.matches(&Identity { size: 4, ..now }), "so is a size change, ctime or not");
+        let text = serde_json::to_string(&now).unwrap();
+        assert!(text.ends_with(r#""ctime":[6,7]}"#), "{text}");
+        assert_eq!(serde_json::from_str::<Identity>(&text).unwrap(), now);
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //!   before the server answers; [`run::run_one`] runs one rule for a caller that isolates
 //!   each rule in a process of its own, as `jts-provision tier run` does;
 //! - [`plan()`]: what a run would do now;
-//! - the mover (DESIGN.md §6): copies to temporary names with blake3 hashing, one
+//! - the mover (docs/architecture.md, "The mover"): copies to temporary names with blake3 hashing, one
 //!   `syncfs` per batch, read-back verification, `RENAME_NOREPLACE`, sources unlinked last;
-//!   a [`journal`] per rule makes an interrupted run roll back or finish its batch.
+//!   a [`journal`] per rule makes an interrupted run roll back or finish its batch. Each
+//!   source is checked again (inode, size, mtime, ctime) before its copy takes the final
+//!   name and before it is unlinked: one that changed meanwhile (appended to, say) keeps
+//!   no copy at the destination, stale or not, and is left whole for the next run.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -47,6 +50,7 @@ pub mod journal;
 mod mover;
 mod names;
 mod plan;
+pub mod process;
 mod report;
 pub mod rules;
 pub mod run;

@@ -2,8 +2,11 @@
 //!
 //! The guarantee: at every instant, each file exists complete at its source, or complete
 //! and verified under its final name at the destination; a partial file is only ever
-//! under a [temporary name](crate::names::TEMP_PREFIX). Files go in batches
-//! (DESIGN.md §6, group commit):
+//! under a [temporary name](crate::names::TEMP_PREFIX). A source that changes while it is
+//! moved (a writer that closes and reopens it appends a record, say) keeps its final name
+//! free of a stale copy: the copy is removed, from its temporary or from the final name
+//! it was just given, and the source stays, whole, for the next run. Files go in batches
+//! (docs/architecture.md, "The mover": group commit):
 //!
 //! 1. `begin` is journaled with the temporary names; each file is copied to its
 //!    temporary, hashing what is read, and given the source's owner, xattrs/ACLs, mode
@@ -13,16 +16,26 @@
 //! 3. final names are chosen (a different file of the same name is never replaced: the
 //!    copy gets a `.conflict-N` name; identical content is a duplicate and not copied),
 //!    and `copied` is journaled;
-//! 4. temporaries are renamed with `RENAME_NOREPLACE`; `syncfs`; `renamed` is journaled;
-//! 5. sources still identical to what was copied are unlinked; `syncfs` on the source;
-//!    `done` is journaled and the journal emptied.
+//! 4. each source is checked once more (inode, size, mtime, ctime): one that changed
+//!    since it was copied has its temporary removed and is skipped; the others'
+//!    temporaries are renamed with `RENAME_NOREPLACE`; `syncfs`; `renamed` is journaled;
+//! 5. sources still identical to what was copied are unlinked. One that changed after
+//!    its copy was renamed into place is not: its copy, stale, is taken back out of the
+//!    final name (renamed back to its temporary name, checked to be that copy, and
+//!    unlinked), so the file is never both at its source and, older, at its destination.
+//!    `syncfs` on the source (and on the destination after such a removal); `done` is
+//!    journaled and the journal emptied. (A write that lands between that last check and
+//!    the unlink, two system calls apart, goes with the unlinked inode: no lease is taken
+//!    on a source.)
 //!
 //! Steps 1 ([`Mover::copy`]) and 2–5 ([`Mover::commit`]) of consecutive batches overlap:
 //! batch N+1 copies while batch N syncs, reads back and renames. Each batch in flight has
 //! its own journal, so at most two batches, of disjoint files, are ever unfinished.
 //!
 //! A restart finds the last record of an unfinished batch and rolls it back (`begin`:
-//! the temporaries are removed) or forward (`copied`, `renamed`), see [`recover`].
+//! the temporaries are removed) or forward (`copied`, `renamed`), see [`recover`]. Rolling
+//! forward checks each source against the identity journaled with it, as steps 4 and 5
+//! do, so a source that changed while the mover was down is left with no copy either.
 //! Within one filesystem and without compression a move is a `rename`, which is atomic.
 
 use std::collections::BTreeSet;
@@ -49,6 +62,10 @@ use crate::scan::Candidate;
 
 /// Space for a file's metadata, on top of its bytes, when checking free space.
 const METADATA_SLACK: u64 = 4096;
+
+/// Why a file whose source changed between its copy and the unlink of its source is
+/// skipped (its copy removed).
+const CHANGED: &str = "changed while it was being moved; left for the next run";
 
 /// Moves of one rule (or of one recovered batch) between two directories.
 pub(crate) struct Mover<'a> {
@@ -291,7 +308,7 @@ impl<'a> Mover<'a> {
         };
         let source_path = || self.from.path().join(&entry.source);
         let stat = nix::sys::stat::fstat(&source).map_err(|err| Error::io("stat", source_path(), err))?;
-        if FileKind::of(&stat) != FileKind::File || Identity::of(&stat) != entry.identity {
+        if FileKind::of(&stat) != FileKind::File || !entry.identity.matches(&Identity::of(&stat)) {
             return Ok(Outcome::Skipped("changed since the scan".into()));
         }
         let (dest_relative, dest_name) = split(&entry.dest);
@@ -446,6 +463,13 @@ impl<'a> Mover<'a> {
             }
             return Ok(holds);
         }
+        // The last look at the source before its copy takes the name: a source that
+        // changed since it was copied must never have that stale copy under its name.
+        if self.source_changed(&files[index])? {
+            none_behind_a_non_directory(self.withdraw(&files[index]))?;
+            self.report().skip(&files[index].source, CHANGED);
+            return Ok(false);
+        }
         loop {
             let (_, dest) = split(&files[index].dest);
             match dir.rename_noreplace(&temp, &dir, dest)? {
@@ -478,29 +502,97 @@ impl<'a> Mover<'a> {
     /// Whether the final name of `entry` in `dir` holds exactly the journaled content.
     fn dest_holds(&self, dir: &Dir, entry: &Entry) -> Result<bool> {
         let (_, name) = split(&entry.dest);
-        let Some(mut file) = dir.open_file(name)? else { return Ok(false) };
+        Ok(self.copy_under(dir, name, entry)?.is_some())
+    }
+
+    /// The inode of `name` in `dir` if it is a regular file holding exactly the journaled
+    /// content of `entry`.
+    fn copy_under(&self, dir: &Dir, name: &OsStr, entry: &Entry) -> Result<Option<u64>> {
+        let Some(mut file) = dir.open_file(name)? else { return Ok(None) };
+        let stat = nix::sys::stat::fstat(&file).map_err(|err| Error::io("stat", dir.path().join(name), err))?;
+        if FileKind::of(&stat) != FileKind::File {
+            return Ok(None);
+        }
         let mut buffer = Vec::new();
         match content_hash(&mut file, self.compress.is_some(), false, &mut buffer) {
-            Ok(hash) => Ok(entry.hash.as_deref() == Some(hash.to_hex().as_str())),
-            Err(err) if err.kind() == std::io::ErrorKind::Other => Ok(false),
+            Ok(hash) => Ok((entry.hash.as_deref() == Some(hash.to_hex().as_str())).then_some(stat.st_ino)),
+            Err(err) if err.kind() == std::io::ErrorKind::Other => Ok(None),
             Err(err) => Err(Error::io("read", dir.path().join(name), err)),
         }
     }
 
-    /// Unlinks the sources of `files` that are still what was copied, makes that durable,
-    /// and closes the batch.
+    /// Whether the source of `entry` is no longer the file that was copied: another inode,
+    /// size, mtime or ctime. A source that is gone has not changed: its copy, complete and
+    /// verified, is all there is of it.
+    fn source_changed(&self, entry: &Entry) -> Result<bool> {
+        let (relative, name) = split(&entry.source);
+        let Some(dir) = self.from_dirs.get(relative, |p| self.from.descend(p))? else { return Ok(false) };
+        Ok(dir.lstat(name)?.is_some_and(|stat| !entry.identity.matches(&Identity::of(&stat))))
+    }
+
+    /// Removes the copy of `entry`, whose source changed after it was copied, from the
+    /// destination: from its temporary name, or from its final name if it was renamed
+    /// there already. Then the file is only at its source, and a later run moves it as it
+    /// is then, under its own name. Idempotent, for a restart.
+    fn withdraw(&self, entry: &Entry) -> Result<()> {
+        if entry.duplicate {
+            // The destination's file was there before; nothing of it is this batch's.
+            return Ok(());
+        }
+        let (relative, temp) = split(&entry.temp);
+        let (_, dest) = split(&entry.dest);
+        let Some(dir) = self.to_dirs.get(relative, |p| self.to.descend(p))? else { return Ok(()) };
+        if dir.lstat(temp)?.is_some() {
+            // Not renamed; or a link-then-unlink rename (NFS) was interrupted between its
+            // two calls, and then the final name is the same file.
+            if same_inode(&dir, temp, dest)? {
+                dir.unlink(dest)?;
+            }
+            dir.unlink(temp)?;
+            return Ok(());
+        }
+        // Renamed: the final name holds the copy if it holds exactly the copied content.
+        // It is renamed back to its temporary name first and checked to be the file that
+        // was hashed, so a file that took the name meanwhile is never the one unlinked.
+        let Some(ino) = self.copy_under(&dir, dest, entry)? else { return Ok(()) };
+        if dir.rename_noreplace(dest, &dir, temp)? != Renamed::Done {
+            return Ok(());
+        }
+        if dir.lstat(temp)?.is_some_and(|stat| stat.st_ino == ino) {
+            dir.unlink(temp)?;
+            return Ok(());
+        }
+        // Another file took the final name between the check and the rename: it goes
+        // back, beside a newer one under a conflict name if need be.
+        let mut back = entry.clone();
+        loop {
+            let (_, name) = split(&back.dest);
+            match dir.rename_noreplace(temp, &dir, name)? {
+                Renamed::Done | Renamed::Missing => return Ok(()),
+                Renamed::Exists => self.rename_after_conflict(&dir, &mut back)?,
+            }
+        }
+    }
+
+    /// Unlinks the sources of `files` that are still what was copied, takes the copies of
+    /// those that changed back out of the destination, makes that durable, and closes
+    /// the batch.
     pub fn unlink_sources(&self, journal: &mut Journal, number: u64, files: &[Entry]) -> Result<()> {
         let mut emptied = BTreeSet::new();
+        let mut withdrawn = false;
         for entry in files {
             let (relative, name) = split(&entry.source);
             let Some(dir) = self.from_dirs.get(relative, |p| self.from.descend(p))? else { continue };
             match dir.lstat(name)? {
-                Some(stat) if Identity::of(&stat) == entry.identity => {
+                Some(stat) if entry.identity.matches(&Identity::of(&stat)) => {
                     dir.unlink(name)?;
                 }
                 Some(_) => {
-                    self.report()
-                        .skip(&entry.source, "changed after it was copied; the copy and the source are both kept");
+                    // Changed after its copy took the final name: that copy is stale. It
+                    // is taken back out, so the file is once, at its source, as it is now.
+                    none_behind_a_non_directory(self.withdraw(entry))?;
+                    withdrawn = true;
+                    self.report().skip(&entry.source, CHANGED);
                     continue;
                 }
                 // Unlinked before an interruption.
@@ -511,6 +603,9 @@ impl<'a> Mover<'a> {
             emptied.insert(relative.to_path_buf());
         }
         self.prune_batch(&emptied)?;
+        if withdrawn {
+            self.to.sync_filesystem()?;
+        }
         self.from.sync_filesystem()?;
         journal.append(&Record::Done { batch: number })?;
         journal.clear()
@@ -537,7 +632,7 @@ impl<'a> Mover<'a> {
             }
             let (relative, name) = split(&candidate.path);
             let Some(source_dir) = self.from_dirs.get(relative, |p| self.from.descend(p))? else { continue };
-            if source_dir.lstat(name)?.map(|stat| Identity::of(&stat)) != Some(candidate.identity()) {
+            if !source_dir.lstat(name)?.is_some_and(|stat| candidate.identity().matches(&Identity::of(&stat))) {
                 self.report().skip(&candidate.path, "changed since the scan");
                 continue;
             }
@@ -562,7 +657,8 @@ impl<'a> Mover<'a> {
                         let Some(mut source) = source_dir.open_file(name)? else { continue };
                         if self.same_content(&dest_dir, dest_name, &mut source, &mut buffer)?.is_some() {
                             entry.duplicate = true;
-                            if source_dir.lstat(name)?.map(|stat| Identity::of(&stat)) == Some(entry.identity) {
+                            if source_dir.lstat(name)?.is_some_and(|stat| entry.identity.matches(&Identity::of(&stat)))
+                            {
                                 source_dir.unlink(name)?;
                                 self.count_moved(&entry);
                                 emptied.insert(relative.to_path_buf());
@@ -595,7 +691,14 @@ impl<'a> Mover<'a> {
 impl Candidate {
     /// The identity the journal records for this file.
     pub fn identity(&self) -> Identity {
-        Identity { dev: self.dev, ino: self.ino, size: self.size, mtime: self.mtime, mtime_nsec: self.mtime_nsec }
+        Identity {
+            dev: self.dev,
+            ino: self.ino,
+            size: self.size,
+            mtime: self.mtime,
+            mtime_nsec: self.mtime_nsec,
+            ctime: Some((self.ctime, self.ctime_nsec)),
+        }
     }
 }
 
@@ -681,5 +784,270 @@ fn none_behind_a_non_directory(result: Result<()>) -> Result<()> {
     match result {
         Err(Error::Core(jts_core::Error::NotADirectory { .. })) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, SystemTime};
+
+    use jts_core::SpecDuration;
+
+    use super::*;
+    use crate::rules::Compression;
+    use crate::run::RunOptions;
+    use crate::scan::{Selector, scan};
+
+    const FROM: &str = "/hot";
+    const TO: &str = "/warm";
+
+    /// A hot and a warm directory on one filesystem. Moves are compressed (zstd), so they
+    /// go by copy, journal and rename, as between two filesystems, not by `rename`.
+    struct Tiers {
+        dir: tempfile::TempDir,
+        root: Root,
+    }
+
+    impl Tiers {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let root = Root::new(dir.path()).unwrap();
+            for tier in [FROM, TO] {
+                std::fs::create_dir_all(root.resolve(&AbsPath::new(tier).unwrap())).unwrap();
+            }
+            Self { dir, root }
+        }
+
+        fn hot(&self, relative: &str) -> PathBuf {
+            self.dir.path().join("hot").join(relative)
+        }
+
+        /// Writes `content` at `hot/relative`, 30 days old.
+        fn old_file(&self, relative: &str, content: &[u8]) {
+            let path = self.hot(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, content).unwrap();
+            age(&path);
+        }
+
+        /// What a scan of `hot` selects now (files older than a day).
+        fn candidates(&self) -> Vec<Candidate> {
+            let from = jts_core::nofollow::open_dir(&self.root, &AbsPath::new(FROM).unwrap()).unwrap();
+            let selector = Selector {
+                include: Vec::new(),
+                exclude: Vec::new(),
+                older_than: SpecDuration::from_secs(86_400),
+                larger_than: None,
+            };
+            scan(&from, &selector, SystemTime::now(), &BTreeSet::new()).unwrap()
+        }
+
+        /// Every file below `warm`: final names decompressed, temporaries as they are.
+        fn warm_files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+            let mut files = BTreeMap::new();
+            let mut stack = vec![PathBuf::new()];
+            while let Some(relative) = stack.pop() {
+                for entry in std::fs::read_dir(self.dir.path().join("warm").join(&relative)).unwrap() {
+                    let entry = entry.unwrap();
+                    let path = relative.join(entry.file_name());
+                    if entry.file_type().unwrap().is_dir() {
+                        stack.push(path);
+                        continue;
+                    }
+                    let content = std::fs::read(entry.path()).unwrap();
+                    let temp = crate::names::is_temp_name(&entry.file_name());
+                    files.insert(path, if temp { content } else { zstd::decode_all(&content[..]).unwrap() });
+                }
+            }
+            files
+        }
+
+        /// The rule's journal (slot 0), locked until dropped.
+        fn journal(&self) -> Journal {
+            Journal::open(&self.root, "test").unwrap()
+        }
+    }
+
+    /// Makes `path` 30 days old.
+    fn age(path: &Path) {
+        let old = SystemTime::now() - Duration::from_secs(30 * 86_400);
+        File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
+    }
+
+    /// What a writer that closes and reopens its file does: open, append, close.
+    fn append(path: &Path, bytes: &[u8]) {
+        File::options().append(true).open(path).unwrap().write_all(bytes).unwrap();
+    }
+
+    fn skipped(report: &RuleReport) -> Vec<(String, String)> {
+        report.skipped.iter().map(|s| (s.path.display().to_string(), s.reason.clone())).collect()
+    }
+
+    fn warm(entries: &[(&str, &[u8])]) -> BTreeMap<PathBuf, Vec<u8>> {
+        entries.iter().map(|(path, content)| (PathBuf::from(path), content.to_vec())).collect()
+    }
+
+    /// Runs `f` with a mover from `hot` to `warm` (zstd); returns what it returned and
+    /// the rule's report.
+    fn with_mover<T>(tiers: &Tiers, f: impl FnOnce(&Mover<'_>) -> T) -> (T, RuleReport) {
+        let (progress, options, cancel) = (Progress::default(), RunOptions::default(), AtomicBool::new(false));
+        let context = Context::for_test(&progress, &options, &cancel);
+        let mut report = RuleReport::default();
+        let (from, to) = (AbsPath::new(FROM).unwrap(), AbsPath::new(TO).unwrap());
+        let out = {
+            let mover =
+                Mover::new(&tiers.root, (&from, &to), Some(Compression::Zstd), false, &mut report, &context).unwrap();
+            f(&mover)
+        };
+        (out, report)
+    }
+
+    /// One batch of what a scan selects now: copied, then `between` runs, then committed
+    /// (sync, final names, renames, unlinks).
+    fn move_batch(tiers: &Tiers, between: impl FnOnce()) -> RuleReport {
+        let candidates = tiers.candidates();
+        let mut journal = tiers.journal();
+        with_mover(tiers, |mover| {
+            let copying = mover.copy(1, &candidates, 0, &mut journal).unwrap();
+            between();
+            mover.commit(copying, Verify::Copy, &mut journal).unwrap();
+        })
+        .1
+    }
+
+    /// What `commit` journals as `copied` for a batch whose files were all copied: the
+    /// hashes and the final names.
+    fn copied_entries(mover: &Mover<'_>, copying: Copying) -> Vec<Entry> {
+        mover.to.sync_filesystem().unwrap();
+        copying
+            .files
+            .into_iter()
+            .zip(copying.outcomes)
+            .map(|(mut entry, outcome)| {
+                let Outcome::Copied(hash) = outcome else { panic!("{} was not copied", entry.source.display()) };
+                entry.hash = Some(hash.to_hex().to_string());
+                mover.choose_free_name(&mut entry).unwrap();
+                entry
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_source_appended_to_between_its_copy_and_its_rename_is_left_for_the_next_run() {
+        let tiers = Tiers::new();
+        tiers.old_file("a/x.log", b"record 1\n");
+        let report = move_batch(&tiers, || append(&tiers.hot("a/x.log"), b"record 2\n"));
+        assert_eq!(tiers.warm_files(), warm(&[]), "no stale copy under its name, no temporary: {report:?}");
+        assert_eq!(std::fs::read(tiers.hot("a/x.log")).unwrap(), b"record 1\nrecord 2\n");
+        assert_eq!(report.moved_files, 0);
+        assert_eq!(skipped(&report), [("a/x.log".into(), CHANGED.into())]);
+
+        // Once old again, the next run moves it once, under its own name.
+        age(&tiers.hot("a/x.log"));
+        let report = move_batch(&tiers, || {});
+        assert_eq!((report.moved_files, report.conflicts.len(), report.skipped.len()), (1, 0, 0), "{report:?}");
+        assert_eq!(tiers.warm_files(), warm(&[("a/x.log.zst", b"record 1\nrecord 2\n")]));
+        assert!(!tiers.hot("a/x.log").exists());
+    }
+
+    #[test]
+    fn a_source_rewritten_to_the_same_size_and_mtime_is_told_apart_by_its_ctime() {
+        let tiers = Tiers::new();
+        tiers.old_file("y.log", b"version 1");
+        let path = tiers.hot("y.log");
+        let report = move_batch(&tiers, || {
+            let before = std::fs::metadata(&path).unwrap();
+            std::fs::write(&path, b"version 2").unwrap();
+            File::options().write(true).open(&path).unwrap().set_modified(before.modified().unwrap()).unwrap();
+            let after = std::fs::metadata(&path).unwrap();
+            let same = |m: &std::fs::Metadata| (m.ino(), m.size(), m.mtime(), m.mtime_nsec());
+            assert_eq!(same(&after), same(&before), "only the ctime tells the change");
+        });
+        assert_eq!(tiers.warm_files(), warm(&[]), "{report:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"version 2", "the new content is kept");
+        assert_eq!(skipped(&report), [("y.log".into(), CHANGED.into())]);
+    }
+
+    #[test]
+    fn a_source_appended_to_after_its_copy_was_renamed_is_kept_and_the_copy_taken_back() {
+        let tiers = Tiers::new();
+        tiers.old_file("z.log", b"record 1\n");
+        let candidates = tiers.candidates();
+        let mut journal = tiers.journal();
+        let ((), report) = with_mover(&tiers, |mover| {
+            let copying = mover.copy(1, &candidates, 0, &mut journal).unwrap();
+            let mut files = copied_entries(mover, copying);
+            journal.append(&Record::Copied(mover.batch(1, files.clone()))).unwrap();
+            assert!(mover.place(&mut journal, 1, &mut files, 0).unwrap());
+            assert_eq!(tiers.warm_files(), warm(&[("z.log.zst", b"record 1\n")]), "renamed into place");
+            mover.to.sync_filesystem().unwrap();
+            journal.append(&Record::Renamed(mover.batch(1, files.clone()))).unwrap();
+            append(&tiers.hot("z.log"), b"record 2\n");
+            mover.unlink_sources(&mut journal, 1, &files).unwrap();
+        });
+        assert_eq!(tiers.warm_files(), warm(&[]), "the stale copy is taken back: {report:?}");
+        assert_eq!(std::fs::read(tiers.hot("z.log")).unwrap(), b"record 1\nrecord 2\n");
+        assert_eq!(skipped(&report), [("z.log".into(), CHANGED.into())]);
+        assert_eq!((report.moved_files, journal.unfinished().unwrap()), (0, None));
+    }
+
+    /// Where a kill stopped a batch.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Killed {
+        /// After `copied` was journaled, before any rename.
+        Copied,
+        /// After the rename, before `renamed` was journaled.
+        CopiedAndRenamed,
+        /// After `renamed` was journaled, before the unlink.
+        Renamed,
+    }
+
+    #[test]
+    fn recovery_never_renames_nor_keeps_the_copy_of_a_source_that_changed_after_the_kill() {
+        for killed in [Killed::Copied, Killed::CopiedAndRenamed, Killed::Renamed] {
+            for grows in [false, true] {
+                let tiers = Tiers::new();
+                tiers.old_file("k.log", b"record 1\n");
+                let candidates = tiers.candidates();
+                let mut journal = tiers.journal();
+                with_mover(&tiers, |mover| {
+                    let copying = mover.copy(1, &candidates, 0, &mut journal).unwrap();
+                    let mut files = copied_entries(mover, copying);
+                    journal.append(&Record::Copied(mover.batch(1, files.clone()))).unwrap();
+                    if killed != Killed::Copied {
+                        assert!(mover.place(&mut journal, 1, &mut files, 0).unwrap());
+                    }
+                    if killed == Killed::Renamed {
+                        mover.to.sync_filesystem().unwrap();
+                        journal.append(&Record::Renamed(mover.batch(1, files.clone()))).unwrap();
+                    }
+                });
+                drop(journal); // killed: the next run takes the journal over
+                if grows {
+                    append(&tiers.hot("k.log"), b"record 2\n");
+                }
+                let (progress, options, cancel) = (Progress::default(), RunOptions::default(), AtomicBool::new(false));
+                let context = Context::for_test(&progress, &options, &cancel);
+                let mut report = RuleReport::default();
+                let mut journal = tiers.journal();
+                let said = recover(&tiers.root, false, &mut journal, &mut report, &context).unwrap();
+                assert!(said.is_some_and(|said| said.contains("batch 1")), "{killed:?}");
+                assert_eq!(journal.unfinished().unwrap(), None, "{killed:?}: the batch is closed");
+                if grows {
+                    let what = format!("{killed:?}, then the source grew: {report:?}");
+                    assert_eq!(tiers.warm_files(), warm(&[]), "{what}");
+                    assert_eq!(std::fs::read(tiers.hot("k.log")).unwrap(), b"record 1\nrecord 2\n", "{what}");
+                    assert_eq!(skipped(&report), [("k.log".into(), CHANGED.into())], "{what}");
+                } else {
+                    let what = format!("{killed:?}, source unchanged: {report:?}");
+                    assert_eq!(tiers.warm_files(), warm(&[("k.log.zst", b"record 1\n")]), "{what}");
+                    assert!(!tiers.hot("k.log").exists(), "{what}");
+                    assert_eq!((report.moved_files, report.skipped.len()), (1, 0), "{what}");
+                }
+            }
+        }
     }
 }

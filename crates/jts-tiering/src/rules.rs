@@ -1,4 +1,4 @@
-//! The `[[rules]]` spec section (DESIGN.md §4) and its checks.
+//! The `[[rules]]` spec section (README, "Spec reference") and its checks.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -27,7 +27,7 @@ pub enum Compression {
     Zstd,
 }
 
-/// How a moved file's copy is checked before its source is removed (DESIGN.md §6).
+/// How a moved file's copy is checked before its source is removed (docs/architecture.md, "The mover").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verify {
@@ -276,6 +276,22 @@ pub fn check(rules: &[RuleSpec]) -> Vec<SpecError> {
         }
     }
     errors
+}
+
+/// The compiled rules named in `names`, in spec order, or all when `names` is empty. A
+/// spec without rules, or an unknown name, is an error that says what the spec has.
+pub fn select(specs: &[RuleSpec], names: &[String]) -> Result<Vec<Rule>, String> {
+    let rules: Vec<Rule> = specs.iter().map(RuleSpec::compile).collect::<Result<_, _>>()?;
+    if rules.is_empty() {
+        return Err("the spec has no [[rules]]; add one (see README, \"Tiering\")".into());
+    }
+    for name in names {
+        if !rules.iter().any(|rule| &rule.name == name) {
+            let known: Vec<&str> = rules.iter().map(|rule| rule.name.as_str()).collect();
+            return Err(format!("no rule named {name:?}; the spec has: {}", known.join(", ")));
+        }
+    }
+    Ok(rules.into_iter().filter(|rule| names.is_empty() || names.contains(&rule.name)).collect())
 }
 
 #[cfg(test)]

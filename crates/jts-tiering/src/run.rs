@@ -2,14 +2,11 @@
 //! and the status file that monitoring reads.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use jts_core::{AbsPath, Root};
-use nix::fcntl::{Flock, FlockArg, OFlag, openat};
-use nix::sys::stat::Mode;
+use jts_core::{AbsPath, Root, StateLock};
 use serde::{Deserialize, Serialize};
 
 use crate::delete::{delete_files, prune_empty_dirs};
@@ -114,6 +111,14 @@ impl Context<'_> {
     /// The watchdog gave up on this rule: stop at the next file.
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+impl<'a> Context<'a> {
+    /// A context for unit tests that drive the mover's steps one at a time.
+    pub(crate) fn for_test(progress: &'a Progress, options: &'a RunOptions, cancel: &'a AtomicBool) -> Self {
+        Self { progress, options, run_id: run_id(), cancel }
     }
 }
 
@@ -255,7 +260,7 @@ fn run_rule(
     let mut report =
         RuleReport { name: rule.name.clone(), action: rule.action.name().to_owned(), ..RuleReport::default() };
     if let Err(err) = run_rule_into(root, rule, context, open_for_write, limits, &mut report) {
-        tracing::error!("rule {}: {err}", rule.name);
+        tracing::debug!("rule {}: {err}", rule.name); // the report carries it to the front end
         report.error = Some(err.to_string());
     }
     report.seconds = started.elapsed().as_secs_f64();
@@ -352,8 +357,18 @@ fn copy_pipelined(
     })
 }
 
-/// Why `rule` has nothing to do now, if its `when_source_above_percent` does not fire.
+/// Why `rule` has nothing to do now, if its `when_source_above_percent` does not fire;
+/// first, that its `from` and `to` are there ([`Error::MissingEnd`] says which is not).
 pub(crate) fn idle(root: &Root, rule: &Rule) -> Result<Option<String>> {
+    let to = match &rule.action {
+        RuleAction::Move { to, .. } => Some(("to", to)),
+        RuleAction::Delete => None,
+    };
+    for (end, path) in std::iter::once(("from", &rule.from)).chain(to) {
+        if matches!(jts_core::nofollow::lookup(root, path)?, jts_core::nofollow::Lookup::Missing) {
+            return Err(Error::MissingEnd { rule: rule.name.clone(), end, path: root.resolve(path) });
+        }
+    }
     let Some(threshold) = rule.when_source_above_percent else { return Ok(None) };
     let used = Dir::open(root, &rule.from)?.used_percent()?;
     Ok((used < f64::from(threshold)).then(|| {
@@ -395,22 +410,11 @@ fn batches<'c>(candidates: &'c [Candidate], options: &RunOptions) -> impl Iterat
     })
 }
 
-/// Held for the whole of a run: one run at a time (`/var/lib/jts/tier/lock`).
-#[derive(Debug)]
-pub struct RunLock(#[allow(dead_code, reason = "held, not read: the lock ends when it is dropped")] Flock<File>);
-
-/// Takes the run lock, or fails with [`Error::Locked`] if another run holds it.
-pub fn lock(root: &Root) -> Result<RunLock> {
+/// Takes the run lock (`/var/lib/jts/tier/lock`), held for the whole of a run: one run
+/// at a time. Another run holding it is [`jts_core::Error::Locked`], naming its process.
+pub fn lock(root: &Root) -> Result<StateLock> {
     let state = AbsPath::new(STATE_DIR).map_err(Error::Core)?;
-    let dir = jts_core::nofollow::reopen_dir(&jts_core::nofollow::create_dir_all(root, &state, 0o700)?)?;
-    let path = root.resolve(&state).join("lock");
-    let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd =
-        openat(&dir, "lock", flags, Mode::from_bits_truncate(0o600)).map_err(|err| Error::io("open", &path, err))?;
-    Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock).map(RunLock).map_err(|(_, errno)| match errno {
-        nix::errno::Errno::EWOULDBLOCK => Error::Locked { path },
-        other => Error::io("lock", &path, other),
-    })
+    Ok(StateLock::take(root, &state, "lock", 0o700, "tier run")?)
 }
 
 /// Seconds since the epoch, now.
@@ -495,6 +499,8 @@ mod tests {
                 size,
                 mtime: 0,
                 mtime_nsec: 0,
+                ctime: 0,
+                ctime_nsec: 0,
                 dev: 1,
                 ino: i as u64,
                 open_for_writing: false,

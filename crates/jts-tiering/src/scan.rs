@@ -56,6 +56,10 @@ pub struct Candidate {
     pub mtime: i64,
     /// Nanoseconds of the modification time.
     pub mtime_nsec: i64,
+    /// Status change time, seconds since the epoch.
+    pub ctime: i64,
+    /// Nanoseconds of the status change time.
+    pub ctime_nsec: i64,
     /// Device of the file.
     pub dev: u64,
     /// Inode of the file.
@@ -204,6 +208,8 @@ fn walk_dir(
                         size,
                         mtime: stat.st_mtime,
                         mtime_nsec: stat.st_mtime_nsec,
+                        ctime: stat.st_ctime,
+                        ctime_nsec: stat.st_ctime_nsec,
                         dev,
                         ino,
                         open_for_writing: open_for_write.contains(&(dev, ino)),

@@ -69,7 +69,7 @@ action = "delete"
 
     let held = lock(&root).unwrap();
     let second = run(&root, &rules, &RunOptions::default(), &Arc::default());
-    assert!(matches!(second, Err(Error::Locked { .. })), "{second:?}");
+    assert!(matches!(second, Err(Error::Core(jts_core::Error::Locked { .. }))), "{second:?}");
     drop(held);
     let again = run(&root, &rules, &RunOptions::default(), &Arc::default()).unwrap();
     assert_eq!(again.rules.iter().map(|r| r.moved_files + r.deleted_files).sum::<u64>(), 0, "nothing left to do");

@@ -2,7 +2,7 @@
 
 use super::mkfs_common::{flag_of, items_of, value_of};
 use super::{Problem, parse_binary_size};
-use crate::mkfs::{Token, subopt_key};
+use crate::mkfs_args::{Token, subopt_key};
 
 const PROFILES: &[&str] = &["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10", "raid5", "raid6"];
 /// `-O` features of btrfs-progs 6.2.
@@ -143,7 +143,7 @@ mod tests {
     use super::super::test_util::{assert_one, opts};
     use super::*;
     use crate::kind::FsKind;
-    use crate::mkfs::parse_args;
+    use crate::mkfs_args::parse_args;
 
     fn run(args: &[&str]) -> Vec<Problem> {
         let mut problems = Vec::new();

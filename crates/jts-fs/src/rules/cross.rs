@@ -5,7 +5,7 @@ use super::xfs::{ftype_off, has_stripe, log_stripe};
 use super::{Problem, btrfs, ext4, parse_binary_size};
 use crate::format::FormatSpec;
 use crate::kind::{FsKind, Preset};
-use crate::mkfs::Token;
+use crate::mkfs_args::Token;
 
 /// `format` with merged mkfs arguments `tokens`, mounted with `mount_options` (the
 /// preset's merged with the spec's).

@@ -2,7 +2,7 @@
 
 use super::Problem;
 use super::mkfs_common::{flag_of, item_value, items_of, sub_of, value_of};
-use crate::mkfs::{Token, subopt_key};
+use crate::mkfs_args::{Token, subopt_key};
 
 /// Features `-O` takes.
 const FEATURES: &[&str] = &[
@@ -308,7 +308,7 @@ mod tests {
     use super::super::test_util::{assert_one, opts};
     use super::*;
     use crate::kind::FsKind;
-    use crate::mkfs::parse_args;
+    use crate::mkfs_args::parse_args;
 
     fn run(args: &[&str]) -> Vec<Problem> {
         let mut problems = Vec::new();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::Problem;
 use crate::kind::FsKind;
-use crate::mkfs::{BadArg, Token, flag_defs, subopt_key, subopts};
+use crate::mkfs_args::{BadArg, Token, flag_defs, subopt_key, subopts};
 
 pub(super) fn check(kind: FsKind, args: &[String], user: &[Token], problems: &mut Vec<Problem>) {
     if kind == FsKind::None {
@@ -198,7 +198,7 @@ mod tests {
     use super::super::Severity::Error;
     use super::super::test_util::{assert_one, opts, rules};
     use super::*;
-    use crate::mkfs::parse_args;
+    use crate::mkfs_args::parse_args;
 
     fn run(kind: FsKind, args: &[&str]) -> Vec<Problem> {
         let mut problems = Vec::new();

@@ -101,7 +101,7 @@ pub fn has_errors(problems: &[Problem]) -> bool {
 /// ```
 pub fn check_format(format: &FormatSpec, device_size: Option<u64>) -> Vec<Problem> {
     let mut problems = label::check(format);
-    let user = crate::mkfs::parse_args(format.filesystem, &format.mkfs_options);
+    let user = crate::mkfs_args::parse_args(format.filesystem, &format.mkfs_options);
     let merged = format.merged_args();
     mkfs_common::check(format.filesystem, &format.mkfs_options, &user, &mut problems);
     match format.filesystem {
@@ -185,19 +185,6 @@ pub(crate) fn parse_binary_size(text: &str) -> Option<u64> {
     number.checked_mul(1 << shift)
 }
 
-/// A byte count for messages: `300 MiB`, `1.5 GiB`.
-pub(crate) fn human(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, factor) in UNITS {
-        if bytes >= factor {
-            let whole = bytes / factor;
-            let tenths = (bytes % factor) * 10 / factor;
-            return if tenths == 0 { format!("{whole} {unit}") } else { format!("{whole}.{tenths} {unit}") };
-        }
-    }
-    format!("{bytes} B")
-}
-
 #[cfg(test)]
 pub(crate) mod test_util {
     use super::*;
@@ -235,13 +222,6 @@ mod tests {
         assert_eq!(parse_binary_size("12q"), None);
         assert_eq!(parse_binary_size("m"), None);
         assert_eq!(parse_binary_size("99999999999p"), None);
-    }
-
-    #[test]
-    fn humans_read_sizes() {
-        assert_eq!(human(300 << 20), "300 MiB");
-        assert_eq!(human(3 << 29), "1.5 GiB");
-        assert_eq!(human(12), "12 B");
     }
 
     #[test]

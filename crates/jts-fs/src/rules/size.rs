@@ -2,9 +2,11 @@
 
 use super::mkfs_common::value_of;
 use super::xfs::{LOG_MIN, number_of, size_of};
-use super::{Problem, ext4, human, parse_binary_size};
+use jts_core::human_bytes;
+
+use super::{Problem, ext4, parse_binary_size};
 use crate::kind::FsKind;
-use crate::mkfs::Token;
+use crate::mkfs_args::Token;
 
 /// Below this mke2fs leaves out the journal (and below ~112 KiB it fails).
 const EXT4_MIN: u64 = 2 << 20;
@@ -25,8 +27,8 @@ fn too_small(kind: FsKind, size: u64, min: u64, why: &str) -> Problem {
     Problem::error(
         "size-too-small",
         "device size",
-        format!("{} is too small for {kind}: {why}", human(size)),
-        format!("give the volume at least {}", human(min)),
+        format!("{} is too small for {kind}: {why}", human_bytes(size)),
+        format!("give the volume at least {}", human_bytes(min)),
     )
 }
 
@@ -40,7 +42,7 @@ pub(super) fn check(kind: FsKind, tokens: &[Token], size: u64, problems: &mut Ve
                 problems.push(Problem::error(
                     "ext4-64bit-needed",
                     "-O ^64bit",
-                    format!("ext4 without 64bit addresses at most 16 TiB; the device has {}", human(size)),
+                    format!("ext4 without 64bit addresses at most 16 TiB; the device has {}", human_bytes(size)),
                     "remove ^64bit",
                 ));
             }
@@ -60,7 +62,7 @@ pub(super) fn check(kind: FsKind, tokens: &[Token], size: u64, problems: &mut Ve
                     problems.push(Problem::error(
                         "size-exceeds-device",
                         raw,
-                        format!("asks for {} on a device of {}", human(bytes), human(size)),
+                        format!("asks for {} on a device of {}", human_bytes(bytes), human_bytes(size)),
                         "remove -b, or lower it",
                     ));
                 }
@@ -76,7 +78,7 @@ fn xfs_geometry(tokens: &[Token], size: u64, problems: &mut Vec<Problem>) {
             problems.push(Problem::error(
                 "size-exceeds-device",
                 &raw,
-                format!("asks for {} on a device of {}", human(bytes), human(size)),
+                format!("asks for {} on a device of {}", human_bytes(bytes), human_bytes(size)),
                 "remove -d size, or lower it",
             ));
             return;
@@ -96,14 +98,14 @@ fn xfs_geometry(tokens: &[Token], size: u64, problems: &mut Vec<Problem>) {
         problems.push(Problem::error(
             "xfs-ag-too-small",
             &option,
-            format!("gives allocation groups of {}; XFS needs at least 16 MiB", human(ag)),
+            format!("gives allocation groups of {}; XFS needs at least 16 MiB", human_bytes(ag)),
             format!("use at most agcount={}", data / XFS_AG_MIN),
         ));
     } else if ag > XFS_AG_MAX {
         problems.push(Problem::error(
             "xfs-ag-too-large",
             &option,
-            format!("gives allocation groups of {}; XFS allows at most 1 TiB", human(ag)),
+            format!("gives allocation groups of {}; XFS allows at most 1 TiB", human_bytes(ag)),
             format!("use at least agcount={}", data.div_ceil(XFS_AG_MAX)),
         ));
     } else if ag < log + XFS_AG_OVERHEAD {
@@ -114,7 +116,11 @@ fn xfs_geometry(tokens: &[Token], size: u64, problems: &mut Vec<Problem>) {
         problems.push(Problem::error(
             "xfs-log-fits-ag",
             &option,
-            format!("gives allocation groups of {} on {}; {log_source} must fit inside one", human(ag), human(data)),
+            format!(
+                "gives allocation groups of {} on {}; {log_source} must fit inside one",
+                human_bytes(ag),
+                human_bytes(data)
+            ),
             format!(
                 "use at most agcount={} on this device{}",
                 fits(data).max(1),
@@ -129,7 +135,7 @@ mod tests {
     use super::super::Severity::Error;
     use super::super::test_util::{assert_one, opts};
     use super::*;
-    use crate::mkfs::parse_args;
+    use crate::mkfs_args::parse_args;
 
     fn run(kind: FsKind, args: &[&str], size: u64) -> Vec<Problem> {
         let mut problems = Vec::new();

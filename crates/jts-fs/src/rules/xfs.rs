@@ -2,7 +2,7 @@
 
 use super::mkfs_common::{item_value, items_of, sub_of};
 use super::{Problem, parse_binary_size};
-use crate::mkfs::{Token, subopt_key};
+use crate::mkfs_args::{Token, subopt_key};
 
 /// The sub-options of each section, and whether each is a 0/1 switch.
 const SECTIONS: &[(&str, &[(&str, bool)])] = &[
@@ -361,7 +361,7 @@ mod tests {
     use super::super::test_util::{assert_one, opts, rules};
     use super::*;
     use crate::kind::FsKind;
-    use crate::mkfs::parse_args;
+    use crate::mkfs_args::parse_args;
 
     fn run(args: &[&str]) -> Vec<Problem> {
         let mut problems = Vec::new();

@@ -1,4 +1,8 @@
 //! Loading the host spec: TOML into [`HostSpec`], every problem located as `file:line:col`.
+//!
+//! Each concern crate owns the serde types of its own section (`jts_perms::UserSpec`,
+//! `jts_lvm::VgSpec`, `jts_tiering::rules::RuleSpec`, …); this module composes them. A
+//! new section is one field in [`RawHostSpec`] and one in [`HostSpec`].
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +11,7 @@ use jts_perms::{DirectorySpec, GroupSpec, PermsSpec, UserSpec};
 use serde::Deserialize;
 use toml::Spanned;
 
-/// The spec format this binary reads.
+/// The spec format this library reads.
 const SUPPORTED_VERSION: u32 = 1;
 
 /// The whole host spec, version 1.
@@ -144,15 +148,44 @@ pub struct HostSpec {
     pub health_levels: HealthLevels,
     /// Lifecycle rules between tiers (`[[rules]]`).
     pub rules: Vec<jts_tiering::rules::RuleSpec>,
+    /// The file it was read from and its text, to locate problems found later.
+    pub source: SpecSource,
+}
+
+/// Where a spec came from: its file and text.
+#[derive(Debug, Clone)]
+pub struct SpecSource {
+    /// The spec file.
+    pub file: PathBuf,
+    /// Its text as read.
+    pub text: String,
+}
+
+impl HostSpec {
+    /// `errors` found in this spec (while checking or planning it), located in its file.
+    pub fn located(&self, errors: Vec<SpecError>) -> ConfigError {
+        ConfigError { file: self.source.file.clone(), source_text: self.source.text.clone(), errors }
+    }
 }
 
 /// A spec that could not be loaded: where, and every problem found.
 #[derive(Debug)]
 pub struct ConfigError {
+    /// The spec file.
     pub file: PathBuf,
+    /// Its text (empty if it could not be read).
     pub source_text: String,
+    /// Every problem found.
     pub errors: Vec<SpecError>,
 }
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.lines().join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     /// One `file:line:col: key: message` line per problem.
@@ -167,37 +200,42 @@ impl ConfigError {
     }
 }
 
-/// Reads and parses the spec file; does not consult the machine.
-pub fn load(file: &Path) -> Result<(HostSpec, String), ConfigError> {
+/// Reads and parses the spec file; does not consult the machine. See
+/// [`crate::load_checked`] for the checks against the account files and rules tables.
+pub fn load(file: &Path) -> Result<HostSpec, ConfigError> {
+    let (spec, errors) = load_partial(file)?;
+    if errors.is_empty() { Ok(spec) } else { Err(spec.located(errors)) }
+}
+
+/// Reads and parses the spec file, every problem reported: the spec as far as it could
+/// be read (entries in error left out) with the problems found, or `Err` when nothing
+/// could be read.
+pub(crate) fn load_partial(file: &Path) -> Result<(HostSpec, Vec<SpecError>), ConfigError> {
     let fail = |source_text: String, errors| ConfigError { file: file.to_path_buf(), source_text, errors };
-    let text = std::fs::read_to_string(file).map_err(|err| {
-        fail(String::new(), vec![SpecError::new(None, "", format!("cannot read the spec: {err}; pass --config FILE"))])
-    })?;
-    let raw: RawHostSpec = toml::from_str(&text).map_err(|err| {
-        let message = err.message().trim().to_owned();
-        fail(text.clone(), vec![SpecError::new(err.span(), "", message)])
-    })?;
+    let text = crate::parse::read_text(file).map_err(|(text, error)| fail(text, vec![error]))?;
+    let (raw, mut errors) = crate::parse::parse_every_error::<RawHostSpec>(&text);
+    let Some(raw) = raw else { return Err(fail(text, errors)) };
     if *raw.version.get_ref() != SUPPORTED_VERSION {
         let message = format!("unsupported spec version {}; this jts-provision reads version 1", raw.version.get_ref());
-        return Err(fail(text, vec![SpecError::new(Some(raw.version.span()), "version", message)]));
+        errors.push(SpecError::new(Some(raw.version.span()), "version", message));
+        return Err(fail(text, errors));
     }
     let perms = PermsSpec { groups: raw.groups, users: raw.users, directories: raw.directories };
     let lvm = jts_lvm::LvmSpec { volume_groups: raw.volume_groups, snapshots: raw.snapshots };
     let mounts = jts_mounts::MountsSpec { filesystems: raw.filesystems, nfs_mounts: raw.nfs_mounts };
     let section = raw.health.as_ref().map(|h| h.get_ref().clone());
+    let health_span = raw.health.as_ref().map(Spanned::span);
     let warn = section.as_ref().and_then(|h| h.warn_percent).unwrap_or(80.0);
     let crit = section.as_ref().and_then(|h| h.crit_percent).unwrap_or(90.0);
-    let health = jts_health::Thresholds::new(warn, crit).map_err(|err| {
-        let span = raw.health.as_ref().map(Spanned::span);
-        fail(
-            text.clone(),
-            vec![SpecError::new(span, "health", format!("{err}; e.g. warn_percent = 80, crit_percent = 90"))],
-        )
-    })?;
-    let health_levels = section.clone().unwrap_or_default().levels().map_err(|message| {
-        let span = raw.health.as_ref().map(Spanned::span);
-        fail(text.clone(), vec![SpecError::new(span, "health", message)])
-    })?;
+    let health = jts_health::Thresholds::new(warn, crit).unwrap_or_else(|err| {
+        let message = format!("{err}; e.g. warn_percent = 80, crit_percent = 90");
+        errors.push(SpecError::new(health_span.clone(), "health", message));
+        jts_health::Thresholds::default()
+    });
+    let health_levels = section.clone().unwrap_or_default().levels().unwrap_or_else(|message| {
+        errors.push(SpecError::new(health_span.clone(), "health", message));
+        HealthSection::default().levels().expect("the default levels are valid")
+    });
     let probe_timeout =
         section.and_then(|h| h.probe_timeout).map_or(jts_health::DEFAULT_TIMEOUT, std::time::Duration::from);
     let mut spec = HostSpec {
@@ -209,9 +247,10 @@ pub fn load(file: &Path) -> Result<(HostSpec, String), ConfigError> {
         probe_timeout,
         health_levels,
         rules: raw.rules,
+        source: SpecSource { file: file.to_path_buf(), text },
     };
     spec.perms.directories.extend(mount_root_directories(&spec));
-    Ok((spec, text))
+    Ok((spec, errors))
 }
 
 /// The `owner`/`group`/`mode` of mounted filesystems, as directory entries applied by

@@ -37,8 +37,8 @@
 use jts_core::AbsPath;
 use jts_mounts::{MountTarget, RenderedFile, fstrim_units, nvme_scheduler_rule, requires_mounts_dropins};
 
-use crate::config::HostSpec;
-use crate::host::mount_targets;
+use crate::spec::HostSpec;
+use crate::targets::mount_targets;
 
 /// The mode of every rendered file.
 pub const RENDERED_MODE: u32 = 0o644;
@@ -110,7 +110,7 @@ fn tier_units(spec: &HostSpec) -> [RenderedFile; 2] {
 }
 
 fn has_anything_to_monitor(spec: &HostSpec) -> bool {
-    !crate::host::health_targets(spec).is_empty()
+    !crate::health::health_targets(spec).is_empty()
         || !spec.lvm.volume_groups.is_empty()
         || !spec.rules.is_empty()
         || !spec.health_levels.directory_budgets.is_empty()
@@ -175,7 +175,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("storage.toml");
         std::fs::write(&file, format!("version = 1\n{text}")).unwrap();
-        crate::config::load(&file).unwrap_or_else(|err| panic!("{:?}", err.lines())).0
+        crate::spec::load(&file).unwrap_or_else(|err| panic!("{:?}", err.lines()))
     }
 
     fn paths(files: &[RenderedFile]) -> Vec<String> {

@@ -1,0 +1,36 @@
+//! jts's own state on the host, under `--root`: the lock that keeps two applies apart
+//! (`/var/lib/jts/lock`) and the journal of every change (`/var/lib/jts/journal`, or a
+//! directory the operator names). Missing ancestors are made `0755`, as a plan that
+//! creates them expects, so jts's own state never races the spec's directories.
+
+use std::path::Path;
+
+use jts_core::{AbsPath, DEFAULT_JOURNAL_DIR, Journal, Root, StateLock};
+
+/// jts's state directory.
+pub const STATE_DIR: &str = "/var/lib/jts";
+
+/// Takes the lock of the commands that change the host (`apply`, `snapshot create`,
+/// `snapshot prune`) for `command`; another holder is [`jts_core::Error::Locked`], which
+/// names its process.
+pub fn lock(root: &Root, command: &str) -> Result<StateLock> {
+    Ok(StateLock::take(root, &AbsPath::new(STATE_DIR)?, "lock", 0o755, command)?)
+}
+
+use crate::Result;
+
+/// Opens a new journal for `command` (`apply`, `snapshot-create`, …): in `dir` when given
+/// (a host path, not re-rooted), else in [`DEFAULT_JOURNAL_DIR`] under `root`.
+pub fn open_journal(root: &Root, dir: Option<&Path>, command: &str) -> Result<Journal> {
+    Ok(match dir {
+        Some(dir) => {
+            let dir = std::path::absolute(dir).map_err(|source| jts_core::Error::Io {
+                op: "resolve",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            Journal::create(&Root::host(), &AbsPath::new(dir)?, command)?
+        }
+        None => Journal::create(root, &AbsPath::new(DEFAULT_JOURNAL_DIR)?, command)?,
+    })
+}

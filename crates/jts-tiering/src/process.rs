@@ -1,0 +1,219 @@
+//! Each rule of a tier run in a process of its own.
+//!
+//! A thread blocked on a dead NFS server cannot be killed, and a process holding such a
+//! thread, or merely an open file on that server, cannot finish exiting: even `kill -9`
+//! leaves it waiting in the kernel (an NFSv4 CLOSE at exit) until the server answers. So
+//! the run holds the run lock and starts each rule as a child ([`run_in_child`]), which
+//! prints its progress as JSON lines on stdout while anything moves, then its report
+//! ([`run_here`]). A child silent for the I/O timeout is killed and its rule reported as
+//! not responding; the parent goes on with the next rule and finishes on time. The killed
+//! child may linger in the kernel until the NAS answers; it runs no further step, and the
+//! rule's journal lets the next run finish or roll back the batch it was in.
+//!
+//! # The re-exec entry point
+//!
+//! The child is this very program (`/proc/self/exe`), started with
+//! [`RuleCommand::prefix`] followed by
+//!
+//! ```text
+//! --rule NAME --parent-pid PID [--max-files N] [--max-bytes BYTES] [--batch-files N]
+//! ```
+//!
+//! The program must accept exactly these flags after the prefix, load the same spec, and
+//! call [`run_here`] with the named rule and the limits. `jts-provision` does it with its
+//! hidden `tier run-rule` subcommand.
+
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use jts_core::{Heard, Root, WatchedChild};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Progress, Result, Rule, RuleReport, RunOptions};
+
+/// How often the child reports progress (when there is any).
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// One line from the child.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Message {
+    /// Something moved since the last line.
+    Progress(Counts),
+    /// The rule is over.
+    Report(Box<RuleReport>),
+}
+
+/// The child's counters.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+struct Counts {
+    /// Files moved or deleted.
+    files: u64,
+    /// Bytes copied.
+    bytes: u64,
+    /// Bytes of the files moved or deleted.
+    done_bytes: u64,
+}
+
+/// Counters of the whole run, for a progress line.
+#[derive(Debug, Default)]
+pub struct LiveCounts {
+    files: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl LiveCounts {
+    /// Files moved or deleted so far.
+    pub fn files(&self) -> u64 {
+        self.files.load(Ordering::Relaxed)
+    }
+
+    /// Bytes copied so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// The child's side: runs `rule`, handing `line` a JSON progress line while anything
+/// happens, then the report line. Killed when `parent` ends (a run killed with `kill -9`
+/// takes its rule with it, so no rule ever runs twice at once), and does nothing if
+/// `parent` is already gone.
+pub fn run_here(
+    root: &Root,
+    rule: &Rule,
+    options: &RunOptions,
+    parent: Option<u32>,
+    line: &(dyn Fn(&str) + Sync),
+) -> Result<()> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|errno| Error::io("set PR_SET_PDEATHSIG on", "/proc/self", errno))?;
+    if parent.is_some_and(|pid| pid != std::os::unix::process::parent_id()) {
+        return Err(Error::ParentGone);
+    }
+    let progress = Arc::new(Progress::default());
+    let done = AtomicBool::new(false);
+    let report = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut last_beat = progress.heartbeat();
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(PROGRESS_EVERY);
+                let beat = progress.heartbeat();
+                if beat != last_beat {
+                    last_beat = beat;
+                    let counts =
+                        Counts { files: progress.files(), bytes: progress.bytes(), done_bytes: progress.done_bytes() };
+                    line(&serde_json::to_string(&Message::Progress(counts)).unwrap_or_default());
+                }
+            }
+        });
+        let report = crate::run::run_one(root, rule, options, &progress);
+        done.store(true, Ordering::Relaxed);
+        report
+    });
+    line(&serde_json::to_string(&Message::Report(Box::new(report))).unwrap_or_default());
+    Ok(())
+}
+
+/// How the parent starts each rule's child.
+#[derive(Debug, Clone)]
+pub struct RuleCommand {
+    /// The arguments that lead to the re-exec entry point (global flags and the
+    /// subcommand), before the flags of the module docs.
+    pub prefix: Vec<OsString>,
+    /// Give up on a child silent for this long.
+    pub io_timeout: Duration,
+    /// Files per batch, if not the default.
+    pub batch_files: Option<u64>,
+}
+
+/// Runs every rule, one child at a time, within `max_files` and `max_bytes` over the
+/// whole run, adding their progress to `live`; a rule that fails does not stop the next.
+pub fn run_in_children(
+    command: &RuleCommand,
+    rules: &[Rule],
+    (max_files, max_bytes): (Option<u64>, Option<u64>),
+    live: &LiveCounts,
+) -> Vec<RuleReport> {
+    let (mut files_left, mut bytes_left) = (max_files, max_bytes);
+    let mut reports = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let report = run_in_child(command, rule, (files_left, bytes_left), live);
+        let files = report.moved_files + report.duplicates + report.deleted_files;
+        files_left = files_left.map(|max| max.saturating_sub(files));
+        bytes_left = bytes_left.map(|max| max.saturating_sub(report.moved_bytes + report.deleted_bytes));
+        reports.push(report);
+    }
+    reports
+}
+
+/// The parent's side: runs `rule` in a child within `limits` (files, bytes), adding its
+/// progress to `live`, and returns its report: the child's own, or one made here when the
+/// child went silent (killed, "not responding") or ended without one.
+pub fn run_in_child(
+    command: &RuleCommand,
+    rule: &Rule,
+    limits: (Option<u64>, Option<u64>),
+    live: &LiveCounts,
+) -> RuleReport {
+    let failed = |error: String, counts: Counts| RuleReport::stopped(rule, error, counts.files, counts.done_bytes);
+    let mut child = match WatchedChild::spawn_self(&child_argv(command, rule, limits)) {
+        Ok(child) => child,
+        Err(err) => return failed(format!("could not start the rule's process: {err}"), Counts::default()),
+    };
+    let (base_files, base_bytes) = (live.files(), live.bytes());
+    let mut counts = Counts::default();
+    let mut quiet_since = std::time::Instant::now();
+    loop {
+        match child.listen(PROGRESS_EVERY) {
+            Heard::Line(line) => {
+                quiet_since = std::time::Instant::now();
+                match serde_json::from_str::<Message>(&line) {
+                    Ok(Message::Progress(now)) => {
+                        counts = now;
+                        live.files.store(base_files + now.files, Ordering::Relaxed);
+                        live.bytes.store(base_bytes + now.bytes, Ordering::Relaxed);
+                    }
+                    Ok(Message::Report(report)) => {
+                        child.wait();
+                        live.files.store(
+                            base_files + report.moved_files + report.duplicates + report.deleted_files,
+                            Ordering::Relaxed,
+                        );
+                        return *report;
+                    }
+                    Err(_) => tracing::warn!("rule {}: unexpected output: {line}", rule.name),
+                }
+            }
+            Heard::Ended(status) => {
+                return failed(format!("the rule's process ended without a report ({status})"), counts);
+            }
+            Heard::Silence if quiet_since.elapsed() >= command.io_timeout => {
+                child.kill(Duration::from_secs(1));
+                let error = format!(
+                    "rule {}: no progress for {}s, source or destination not responding; {} files were done before \
+                     it stopped",
+                    rule.name,
+                    command.io_timeout.as_secs(),
+                    counts.files
+                );
+                return failed(error, counts);
+            }
+            Heard::Silence => {}
+        }
+    }
+}
+
+fn child_argv(command: &RuleCommand, rule: &Rule, (max_files, max_bytes): (Option<u64>, Option<u64>)) -> Vec<OsString> {
+    let mut argv = command.prefix.clone();
+    argv.extend(["--rule".into(), rule.name.clone().into()]);
+    argv.extend(["--parent-pid".into(), std::process::id().to_string().into()]);
+    let numbers = [("--max-files", max_files), ("--max-bytes", max_bytes), ("--batch-files", command.batch_files)];
+    for (flag, value) in numbers {
+        if let Some(value) = value {
+            argv.extend([flag.into(), value.to_string().into()]);
+        }
+    }
+    argv
+}
