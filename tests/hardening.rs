@@ -167,22 +167,23 @@ fn root_a_second_apply_is_told_who_holds_the_lock() {
     jts_at(&spec, &root, &["apply"]).expect_code(0);
     // Something to do again, and a holder that stays: a flock held by a child process.
     std::fs::remove_dir(root.join("var/log/jts")).unwrap();
-    let lock = root.join("var/lib/jts/lock");
-    let holder = hold_lock(&lock);
+    let state = jts_core::AbsPath::new("/var/lib/jts").unwrap();
+    let holder = jts_core::StateLock::take(
+        &jts_core::Root::new(&root).unwrap(),
+        &state,
+        "lock",
+        0o755,
+        "a test holding the lock",
+    )
+    .expect("the lock is free");
     let before = snapshot(&root);
     let run = jts_at(&spec, &root, &["apply"]);
     drop(holder);
     run.expect_code(1);
-    assert!(run.stderr.contains("holds") && run.stderr.contains("var/lib/jts/lock"), "{run:?}");
+    assert!(run.stderr.contains("a test holding the lock (pid") && run.stderr.contains("holds"), "{run:?}");
+    assert!(run.stderr.contains("var/lib/jts/lock"), "{run:?}");
     assert!(run.stderr.contains("wait for it to finish"), "{run:?}");
     let after = snapshot(&root);
     assert_same_snapshot(&before, &after, "ROOT while another apply held the lock");
     jts_at(&spec, &root, &["apply"]).expect_code(0);
-}
-
-/// Holds an exclusive `flock` on `path` (as another apply would) until dropped.
-fn hold_lock(path: &Path) -> std::fs::File {
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).expect("the lock file");
-    file.lock().expect("flock");
-    file
 }
