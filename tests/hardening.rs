@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use jts_testkit::{Run, assert_same_snapshot, example, jts, jts_at, require_root, snapshot, tempdir, tool, write_file};
+use jts_testkit::{
+    LoopDevice, MIB, Mount, Run, assert_same_snapshot, example, jts, jts_at, require_root, snapshot, tempdir, tool,
+    write_file,
+};
 
 /// Every problem of a spec `check` reports at once, as `FILE:LINE:COL: …` lines.
 fn check_errors(spec: &Path, root: &Path) -> Vec<String> {
@@ -186,4 +189,79 @@ fn root_a_second_apply_is_told_who_holds_the_lock() {
     let after = snapshot(&root);
     assert_same_snapshot(&before, &after, "ROOT while another apply held the lock");
     jts_at(&spec, &root, &["apply"]).expect_code(0);
+}
+
+/// A spec whose apply writes /etc/fstab (an NFS mount; the mount itself is never reached).
+const NFS_SPEC: &str = "version = 1\n[nfs_mounts.cold]\nsource = \"127.0.0.1:/x\"\nmount_point = \"/srv/cold\"\n\
+                        options = [\"vers=4.2\", \"hard\", \"_netdev\"]\n";
+
+#[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
+fn root_a_bind_mounted_or_immutable_fstab_is_explained_once() {
+    require_root();
+    let dir = tempdir();
+    let spec = write_file(dir.path(), "nfs.toml", NFS_SPEC);
+    // Bind-mounted over: rename cannot replace it.
+    let root = dir.path().join("bind");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/fstab"), "# host\n").unwrap();
+    let other = write_file(dir.path(), "other-fstab", "# other\n");
+    let bind = Mount::new(&other, &root.join("etc/fstab"), None, &["bind"]);
+    let run = jts_at(&spec, &root, &["apply"]);
+    drop(bind);
+    run.expect_code(1);
+    assert!(run.all_output().contains("bind-mounted") && run.all_output().contains("findmnt"), "{run:?}");
+    assert_clean_message(&run);
+    assert_eq!(std::fs::read_to_string(root.join("etc/fstab")).unwrap(), "# host\n");
+
+    // Immutable (ext4 supports chattr; tmpfs does not).
+    let mut disk = LoopDevice::new(32 * MIB).formatted("mkfs.ext4", &["-q"]);
+    let root = dir.path().join("immutable");
+    std::fs::create_dir(&root).unwrap();
+    disk.mount(&root, "ext4", &[]);
+    std::fs::create_dir(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/fstab"), "# host\n").unwrap();
+    tool("chattr", &["+i", root.join("etc/fstab").to_str().unwrap()]).expect_code(0);
+    let run = jts_at(&spec, &root, &["apply"]);
+    tool("chattr", &["-i", root.join("etc/fstab").to_str().unwrap()]).expect_code(0);
+    run.expect_code(1);
+    assert!(run.all_output().contains("chattr -i"), "{run:?}");
+    assert_clean_message(&run);
+}
+
+#[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
+fn root_a_full_journal_filesystem_is_explained_once() {
+    require_root();
+    let dir = tempdir();
+    let root = dir.path().join("root");
+    let journal = root.join("var/lib/jts/journal");
+    std::fs::create_dir_all(&journal).unwrap();
+    let _full = Mount::tmpfs(&journal, "8k");
+    let _ = std::fs::write(journal.join("filler"), vec![0u8; 64 << 10]);
+    let run = jts_at(&example("var-lib-services.toml"), &root, &["apply"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("journal") && run.stderr.contains("filesystem is full"), "{run:?}");
+    assert_clean_message(&run);
+}
+
+#[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
+fn root_a_user_who_is_not_root_is_told_to_run_as_root_once() {
+    require_root();
+    let dir = tempdir();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("var/lib/jts")).unwrap();
+    let spec = write_file(dir.path(), "spec.toml", &std::fs::read_to_string(example("var-lib-services.toml")).unwrap());
+    for path in [dir.path(), spec.as_path()] {
+        jts_testkit::chmod(path, if path.is_dir() { 0o755 } else { 0o644 });
+    }
+    let bin = jts_testkit::provision_bin().to_str().unwrap().to_owned();
+    let args = ["--reuid", "65534", "--regid", "65534", "--clear-groups", &bin, "--config"];
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([spec.to_str().unwrap(), "--root", root.to_str().unwrap(), "apply"]);
+    let run = tool("setpriv", &all);
+    run.expect_code(1);
+    assert!(run.stderr.contains("Permission denied") && run.stderr.contains("run it as root"), "{run:?}");
+    assert_clean_message(&run);
 }
