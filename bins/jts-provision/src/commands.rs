@@ -21,9 +21,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         }
         None => Root::host(),
     };
-    let reads_the_root =
-        !matches!(cli.command, Command::Apply(_) | Command::Check | Command::Render | Command::Plan(_));
-    let root = Rooted { root, must_exist: reads_the_root };
     let result = match &cli.command {
         Command::Check => check(global, &root),
         Command::Probe => probe(global, &root),
@@ -41,11 +38,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
                 output::config_errors(&config.lines(), global.json);
                 Ok(Exit::Invalid)
             }
-            Err(err) => match err.downcast::<MissingRoot>() {
-                Ok(missing) => {
+            Err(err) => match err.downcast::<jts_host::Error>() {
+                Ok(missing @ jts_host::Error::MissingRoot { .. }) => {
                     eprintln!("error: {missing}");
                     Ok(Exit::Invalid)
                 }
+                Ok(other) => Err(other.into()),
                 Err(err) => Err(err),
             },
         },
@@ -63,53 +61,23 @@ fn config_error(err: anyhow::Error) -> Result<ConfigError, anyhow::Error> {
     err.downcast::<ConfigError>()
 }
 
-/// The root, and whether this command needs it to exist (all but those that make it or
-/// only read the spec).
-pub(crate) struct Rooted {
-    root: Root,
-    must_exist: bool,
+/// Loads the spec and checks it against the account files under `root`, which must exist.
+pub(crate) fn load_checked(global: &GlobalArgs, root: &Root) -> anyhow::Result<HostSpec> {
+    Ok(jts_host::load_for_machine(&global.config, root)?)
 }
 
-impl std::ops::Deref for Rooted {
-    type Target = Root;
-    fn deref(&self) -> &Root {
-        &self.root
-    }
+/// Loads the spec and checks it, for a command that needs no machine under `root`.
+fn load_spec(global: &GlobalArgs, root: &Root) -> anyhow::Result<HostSpec> {
+    Ok(jts_host::load_checked(&global.config, &Accounts::read(root)?)?)
 }
 
-/// `--root DIR` names no directory, for a command that reads the machine under it.
-#[derive(Debug)]
-struct MissingRoot(std::path::PathBuf);
-
-impl std::fmt::Display for MissingRoot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "--root {} is not a directory; pass the directory that holds the host's files (`apply` creates a missing one)",
-            self.0.display()
-        )
-    }
-}
-
-impl std::error::Error for MissingRoot {}
-
-/// Loads the spec and checks it against the account files under `root`; then makes sure
-/// the root exists if the command reads the machine under it.
-pub(crate) fn load_checked(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<HostSpec> {
-    let spec = jts_host::load_checked(&global.config, &Accounts::read(root)?)?;
-    if root.must_exist && !root.is_host() && !root.dir().is_dir() {
-        return Err(MissingRoot(root.dir().to_path_buf()).into());
-    }
-    Ok(spec)
-}
-
-fn check(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
-    let spec = load_checked(global, root)?;
+fn check(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+    let spec = load_spec(global, root)?;
     output::check_ok(&global.config, &spec, global.json);
     Ok(Exit::Ok)
 }
 
-fn probe(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
+fn probe(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
     let spec = load_checked(global, root)?;
     let observed = jts_host::observe(&spec, root, &SystemRunner)?;
     say!("{}", serde_json::to_string_pretty(&observed)?);
@@ -125,17 +93,13 @@ fn plan_observed(spec: &HostSpec, root: &Root, cli_allows: &[String]) -> anyhow:
 /// Takes the lock of the commands that change the host; a holder is reported as an error
 /// naming it.
 fn lock(root: &Root, command: &str) -> anyhow::Result<jts_core::StateLock> {
-    if !root.is_host() {
-        std::fs::create_dir_all(root.dir())
-            .map_err(|err| anyhow!("creating --root {}: {err}", root.dir().display()))?;
-    }
     Ok(jts_host::lock(root, &format!("jts-provision {command}"))?)
 }
 
 /// Loads and checks the spec, observes the machine (or reads `state`) and plans.
 fn make_plan(
     global: &GlobalArgs,
-    root: &Rooted,
+    root: &Root,
     state: Option<&Path>,
     cli_allows: &[String],
 ) -> anyhow::Result<(HostSpec, HostPlan)> {
@@ -153,7 +117,7 @@ fn make_plan(
     Ok((spec, plan))
 }
 
-fn plan(global: &GlobalArgs, root: &Rooted, args: &PlanArgs) -> anyhow::Result<Exit> {
+fn plan(global: &GlobalArgs, root: &Root, args: &PlanArgs) -> anyhow::Result<Exit> {
     let (_, HostPlan { report, warnings, .. }) =
         make_plan(global, root, args.state.as_deref(), &args.consent.allow_destroy)?;
     output::warnings(&warnings);
@@ -167,9 +131,9 @@ fn plan(global: &GlobalArgs, root: &Rooted, args: &PlanArgs) -> anyhow::Result<E
     })
 }
 
-fn apply(global: &GlobalArgs, root: &Rooted, args: &ApplyArgs) -> anyhow::Result<Exit> {
+fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let cli_allows = &args.consent.allow_destroy;
-    let spec = load_checked(global, root)?;
+    let spec = load_spec(global, root)?;
     let planned = plan_observed(&spec, root, cli_allows)?;
     output::warnings(&planned.warnings);
     if let Some(exit) = nothing_to_run(&planned, root, global.json) {
@@ -218,7 +182,7 @@ fn nothing_to_run(planned: &HostPlan, root: &Root, json: bool) -> Option<Exit> {
     None
 }
 
-fn validate(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
+fn validate(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
     let (_, HostPlan { report, warnings, .. }) = make_plan(global, root, None, &[])?;
     output::warnings(&warnings);
     let drift = jts_host::drift(&report);
@@ -227,13 +191,13 @@ fn validate(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
 }
 
 /// Prints the rendered files; observes and writes nothing.
-fn render(global: &GlobalArgs, root: &Rooted) -> anyhow::Result<Exit> {
-    let spec = load_checked(global, root)?;
+fn render(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+    let spec = load_spec(global, root)?;
     output::rendered(&jts_host::rendered_files(&spec), root, global.json);
     Ok(Exit::Ok)
 }
 
-fn snapshot(global: &GlobalArgs, root: &Rooted, command: &SnapshotCommand) -> anyhow::Result<Exit> {
+fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyhow::Result<Exit> {
     let spec = load_checked(global, root)?;
     let observed = jts_lvm::observe(&spec.lvm, &SystemRunner)?;
     let now = std::time::SystemTime::now();
@@ -280,7 +244,7 @@ fn snapshot(global: &GlobalArgs, root: &Rooted, command: &SnapshotCommand) -> an
 }
 
 /// `health` exits with the monitoring-plugin code of the report, not the CLI contract's.
-fn health(global: &GlobalArgs, root: &Rooted, args: &HealthArgs) -> anyhow::Result<Exit> {
+fn health(global: &GlobalArgs, root: &Root, args: &HealthArgs) -> anyhow::Result<Exit> {
     let spec = load_checked(global, root)?;
     let config = jts_host::health_config(&spec, root)?;
     // vgs/lvs run on their own thread, waited for no longer than the probe timeout.

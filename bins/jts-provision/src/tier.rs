@@ -3,21 +3,19 @@
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jts_core::{Root, human_bytes};
-use jts_tiering::process::{LiveCounts, RuleCommand};
+use jts_tiering::process::RuleCommand;
 use jts_tiering::{Rule, RulePlan, RuleReport, RunOptions, RunReport};
 
 use crate::Exit;
 use crate::cli::{GlobalArgs, TierCommand, TierRunArgs};
-use crate::commands::{Rooted, load_checked};
+use crate::commands::load_checked;
 use crate::output::say;
 
 /// Runs `tier plan`, `tier run` or `tier run-rule`.
-pub fn run(global: &GlobalArgs, root: &Rooted, command: &TierCommand) -> anyhow::Result<Exit> {
+pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::Result<Exit> {
     let select = match command {
         TierCommand::Plan(args) => args,
         TierCommand::Run(args) | TierCommand::RunRule(args) => &args.select,
@@ -70,18 +68,22 @@ fn run_rules(global: &GlobalArgs, root: &Root, rules: &[Rule], args: &TierRunArg
         Err(err) => return Err(err.into()),
     };
     let started_at = jts_tiering::run::unix_now();
-    let live = Arc::new(LiveCounts::default());
-    let bar = (!global.json && !global.quiet && std::io::stderr().is_terminal())
-        .then(|| ProgressBar::start(Arc::clone(&live)));
+    let bar = (!global.json && !global.quiet && std::io::stderr().is_terminal()).then(progress_bar);
     let command = RuleCommand {
         prefix: child_prefix(global),
         io_timeout: Duration::from(args.select.io_timeout),
         batch_files: args.batch_files,
     };
     let limits = (args.max_files, args.max_bytes.map(jts_core::Size::bytes));
-    let reports = jts_tiering::process::run_in_children(&command, rules, limits, &live);
+    let on_progress = |files, bytes| {
+        if let Some(bar) = &bar {
+            bar.set_position(bytes);
+            bar.set_message(format!("{files} files done"));
+        }
+    };
+    let reports = jts_tiering::process::run_in_children(&command, rules, limits, &on_progress);
     if let Some(bar) = bar {
-        bar.finish();
+        bar.finish_and_clear();
     }
     let ok = reports.iter().all(RuleReport::ok);
     let report = RunReport { started_at, finished_at: jts_tiering::run::unix_now(), ok, rules: reports };
@@ -186,37 +188,14 @@ fn print_run(report: &RunReport, json: bool) {
     }
 }
 
-/// A progress line on stderr, redrawn from the run's counters by its own thread.
-struct ProgressBar {
-    done: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl ProgressBar {
-    fn start(progress: Arc<LiveCounts>) -> Self {
-        let done = Arc::new(AtomicBool::new(false));
-        let stop = Arc::clone(&done);
-        let thread = std::thread::spawn(move || {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {elapsed} {binary_bytes} copied ({binary_bytes_per_sec}), {msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            while !stop.load(Ordering::Relaxed) {
-                bar.set_position(progress.bytes());
-                bar.set_message(format!("{} files done", progress.files()));
-                bar.tick();
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            bar.finish_and_clear();
-        });
-        Self { done, thread }
-    }
-
-    fn finish(self) {
-        self.done.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
-    }
+/// A progress line on stderr, redrawn by indicatif's own thread.
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    let template = "{spinner} {elapsed} {binary_bytes} copied ({binary_bytes_per_sec}), {msg}";
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
 }

@@ -8,6 +8,17 @@ use jts_perms::Accounts;
 use crate::spec::{ConfigError, HostSpec, load_partial};
 use crate::targets::{format_of, volume_mount_targets};
 
+/// Loads and checks the spec at `file` against the account files under `root`, for a
+/// command that reads the machine there: a `root` that is not a directory is
+/// [`crate::Error::MissingRoot`] (after the spec's own problems, which come first).
+pub fn load_for_machine(file: &Path, root: &jts_core::Root) -> crate::Result<HostSpec> {
+    let spec = load_checked(file, &Accounts::read(root)?)?;
+    if !root.is_host() && !root.dir().is_dir() {
+        return Err(crate::Error::MissingRoot { dir: root.dir().to_path_buf() });
+    }
+    Ok(spec)
+}
+
 /// Loads the spec at `file` and checks everything that can be known from it and the
 /// account files `accounts`: names and ids, LVM sizes, mkfs and mount options, rules.
 /// Warnings are emitted as `tracing` events; errors come back all at once, located.

@@ -13,6 +13,15 @@ pub enum Error {
     /// The spec is invalid: every problem, located as `file:line:col`.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// `--root DIR` names no directory, for a command that reads the machine under it.
+    #[error(
+        "--root {} is not a directory; pass the directory that holds the host's files (`apply` creates a missing one)",
+        .dir.display()
+    )]
+    MissingRoot {
+        /// The directory given.
+        dir: PathBuf,
+    },
     /// A saved state could not be read.
     #[error("reading --state {}: {source}", .file.display())]
     ReadState {

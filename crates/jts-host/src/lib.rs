@@ -50,7 +50,7 @@ mod step;
 mod targets;
 
 pub use apply::{Applied, apply, verify};
-pub use check::{check_filesystems, load_checked};
+pub use check::{check_filesystems, load_checked, load_for_machine};
 pub use consent::refuse_without_consent;
 pub use error::{Error, Result};
 pub use health::{health_config, health_targets};

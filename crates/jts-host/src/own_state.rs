@@ -11,9 +11,16 @@ use jts_core::{AbsPath, DEFAULT_JOURNAL_DIR, Journal, Root, StateLock};
 pub const STATE_DIR: &str = "/var/lib/jts";
 
 /// Takes the lock of the commands that change the host (`apply`, `snapshot create`,
-/// `snapshot prune`) for `command`; another holder is [`jts_core::Error::Locked`], which
+/// `snapshot prune`) for `command`, making a missing `--root` first; another holder is [`jts_core::Error::Locked`], which
 /// names its process.
 pub fn lock(root: &Root, command: &str) -> Result<StateLock> {
+    if !root.is_host() {
+        std::fs::create_dir_all(root.dir()).map_err(|source| jts_core::Error::Io {
+            op: "create",
+            path: root.dir().to_path_buf(),
+            source,
+        })?;
+    }
     Ok(StateLock::take(root, &AbsPath::new(STATE_DIR)?, "lock", 0o755, command)?)
 }
 

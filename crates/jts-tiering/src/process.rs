@@ -25,7 +25,7 @@
 
 use std::ffi::OsString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jts_core::{Heard, Root, WatchedChild};
@@ -57,24 +57,9 @@ struct Counts {
     done_bytes: u64,
 }
 
-/// Counters of the whole run, for a progress line.
-#[derive(Debug, Default)]
-pub struct LiveCounts {
-    files: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl LiveCounts {
-    /// Files moved or deleted so far.
-    pub fn files(&self) -> u64 {
-        self.files.load(Ordering::Relaxed)
-    }
-
-    /// Bytes copied so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
-}
+/// What a run has done so far over all its rules: files moved or deleted, bytes copied.
+/// Called whenever a rule's process reports progress.
+pub type OnProgress<'a> = &'a dyn Fn(u64, u64);
 
 /// The child's side: runs `rule`, handing `line` a JSON progress line while anything
 /// happens, then the report line. Killed when `parent` ends (a run killed with `kill -9`
@@ -129,18 +114,22 @@ pub struct RuleCommand {
 }
 
 /// Runs every rule, one child at a time, within `max_files` and `max_bytes` over the
-/// whole run, adding their progress to `live`; a rule that fails does not stop the next.
+/// whole run, telling `on_progress` the run's totals; a rule that fails does not stop
+/// the next.
 pub fn run_in_children(
     command: &RuleCommand,
     rules: &[Rule],
     (max_files, max_bytes): (Option<u64>, Option<u64>),
-    live: &LiveCounts,
+    on_progress: OnProgress<'_>,
 ) -> Vec<RuleReport> {
     let (mut files_left, mut bytes_left) = (max_files, max_bytes);
+    let (mut files_done, mut bytes_done) = (0, 0);
     let mut reports = Vec::with_capacity(rules.len());
     for rule in rules {
-        let report = run_in_child(command, rule, (files_left, bytes_left), live);
+        let so_far = |files, bytes| on_progress(files_done + files, bytes_done + bytes);
+        let report = run_in_child(command, rule, (files_left, bytes_left), &so_far);
         let files = report.moved_files + report.duplicates + report.deleted_files;
+        (files_done, bytes_done) = (files_done + files, bytes_done + report.moved_bytes);
         files_left = files_left.map(|max| max.saturating_sub(files));
         bytes_left = bytes_left.map(|max| max.saturating_sub(report.moved_bytes + report.deleted_bytes));
         reports.push(report);
@@ -148,21 +137,20 @@ pub fn run_in_children(
     reports
 }
 
-/// The parent's side: runs `rule` in a child within `limits` (files, bytes), adding its
-/// progress to `live`, and returns its report: the child's own, or one made here when the
+/// The parent's side: runs `rule` in a child within `limits` (files, bytes), telling
+/// `on_progress` the rule's files done and bytes copied, and returns its report: the child's own, or one made here when the
 /// child went silent (killed, "not responding") or ended without one.
 pub fn run_in_child(
     command: &RuleCommand,
     rule: &Rule,
     limits: (Option<u64>, Option<u64>),
-    live: &LiveCounts,
+    on_progress: OnProgress<'_>,
 ) -> RuleReport {
     let failed = |error: String, counts: Counts| RuleReport::stopped(rule, error, counts.files, counts.done_bytes);
     let mut child = match WatchedChild::spawn_self(&child_argv(command, rule, limits)) {
         Ok(child) => child,
         Err(err) => return failed(format!("could not start the rule's process: {err}"), Counts::default()),
     };
-    let (base_files, base_bytes) = (live.files(), live.bytes());
     let mut counts = Counts::default();
     let mut quiet_since = std::time::Instant::now();
     loop {
@@ -172,15 +160,11 @@ pub fn run_in_child(
                 match serde_json::from_str::<Message>(&line) {
                     Ok(Message::Progress(now)) => {
                         counts = now;
-                        live.files.store(base_files + now.files, Ordering::Relaxed);
-                        live.bytes.store(base_bytes + now.bytes, Ordering::Relaxed);
+                        on_progress(now.files, now.bytes);
                     }
                     Ok(Message::Report(report)) => {
                         child.wait();
-                        live.files.store(
-                            base_files + report.moved_files + report.duplicates + report.deleted_files,
-                            Ordering::Relaxed,
-                        );
+                        on_progress(report.moved_files + report.duplicates + report.deleted_files, report.moved_bytes);
                         return *report;
                     }
                     Err(_) => tracing::warn!("rule {}: unexpected output: {line}", rule.name),
