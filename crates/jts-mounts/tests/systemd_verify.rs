@@ -11,7 +11,8 @@ fn tool(name: &str) -> bool {
     if SystemRunner::resolve(name).is_ok() {
         return true;
     }
-    println!("skipped: {name} is not installed (apt-get install -y systemd)");
+    assert!(!jts_testkit::is_root(), "{name} is missing: run `bash scripts/install-deps.sh` (apt package systemd)");
+    println!("skipped: {name} is not installed (apt-get install -y systemd); required when run as root");
     false
 }
 
