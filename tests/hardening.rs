@@ -265,3 +265,29 @@ fn root_a_user_who_is_not_root_is_told_to_run_as_root_once() {
     assert!(run.stderr.contains("Permission denied") && run.stderr.contains("run it as root"), "{run:?}");
     assert_clean_message(&run);
 }
+
+#[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
+fn root_an_ancestor_that_locks_the_owner_out_is_named_and_left_alone() {
+    require_root();
+    let dir = tempdir();
+    let root = dir.path().join("root");
+    let locked = root.join("srv/locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    tool("chown", &["1000:0", locked.to_str().unwrap()]).expect_code(0);
+    jts_testkit::chmod(&locked, 0o770);
+    let spec = write_file(
+        dir.path(),
+        "locked.toml",
+        "version = 1\n[users.app]\nuid = 2500\n[[directories]]\npath = \"/srv/locked/app\"\nowner = \"app\"\n\
+         mode = \"0750\"\n",
+    );
+    jts_at(&spec, &root, &["apply"]).expect_code(0);
+    let validate = jts_at(&spec, &root, &["validate"]);
+    validate.expect_code(0);
+    let warning =
+        "warning: /srv/locked/app is owned by app, who cannot reach it: its ancestor /srv/locked (1000:0 0770)";
+    assert!(validate.stderr.contains(warning), "{validate:?}");
+    let stat = tool("stat", &["-c", "%a %u", locked.to_str().unwrap()]);
+    assert_eq!(stat.stdout.trim(), "770 1000", "the ancestor was changed");
+}
