@@ -73,3 +73,46 @@ mode = "2770"
     let fstab_after = std::fs::read_to_string(root.join("etc/fstab")).unwrap();
     assert_eq!(fstab_after.lines().filter(|l| l.contains("/data/warm-storage")).count(), 1, "{fstab_after}");
 }
+
+/// A mount the kernel refuses leaves fstab as it was: the line is written only once the
+/// filesystem mounted with exactly its options, so a refused mount can never become a
+/// line that holds up the next boot.
+#[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
+fn root_a_mount_the_kernel_refuses_leaves_fstab_byte_identical() {
+    use std::os::unix::fs::OpenOptionsExt;
+    require_root();
+    let work = tempdir();
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let original_fstab = "# /etc/fstab\nproc /proc proc defaults 0 0\n";
+    std::fs::write(root.join("etc/fstab"), original_fstab).unwrap();
+    let mut disk = LoopDevice::new(64 * MIB).formatted("mkfs.ext4", &["-q"]);
+    let spec = write_file(
+        work.path(),
+        "storage.toml",
+        &format!(
+            "version = 1\n[filesystems.logs]\ndevice = \"{}\"\nfilesystem = \"ext4\"\nmount_point = \"/data/logs\"\n",
+            disk.device()
+        ),
+    );
+    disk.unmount_on_drop(root.join("data/logs"));
+    // Another holder claims the device, as a running mkfs, fsck or database would.
+    const O_EXCL: i32 = 0o200;
+    let claim = std::fs::OpenOptions::new().read(true).custom_flags(O_EXCL).open(disk.path()).unwrap();
+
+    let refused = jts_at(&spec, &root, &["apply"]);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(
+        said.contains("/data/logs") && said.contains("busy") && said.contains("fuser"),
+        "reason and fix: {refused:?}"
+    );
+    assert_eq!(std::fs::read_to_string(root.join("etc/fstab")).unwrap(), original_fstab, "fstab untouched");
+    assert!(mounted_at(&root.join("data/logs")).is_none());
+
+    drop(claim);
+    jts_at(&spec, &root, &["apply"]).expect_code(0);
+    let fstab = std::fs::read_to_string(root.join("etc/fstab")).unwrap();
+    assert_eq!(fstab.lines().filter(|l| l.contains(" /data/logs ")).count(), 1, "written once mounted: {fstab}");
+}

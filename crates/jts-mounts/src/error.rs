@@ -31,7 +31,7 @@ pub enum Error {
         text: String,
     },
     /// A mount(2) call failed.
-    #[error("mount {source_dev} on {target} ({what}): {errno}")]
+    #[error("{what} {source_dev} on {target}: {}; {}; /etc/fstab was not changed", errno.desc(), mount_fix(*errno, source_dev))]
     Mount {
         /// `"mount"` or `"remount"`.
         what: &'static str,
@@ -53,6 +53,29 @@ pub enum Error {
     /// The machine changed between planning and this step.
     #[error("precondition no longer holds: {0}; re-run `plan` to see the current state")]
     Stale(String),
+}
+
+/// How to get past a mount the kernel refused, by its reason.
+fn mount_fix(errno: nix::errno::Errno, source: &str) -> String {
+    use nix::errno::Errno;
+    match errno {
+        Errno::EBUSY => format!(
+            "{source} is held by another user (mounted elsewhere, or open exclusively by fsck, mkfs, a database or a \
+             container): `lsblk {source}` and `fuser -vm {source}` show who; free it, then re-run apply"
+        ),
+        Errno::EINVAL => "the filesystem refused an option or is damaged: `dmesg | tail` says which; fix the mount \
+                          options in the spec (or fsck the device), then re-run apply"
+            .to_owned(),
+        Errno::ENODEV => "the kernel has no driver for this filesystem type: load its module (modprobe), then re-run \
+                          apply"
+            .to_owned(),
+        Errno::EROFS | Errno::EACCES => {
+            format!(
+                "{source} is read-only (write-protected or a read-only device): make it writable, then re-run apply"
+            )
+        }
+        _ => "`dmesg | tail` gives the kernel's detail; fix it, then re-run apply".to_owned(),
+    }
 }
 
 /// The result type of jts-mounts.

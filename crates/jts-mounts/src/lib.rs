@@ -11,8 +11,9 @@
 //!   [`check_warnings`] report every problem with the option and the fix (jts-fs's rules
 //!   table for local filesystems, [`check_nfs_options`] for NFS).
 //! - [`observe()`] reads the machine into an [`Observed`]; [`plan()`] is pure and gives
-//!   [`MountStep`]s: one `WriteFstab`, then `CreateMountPoint`, `Mount` and `Remount`,
-//!   parents before children. Nothing is ever unmounted.
+//!   [`MountStep`]s: `CreateMountPoint`, `Mount` and `Remount`, parents before
+//!   children, then one `WriteFstab`: a line is written only once its mount worked.
+//!   Nothing is ever unmounted.
 //! - [`requires_mounts_dropins`], [`fstrim_units`], [`nvme_scheduler_rule`] and
 //!   [`mount_unit`] render the system integration as files for the caller to write.
 //!
@@ -32,7 +33,7 @@
 //! observed.fstab = Some("# /etc/fstab\n".into());
 //! let steps = plan(&spec.targets(), &observed);
 //! let kinds: Vec<&str> = steps.steps.iter().map(|s| s.info(&jts_core::Root::host()).kind).collect();
-//! assert_eq!(kinds, ["WriteFstab", "CreateMountPoint", "Mount"]);
+//! assert_eq!(kinds, ["CreateMountPoint", "Mount", "WriteFstab"]);
 //! steps.simulate(&mut observed);
 //! assert!(plan(&spec.targets(), &observed).is_empty(), "a second plan has nothing to do");
 //! ```

@@ -11,20 +11,23 @@ use crate::step::{ChangedLine, MountStep, PendingId};
 
 /// Plans the steps that take `observed` to the `targets`, mounted and in fstab.
 ///
-/// Order: one `WriteFstab` for every fstab edit, then for each target from the top down
-/// (parents before children) `CreateMountPoint` and `Mount`, or `Remount` for drifted
-/// options that a remount can change. Nothing is ever unmounted: a mount from the wrong
-/// device, or drift that needs a fresh mount, is refused with the way out.
+/// Order: for each target from the top down (parents before children)
+/// `CreateMountPoint` and `Mount`, or `Remount` for drifted options that a remount can
+/// change; then one `WriteFstab` for every fstab edit. A line is written only after its
+/// filesystem mounted with exactly the line's options, so a mount the kernel refuses
+/// stops the apply before fstab changes and can never hold up the next boot. Nothing is
+/// ever unmounted: a mount from the wrong device, or drift that needs a fresh mount, is
+/// refused with the way out.
 pub fn plan(targets: &[MountTarget], observed: &Observed) -> Plan<MountStep> {
     let mut targets: Vec<&MountTarget> = targets.iter().collect();
     targets.sort_by(|a, b| a.mount_point.names().cmp(b.mount_point.names()));
     let mut plan = Plan::default();
     let mut state = observed.clone();
+    for target in &targets {
+        plan_mount(target, &mut state, &mut plan);
+    }
     if let Some(step) = plan_fstab(&targets, observed) {
         push(&mut plan, &mut state, step);
-    }
-    for target in targets {
-        plan_mount(target, &mut state, &mut plan);
     }
     plan
 }

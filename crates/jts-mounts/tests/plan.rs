@@ -48,7 +48,7 @@ fn mounted(mp: &str, source: &str, fstype: &str, mount_options: &str, super_opti
 }
 
 #[test]
-fn a_blank_machine_gets_one_fstab_write_and_parents_first() {
+fn a_blank_machine_mounts_parents_first_then_writes_fstab_once() {
     let mut observed = Observed { fstab: Some("# fstab\n".into()), ..Observed::default() };
     observed.devices.insert(path("/dev/sda2"), uuid("u-warm"));
     let targets = [inner(), cold(), warm()];
@@ -56,16 +56,16 @@ fn a_blank_machine_gets_one_fstab_write_and_parents_first() {
     assert_eq!(
         kinds(&planned.steps),
         [
-            "WriteFstab /etc/fstab",
             "CreateMountPoint /data/warm-storage",
             "Mount mount /data/warm-storage",
             "CreateMountPoint /data/warm-storage/pg",
             "Mount mount /data/warm-storage/pg",
             "CreateMountPoint /mnt/synology",
             "Mount mount /mnt/synology",
+            "WriteFstab /etc/fstab",
         ]
     );
-    let MountStep::WriteFstab { new_text, pending, .. } = &planned.steps[0] else { panic!() };
+    let MountStep::WriteFstab { new_text, pending, .. } = &planned.steps[6] else { panic!() };
     assert_eq!(
         new_text,
         "# fstab\nUUID=u-warm /data/warm-storage btrfs compress=zstd:3,noatime 0 0\n\
@@ -74,7 +74,7 @@ fn a_blank_machine_gets_one_fstab_write_and_parents_first() {
     );
     assert_eq!(pending.len(), 1, "the LV's UUID is read when fstab is written");
     assert_eq!(pending[0].device, path("/dev/vg/pg"));
-    let info = planned.steps[6].info(&Root::new("/tmp/r").unwrap());
+    let info = planned.steps[5].info(&Root::new("/tmp/r").unwrap());
     assert_eq!(info.commands, ["mount -t nfs4 -o 'vers=4.2,hard' nas:/volume1/jts /tmp/r/mnt/synology"]);
     assert!(!info.destructive);
 }
@@ -86,7 +86,7 @@ fn the_seed_duplicated_line_is_replaced_once_and_nothing_else_moves() {
     let mut observed = Observed { fstab: Some(text), ..Observed::default() };
     observed.devices.insert(path("/dev/sda2"), uuid("u-warm"));
     let planned = plan(&[warm()], &observed);
-    let MountStep::WriteFstab { new_text, changed_lines, .. } = &planned.steps[0] else { panic!() };
+    let Some(MountStep::WriteFstab { new_text, changed_lines, .. }) = planned.steps.last() else { panic!() };
     assert_eq!(
         new_text,
         "# keep\nUUID=u-warm /data/warm-storage btrfs compress=zstd:3,noatime 0 0\nUUID=r / ext4 defaults 0 1\n"
