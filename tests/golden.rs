@@ -36,11 +36,13 @@ fn compare(name: &str, actual: &str, mismatches: &mut Vec<String>) {
     }
 }
 
-/// Exit code, stdout and stderr of one run, with the scratch root written as `$ROOT` and
-/// the spec as `examples/NAME.toml`, wherever the checkout is.
+/// Exit code, stdout and stderr of one run, with the scratch root written as `$ROOT`,
+/// the binary as `$BIN` and the spec as `examples/NAME.toml`, wherever the checkout is.
 fn transcript(run: &Run, root: &Path, spec: &str, name: &str) -> String {
     let root = root.to_str().expect("utf-8 root");
+    let bin = jts_testkit::provision_bin();
     format!("exit {}\n--- stdout\n{}--- stderr\n{}", run.code, run.stdout, run.stderr)
+        .replace(bin.to_str().expect("utf-8 binary path"), "$BIN")
         .replace(root, "$ROOT")
         .replace(spec, &format!("examples/{name}.toml"))
 }

@@ -50,18 +50,18 @@ fn render_prints_dropin_timer_and_udev_rule_under_root_and_writes_nothing() {
     let root = work.path().join("root");
     let files = rendered(&spec, &root);
     let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-    let expected: Vec<String> = [DROPIN, SERVICE, TIMER, UDEV, HEALTH_SERVICE, HEALTH_TIMER]
+    let expected: Vec<String> = [DROPIN, UDEV, HEALTH_SERVICE, HEALTH_TIMER, SERVICE, TIMER]
         .iter()
         .map(|p| under(&root, p).display().to_string())
         .collect();
-    assert_eq!(paths, expected, "one drop-in (postgresql's data is on the mount), fstrim, udev, health");
+    assert_eq!(paths, expected, "one drop-in (postgresql's data is on the mount), udev, health, fstrim");
     let contents = |path: &str| &files.iter().find(|(p, _)| p.ends_with(path)).unwrap().1;
     assert!(contents(HEALTH_SERVICE).contains("SuccessExitStatus=1 2 3\n"), "{}", contents(HEALTH_SERVICE));
     assert!(contents(HEALTH_TIMER).contains("OnUnitActiveSec=1min\n"), "{}", contents(HEALTH_TIMER));
     assert!(contents(DROPIN).contains("[Unit]\nRequiresMountsFor=/var/lib/postgresql\n"), "{}", contents(DROPIN));
     assert!(contents(TIMER).contains("OnCalendar=weekly"));
-    assert!(contents(SERVICE).contains("ExecStart=/usr/sbin/fstrim -v /var/lib/postgresql\n"));
-    assert!(!contents(SERVICE).contains("/mnt/synology"), "NFS gets no fstrim:\n{}", contents(SERVICE));
+    let exec = format!("ExecStart={} --config {} trim\n", provision_bin().display(), spec.display());
+    assert!(contents(SERVICE).contains(&exec), "the running binary and the spec:\n{}", contents(SERVICE));
     assert!(contents(UDEV).contains("ATTR{queue/scheduler}=\"none\""));
     assert!(!root.exists(), "render writes nothing");
 
@@ -83,7 +83,7 @@ fn plan_writes_the_files_after_the_mounts_and_before_directories() {
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     let writes: Vec<&serde_json::Value> = steps.iter().filter(|s| s["kind"] == "WriteFile").collect();
     let objects: Vec<&str> = writes.iter().map(|s| s["object"].as_str().unwrap()).collect();
-    assert_eq!(objects, [DROPIN, SERVICE, TIMER, UDEV, HEALTH_SERVICE, HEALTH_TIMER], "{kinds:?}");
+    assert_eq!(objects, [DROPIN, UDEV, HEALTH_SERVICE, HEALTH_TIMER, SERVICE, TIMER], "{kinds:?}");
     let first_write = kinds.iter().position(|k| *k == "WriteFile").unwrap();
     assert!(kinds.iter().rposition(|k| *k == "Mount").unwrap() < first_write, "{kinds:?}");
     assert!(kinds.iter().position(|k| *k == "CreateDirectory").unwrap() > first_write, "{kinds:?}");
@@ -148,7 +148,7 @@ fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() 
     disk.unmount_on_drop(mount_point.clone());
     let expected = rendered(&spec, &root);
     let paths: Vec<&str> = expected.iter().map(|(p, _)| p.as_str()).collect();
-    let want: Vec<String> = [DROPIN, SERVICE, TIMER, HEALTH_SERVICE, HEALTH_TIMER]
+    let want: Vec<String> = [DROPIN, HEALTH_SERVICE, HEALTH_TIMER, SERVICE, TIMER]
         .iter()
         .map(|p| under(&root, p).display().to_string())
         .collect();
@@ -163,9 +163,14 @@ fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() 
         .filter(|s| s["kind"] == "WriteFile")
         .map(|s| s["object"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(done, [DROPIN, SERVICE, TIMER, HEALTH_SERVICE, HEALTH_TIMER], "{first:?}");
+    assert_eq!(done, [DROPIN, HEALTH_SERVICE, HEALTH_TIMER, SERVICE, TIMER], "{first:?}");
     for (path, contents) in &expected {
         assert_eq!(&std::fs::read_to_string(path).unwrap(), contents, "{path}");
+    }
+    // Every rendered timer is on, as systemd itself reports it.
+    for timer in ["jts-health.timer", "jts-fstrim.timer"] {
+        let enabled = tool("systemctl", &["--root", root.to_str().unwrap(), "is-enabled", timer]);
+        assert_eq!((enabled.code, enabled.stdout.trim()), (0, "enabled"), "{timer}: {enabled:?}");
     }
 
     let second = jts_at(&spec, &root, &["apply", "--json"]);
@@ -181,7 +186,7 @@ fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() 
     assert_eq!(items.len(), 1, "{drift:?}");
     assert_eq!(items[0]["object"], TIMER);
     jts_at(&spec, &root, &["apply"]).expect_code(0);
-    assert_eq!(std::fs::read_to_string(under(&root, TIMER)).unwrap(), expected[2].1);
+    assert_eq!(std::fs::read_to_string(under(&root, TIMER)).unwrap(), expected[4].1);
 
     // The root tier runs after scripts/install-deps.sh, which installs systemd.
     assert!(have_program("systemd-analyze"), "systemd-analyze is not installed: run scripts/install-deps.sh");
@@ -189,12 +194,6 @@ fn root_apply_writes_the_rendered_files_exactly_once_and_systemd_accepts_them() 
     let units = under(&root, "/etc/systemd/system");
     let stub = units.join("postgresql.service");
     std::fs::write(&stub, "[Unit]\nDescription=stub\n[Service]\nExecStart=/bin/true\n").unwrap();
-    // verify wants ExecStart= to exist: point the health service at the binary under test.
-    let health = units.join("jts-health.service");
-    let text = std::fs::read_to_string(&health)
-        .unwrap()
-        .replace("/usr/local/bin/jts-provision", provision_bin().to_str().unwrap());
-    std::fs::write(&health, text).unwrap();
     let verify = tool(
         "systemd-analyze",
         &[
@@ -224,9 +223,7 @@ fn the_tier_units_of_a_spec_with_rules_are_accepted_by_systemd() {
     let mut written = Vec::new();
     for (path, contents) in files.iter().filter(|(p, _)| p.contains("/jts-tier.")) {
         let file = units.join(Path::new(path).file_name().unwrap());
-        // verify wants ExecStart= to exist: point the service at the binary under test.
-        std::fs::write(&file, contents.replace("/usr/local/bin/jts-provision", provision_bin().to_str().unwrap()))
-            .unwrap();
+        std::fs::write(&file, contents).unwrap();
         written.push(file.to_str().unwrap().to_owned());
     }
     assert_eq!(written.len(), 2, "jts-tier.service and jts-tier.timer: {files:?}");

@@ -109,7 +109,7 @@ fn root_a_mount_the_kernel_refuses_leaves_fstab_byte_identical() {
         "reason and fix: {refused:?}"
     );
     assert_eq!(std::fs::read_to_string(root.join("etc/fstab")).unwrap(), original_fstab, "fstab untouched");
-    assert!(mounted_at(&root.join("data/logs")).is_none());
+    assert!(mounted_at(root.join("data/logs")).is_none());
 
     drop(claim);
     jts_at(&spec, &root, &["apply"]).expect_code(0);

@@ -79,6 +79,10 @@ pub enum Command {
     /// dead NFS mount. Exit codes follow the monitoring-plugin convention: 0 OK,
     /// 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Health(HealthArgs),
+    /// fstrim every managed local filesystem that is mounted. One that cannot discard, or
+    /// is not mounted, is reported and skipped, never stopping the others; exit 1 only
+    /// when a filesystem that supports discard fails. Run weekly by jts-fstrim.timer.
+    Trim,
     /// LVM snapshots under the spec's `[snapshots.LV]` policies.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -177,6 +181,9 @@ pub enum SnapshotCommand {
     /// Remove what the policies drop: beyond `keep_last`, older than `max_age` (except the
     /// newest valid one), invalid or with exhausted COW space.
     Prune {
+        /// Only this volume's snapshots (an LV name with a `[snapshots.LV]` policy).
+        #[arg(long, value_name = "LV")]
+        volume: Option<String>,
         /// Print what would be removed, and why, without removing anything.
         #[arg(long)]
         dry_run: bool,

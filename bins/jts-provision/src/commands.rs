@@ -28,6 +28,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Apply(args) => apply(global, &root, args),
         Command::Validate => validate(global, &root),
         Command::Render => render(global, &root),
+        Command::Trim => trim(global, &root),
         Command::Snapshot(command) => snapshot(global, &root, command),
         Command::Health(args) => health(global, &root, args),
         Command::Tier(command) => crate::tier::run(global, &root, command),
@@ -63,12 +64,25 @@ fn config_error(err: anyhow::Error) -> Result<ConfigError, anyhow::Error> {
 
 /// Loads the spec and checks it against the account files under `root`, which must exist.
 pub(crate) fn load_checked(global: &GlobalArgs, root: &Root) -> anyhow::Result<HostSpec> {
-    Ok(jts_host::load_for_machine(&global.config, root)?)
+    Ok(jts_host::load_for_machine(&global.config, root)?.with_default_binary(this_binary()))
+}
+
+/// This jts-provision, which the rendered units run unless the spec names another.
+fn this_binary() -> Option<AbsPath> {
+    std::env::current_exe().ok().and_then(|path| AbsPath::new(path).ok())
 }
 
 /// Loads the spec and checks it, for a command that needs no machine under `root`.
 fn load_spec(global: &GlobalArgs, root: &Root) -> anyhow::Result<HostSpec> {
-    Ok(jts_host::load_checked(&global.config, &Accounts::read(root)?)?)
+    Ok(jts_host::load_checked(&global.config, &Accounts::read(root)?)?.with_default_binary(this_binary()))
+}
+
+fn trim(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, root)?;
+    let trimmed = jts_mounts::trim(&jts_host::mount_targets(&spec), root, &SystemRunner)?;
+    output::trimmed(&trimmed, global.json);
+    let failed = trimmed.iter().any(|t| matches!(t.outcome, jts_mounts::TrimOutcome::Failed { .. }));
+    Ok(if failed { Exit::Failed } else { Exit::Ok })
 }
 
 fn check(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
@@ -108,7 +122,7 @@ fn make_plan(
         Some(observed) => observed.perms.accounts.clone(),
         None => Accounts::read(root)?,
     };
-    let spec = jts_host::load_checked(&global.config, &accounts)?;
+    let spec = jts_host::load_checked(&global.config, &accounts)?.with_default_binary(this_binary());
     let observed: HostObserved = match saved {
         Some(observed) => observed,
         None => jts_host::observe(&spec, root, &SystemRunner)?,
@@ -217,8 +231,13 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
             };
             (plan, journal, "snapshot-create")
         }
-        SnapshotCommand::Prune { dry_run, journal } => {
-            let plan = jts_lvm::plan_prune(&spec.lvm, &observed, now);
+        SnapshotCommand::Prune { volume, dry_run, journal } => {
+            if let Some(volume) = volume.as_deref().filter(|v| !spec.lvm.snapshots.contains_key(*v)) {
+                let known = spec.lvm.snapshots.keys().cloned().collect::<Vec<_>>().join(", ");
+                eprintln!("error: {}", jts_lvm::Error::NoPolicy { name: volume.to_owned(), known });
+                return Ok(Exit::Invalid);
+            }
+            let plan = jts_lvm::plan_prune(&spec.lvm, &observed, volume.as_deref(), now);
             if *dry_run {
                 output::dry_run(&plan.report(root), global.json);
                 return Ok(Exit::Ok);

@@ -187,6 +187,21 @@ pub fn rendered(files: &[jts_mounts::RenderedFile], root: &Root, json: bool) {
     }
 }
 
+pub fn trimmed(trimmed: &[jts_mounts::Trimmed], json: bool) {
+    if json {
+        say!("{}", json!({ "trimmed": trimmed }));
+        return;
+    }
+    for t in trimmed {
+        match &t.outcome {
+            jts_mounts::TrimOutcome::Trimmed { said } => say!("{said}"),
+            jts_mounts::TrimOutcome::Unsupported => say!("{}: discard not supported, nothing to trim", t.mount_point),
+            jts_mounts::TrimOutcome::NotMounted => say!("{}: not mounted, not trimmed", t.mount_point),
+            jts_mounts::TrimOutcome::Failed { reason } => say!("{}: FAILED: {reason}", t.mount_point),
+        }
+    }
+}
+
 pub fn snapshots(snapshots: &[jts_lvm::SnapshotInfo], json: bool) {
     if json {
         say!("{}", serde_json::to_string_pretty(&json!({ "snapshots": snapshots })).expect("snapshots serialize"));

@@ -28,6 +28,9 @@ pub struct HostObserved {
     /// The current contents of each rendered system integration file (`null`: missing).
     #[serde(default)]
     pub files: ObservedFiles,
+    /// Which rendered timers are enabled.
+    #[serde(default)]
+    pub timers: crate::timers::TimersObserved,
     /// Accounts and directories.
     pub perms: jts_perms::Observed,
 }
@@ -41,8 +44,10 @@ pub fn observe(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> Result<Host
     let targets = mount_targets(spec);
     let mounts =
         if targets.is_empty() { jts_mounts::Observed::default() } else { jts_mounts::observe(root, &targets, runner)? };
-    let files = jts_core::observe_files(root, rendered_files(spec).iter().map(|file| &file.path))?;
-    Ok(HostObserved { lvm, fs, mounts, files, perms: jts_perms::observe(&spec.perms, root)? })
+    let rendered = rendered_files(spec);
+    let files = jts_core::observe_files(root, rendered.iter().map(|file| &file.path))?;
+    let timers = crate::timers::observe_timers(root, &crate::units::timer_units(&rendered), runner)?;
+    Ok(HostObserved { lvm, fs, mounts, files, timers, perms: jts_perms::observe(&spec.perms, root)? })
 }
 
 /// Where [`crate::apply()`] gets the machine's state from between its phases and to verify.

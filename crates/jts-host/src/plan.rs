@@ -3,8 +3,8 @@
 //!
 //! Order of execution: physical volumes, volume groups and logical volumes first, then
 //! the filesystems on them, their fstab lines and mounts, then the rendered system
-//! integration files ([`crate::render`]), then accounts and directories (which may live
-//! on the mounts).
+//! integration files ([`crate::render`]) and the timers among them enabled
+//! ([`crate::timers`]), then accounts and directories (which may live on the mounts).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -52,7 +52,14 @@ pub fn plan_with_consent(
             step.simulate(&mut after);
         }
     }
-    let warnings = jts_perms::unreachable(&spec.perms, &after).iter().map(ToString::to_string).collect();
+    let mut warnings: Vec<String> =
+        jts_perms::unreachable(&spec.perms, &after).iter().map(ToString::to_string).collect();
+    warnings.extend(observed.timers.last_run_failed.iter().map(|service| {
+        format!(
+            "{service}: its last run failed; `journalctl -u {}` says why",
+            service.split(' ').next().unwrap_or(service)
+        )
+    }));
     Ok(HostPlan { plan, report, warnings })
 }
 
@@ -92,9 +99,17 @@ pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, 
     for step in &mounts.steps {
         HostStep::Mount(step.clone()).simulate(&mut after_mounts);
     }
-    let files = rendered_files(spec)
-        .into_iter()
-        .filter_map(|file| ManagedFile::plan(&file.path, &file.contents, RENDERED_MODE, &observed.files));
+    let rendered = rendered_files(spec);
+    let files: Vec<ManagedFile> = rendered
+        .iter()
+        .filter_map(|file| ManagedFile::plan(&file.path, &file.contents, RENDERED_MODE, &observed.files))
+        .collect();
+    let units_written = files.iter().any(|file| file.path.as_path().starts_with("/etc/systemd/system"));
+    let timers = if spec.systemd.enable_timers == Some(false) {
+        None
+    } else {
+        crate::timers::plan_timers(&crate::units::timer_units(&rendered), &observed.timers, units_written)
+    };
     let perms = jts_perms::plan(&spec.perms, &after_mounts.perms);
     refused.extend(perms.refused);
     let steps = lvm
@@ -103,7 +118,8 @@ pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, 
         .map(HostStep::Lvm)
         .chain(fs.into_iter().map(HostStep::Fs))
         .chain(mounts.steps.into_iter().map(HostStep::Mount))
-        .chain(files.map(HostStep::File))
+        .chain(files.into_iter().map(HostStep::File))
+        .chain(timers.map(HostStep::Timers))
         .chain(perms.steps.into_iter().map(HostStep::Perms))
         .collect();
     Ok(Plan { steps, refused })

@@ -4,38 +4,27 @@
 //! What is rendered, all of it from the spec alone (nothing observed):
 //!
 //! - **`RequiresMountsFor=` drop-ins**, `/etc/systemd/system/UNIT.d/jts-mounts.conf`, for
-//!   each of [`jts_mounts::DATABASE_UNITS`] whose data lives on a managed mount. A unit's
-//!   data is its package's default data directory ([`DATA_DIRS`]); it lives on a mount
-//!   when that directory is the mount point or below it. A managed mount point *below*
-//!   a data directory (e.g. `/var/lib/postgresql/16/main`) counts too: the unit needs
-//!   that mount as well. Units with no data on a managed mount get no drop-in.
-//! - **A weekly fstrim** (`jts-fstrim.service` and `jts-fstrim.timer`) over the managed
-//!   mounts that support discard (local filesystems; NFS has nothing to trim), when
-//!   there is at least one.
+//!   each of [`jts_mounts::DATABASE_UNITS`] whose data lives on a managed mount, and for
+//!   `docker.service` when Docker's data root (`[systemd] docker_data_root`, default
+//!   `/var/lib/docker`) does. A unit's data is its package's default data directory
+//!   ([`DATA_DIRS`]); it lives on a mount when that directory is the mount point or below
+//!   it. A managed mount point *below* a data directory (e.g.
+//!   `/var/lib/postgresql/16/main`) counts too: the unit needs that mount as well. A
+//!   `[[directories]]` entry with `required_by = ["UNIT"]` adds its path to UNIT's
+//!   drop-in (a container's bind-mounted data under `docker.service`, say). Units with no
+//!   data on a managed mount get no drop-in: a database is held back by its own mount,
+//!   never by another's.
 //! - **The NVMe scheduler udev rule** (`none` for NVMe namespaces) when any LVM physical
 //!   device or `[filesystems.*]` device is an NVMe device (`/dev/nvme…`).
-//!
-//! - **A health timer** (`jts-health.service` and `jts-health.timer`) that refreshes the
-//!   Prometheus textfile [`HEALTH_TEXTFILE`] for node_exporter every minute, when the spec
-//!   has anything to monitor (a mount, a volume group, a directory budget or a rule). The
-//!   service runs `jts-provision --config` [`HEALTH_CONFIG`] (the CLI's default spec path:
-//!   the spec is expected there on a host) and treats the plugin codes 1, 2 and 3 as
-//!   success, so a WARNING does not mark the unit failed.
-//!
-//! - **A daily tier run** (`jts-tier.service` and `jts-tier.timer`) when the spec has
-//!   `[[rules]]`: `tier run --json` at 02:30 (spread over 30 minutes, caught up after a
-//!   boot that missed it), `RequiresMountsFor=` every rule's `from` and `to` so the tiers
-//!   (the NAS included) are mounted first, at the lowest best-effort I/O priority so the
-//!   databases keep theirs.
+//! - **jts's own services and timers** ([`crate::units`]): health every minute, the daily
+//!   tier run, the weekly trim, and each `[snapshots.LV]` schedule. `apply` enables the
+//!   timers ([`crate::units::timer_units`]) unless `[systemd] enable_timers = false`.
 //!
 //! `.mount` units are not rendered: /etc/fstab stays the one source of truth for mounts,
 //! and systemd's fstab generator already gives every line its `.mount` unit.
-//!
-//! The timer is written, not enabled: `systemctl enable --now jts-fstrim.timer` is left
-//! to the operator (or the image build), as is `udevadm trigger` for the rule.
 
 use jts_core::AbsPath;
-use jts_mounts::{MountTarget, RenderedFile, fstrim_units, nvme_scheduler_rule, requires_mounts_dropins};
+use jts_mounts::{MountTarget, RenderedFile, nvme_scheduler_rule, requires_mounts_dropins};
 
 use crate::spec::HostSpec;
 use crate::targets::mount_targets;
@@ -52,97 +41,33 @@ pub const DATA_DIRS: [(&str, &str); 5] = [
     ("redis-server.service", "/var/lib/redis"),
 ];
 
-/// The spec path the health service passes to `--config`: the CLI's default.
-pub const HEALTH_CONFIG: &str = "/etc/jts/storage.toml";
+/// Docker's default data root, for `docker.service`'s drop-in.
+pub const DOCKER_DATA_ROOT: &str = "/var/lib/docker";
 
-/// Where the health service writes the Prometheus text: the directory Debian's
-/// `prometheus-node-exporter` reads with its textfile collector.
-pub const HEALTH_TEXTFILE: &str = "/var/lib/prometheus/node-exporter/jts.prom";
-
-/// Every file the spec renders, in a stable order (drop-ins by unit, fstrim, udev, health).
+/// Every file the spec renders, in a stable order (drop-ins by unit, udev, then jts's
+/// own units).
 pub fn rendered_files(spec: &HostSpec) -> Vec<RenderedFile> {
     let targets = mount_targets(spec);
-    let mut files = requires_mounts_dropins(&data_paths(&targets), &targets);
-    files.extend(fstrim_units(&targets));
+    let mut pairs = data_paths(&targets);
+    let docker =
+        spec.systemd.docker_data_root.clone().unwrap_or_else(|| AbsPath::new(DOCKER_DATA_ROOT).expect("absolute"));
+    pairs.push(("docker.service", docker));
+    for directory in &spec.perms.directories {
+        for unit in &directory.required_by {
+            pairs.push((unit.get_ref().as_str(), directory.path.get_ref().clone()));
+        }
+    }
+    let mut files = requires_mounts_dropins(&pairs, &targets);
     if has_nvme_device(spec) {
         files.push(nvme_scheduler_rule());
     }
-    if has_anything_to_monitor(spec) {
-        files.extend(health_units());
-    }
-    if !spec.rules.is_empty() {
-        files.extend(tier_units(spec));
-    }
+    files.extend(crate::units::jts_units(spec, &targets));
     files
-}
-
-/// `jts-tier.service` (one `tier run`, after every rule's directories are mounted) and
-/// `jts-tier.timer` (daily).
-fn tier_units(spec: &HostSpec) -> [RenderedFile; 2] {
-    let mut paths: Vec<String> = Vec::new();
-    for rule in &spec.rules {
-        let ends = std::iter::once(rule.from.get_ref()).chain(rule.to.as_ref().map(|to| to.get_ref()));
-        for path in ends.map(ToString::to_string) {
-            if !paths.contains(&path) {
-                paths.push(path);
-            }
-        }
-    }
-    let service = format!(
-        "# Written by jts-provision.\n[Unit]\nDescription=Move aged files between the jts storage tiers\n\
-         After=local-fs.target remote-fs.target\nRequiresMountsFor={}\n\n\
-         [Service]\nType=oneshot\n\
-         ExecStart=/usr/local/bin/jts-provision --config {HEALTH_CONFIG} tier run --json\n\
-         Nice=10\nIOSchedulingClass=best-effort\nIOSchedulingPriority=7\n",
-        paths.join(" ")
-    );
-    let timer = "# Written by jts-provision.\n[Unit]\nDescription=Move aged files between the jts storage tiers daily\n\n\
-                 [Timer]\nOnCalendar=*-*-* 02:30:00\nRandomizedDelaySec=30min\nPersistent=true\n\n\
-                 [Install]\nWantedBy=timers.target\n";
-    let file = |path: &str, contents: String| RenderedFile {
-        path: AbsPath::new(path).expect("constant paths are absolute"),
-        contents,
-    };
-    [
-        file("/etc/systemd/system/jts-tier.service", service),
-        file("/etc/systemd/system/jts-tier.timer", timer.to_owned()),
-    ]
-}
-
-fn has_anything_to_monitor(spec: &HostSpec) -> bool {
-    !crate::health::health_targets(spec).is_empty()
-        || !spec.lvm.volume_groups.is_empty()
-        || !spec.rules.is_empty()
-        || !spec.health_levels.directory_budgets.is_empty()
-}
-
-/// `jts-health.service` (one `health --textfile`, exit codes 0–3 all success) and
-/// `jts-health.timer` (every minute).
-fn health_units() -> [RenderedFile; 2] {
-    let service = format!(
-        "# Written by jts-provision.\n[Unit]\nDescription=Refresh the jts storage health metrics for node_exporter\n\
-         After=local-fs.target remote-fs.target\n\n\
-         [Service]\nType=oneshot\n\
-         ExecStart=/usr/local/bin/jts-provision --config {HEALTH_CONFIG} health --textfile {HEALTH_TEXTFILE}\n\
-         # health exits 1 WARNING, 2 CRITICAL, 3 UNKNOWN: reported in the metrics, not a unit failure.\n\
-         SuccessExitStatus=1 2 3\nStandardOutput=null\nTimeoutStartSec=5min\nNice=10\nIOSchedulingClass=idle\n"
-    );
-    let timer = "# Written by jts-provision.\n[Unit]\nDescription=Refresh the jts storage health metrics every minute\n\n\
-                 [Timer]\nOnBootSec=1min\nOnUnitActiveSec=1min\nAccuracySec=1s\n\n\
-                 [Install]\nWantedBy=timers.target\n";
-    let file = |path: &str, contents: String| RenderedFile {
-        path: AbsPath::new(path).expect("constant paths are absolute"),
-        contents,
-    };
-    [
-        file("/etc/systemd/system/jts-health.service", service),
-        file("/etc/systemd/system/jts-health.timer", timer.to_owned()),
-    ]
 }
 
 /// The `(unit, path)` pairs to wait for: each unit's data directory, and each managed
 /// mount point below it.
-fn data_paths(targets: &[MountTarget]) -> Vec<(&'static str, AbsPath)> {
+fn data_paths(targets: &[MountTarget]) -> Vec<(&str, AbsPath)> {
     let mut pairs = Vec::new();
     for (unit, dir) in DATA_DIRS {
         let dir = AbsPath::new(dir).expect("constant paths are absolute");
@@ -189,20 +114,39 @@ mod tests {
     fn the_health_timer_refreshes_the_textfile_and_tolerates_plugin_codes() {
         let files = rendered_files(&spec("[[directories]]\npath = \"/srv/x\"\n"));
         assert!(files.is_empty(), "a directory alone is nothing to monitor");
-        let files = rendered_files(&spec("[health.directory_budgets]\n\"/data/postgresql\" = \"800GiB\"\n"));
+        let spec = spec("[health.directory_budgets]\n\"/data/postgresql\" = \"800GiB\"\n");
+        let config = spec.systemd.config.clone().unwrap();
+        let files = rendered_files(&spec);
         assert_eq!(paths(&files), [HEALTH_SERVICE, HEALTH_TIMER]);
         let service = &files[0].contents;
-        assert!(
-            service.contains(
-                "\nExecStart=/usr/local/bin/jts-provision --config /etc/jts/storage.toml health \
-                 --textfile /var/lib/prometheus/node-exporter/jts.prom\n"
-            ),
-            "{service}"
+        let exec = format!(
+            "\nExecStart=/usr/bin/jts-provision --config {config} health --textfile \
+             /var/lib/prometheus/node-exporter/jts.prom\n"
         );
+        assert!(service.contains(&exec), "the packaged binary and the spec loaded:\n{service}");
         assert!(service.contains("\nType=oneshot\n") && service.contains("\nSuccessExitStatus=1 2 3\n"), "{service}");
         let timer = &files[1].contents;
         assert!(timer.contains("\nOnBootSec=1min\nOnUnitActiveSec=1min\nAccuracySec=1s\n"), "{timer}");
         assert!(timer.ends_with("[Install]\nWantedBy=timers.target\n"), "{timer}");
+    }
+
+    #[test]
+    fn units_run_the_binary_and_spec_they_are_given() {
+        let spec =
+            spec("[health.directory_budgets]\n\"/d\" = \"1GiB\"\n[systemd]\nconfig = \"/etc/jts/my spec.toml\"\n")
+                .with_default_binary(Some(AbsPath::new("/opt/jts/bin/jts-provision").unwrap()));
+        let service = &rendered_files(&spec)[0].contents;
+        assert!(
+            service.contains("\nExecStart=/opt/jts/bin/jts-provision --config \"/etc/jts/my spec.toml\" health "),
+            "{service}"
+        );
+        let pinned =
+            self::spec("[health.directory_budgets]\n\"/d\" = \"1GiB\"\n[systemd]\nbinary = \"/usr/local/bin/jts\"\n")
+                .with_default_binary(Some(AbsPath::new("/opt/other").unwrap()));
+        assert!(
+            rendered_files(&pinned)[0].contents.contains("\nExecStart=/usr/local/bin/jts --config "),
+            "the spec wins"
+        );
     }
 
     #[test]
@@ -217,14 +161,57 @@ mod tests {
         );
         let service = &tier[0].contents;
         assert!(service.contains("\nRequiresMountsFor=/hot/logs /mnt/nas/logs\n"), "each path once:\n{service}");
-        assert!(
-            service
-                .contains("\nExecStart=/usr/local/bin/jts-provision --config /etc/jts/storage.toml tier run --json\n"),
-            "{service}"
-        );
+        assert!(service.contains(" tier run --json\n"), "{service}");
         assert!(tier[1].contents.contains("\nOnCalendar=*-*-* 02:30:00\nRandomizedDelaySec=30min\nPersistent=true\n"));
         let none = rendered_files(&spec("[[directories]]\npath = \"/srv/x\"\n"));
         assert!(none.iter().all(|f| !f.path.to_string().contains("jts-tier")), "no rules, no tier units");
+    }
+
+    #[test]
+    fn snapshot_schedules_get_a_service_that_takes_then_prunes() {
+        let spec = spec(
+            "[volume_groups.vg]\ndevices = [\"/dev/sdb\"]\n[volume_groups.vg.volumes.lv_pg]\nsize = \"10GiB\"\n\
+             [snapshots.lv_pg]\nvolume_group = \"vg\"\nsize = \"1GiB\"\nkeep_last = 3\nmax_age = \"7d\"\n\
+             schedule = \"Mon..Fri *-*-* 18:30:00\"\n",
+        );
+        let files = rendered_files(&spec);
+        let service = files.iter().find(|f| f.path.to_string() == "/etc/systemd/system/jts-snapshot-lv_pg.service");
+        let service = &service.expect("a snapshot service").contents;
+        let create = service.find(" snapshot create --volume lv_pg\n").expect(service);
+        let prune = service.find(" snapshot prune --volume lv_pg\n").expect(service);
+        assert!(create < prune, "take, then prune:\n{service}");
+        let timer =
+            files.iter().find(|f| f.path.to_string() == "/etc/systemd/system/jts-snapshot-lv_pg.timer").unwrap();
+        assert!(
+            timer.contents.contains("\nOnCalendar=Mon..Fri *-*-* 18:30:00\nPersistent=true\n"),
+            "{}",
+            timer.contents
+        );
+        assert_eq!(
+            crate::units::timer_units(&files),
+            ["jts-health.timer", "jts-snapshot-lv_pg.timer"],
+            "the timers apply enables"
+        );
+    }
+
+    #[test]
+    fn docker_waits_for_its_data_root_and_for_directories_that_name_it() {
+        let spec = spec(
+            "[filesystems.data]\ndevice = \"/dev/sdb1\"\nfilesystem = \"xfs\"\nmount_point = \"/data\"\n\
+             [systemd]\ndocker_data_root = \"/data/docker\"\n\
+             [[directories]]\npath = \"/data/pg\"\nrequired_by = [\"docker.service\", \"app.service\"]\n",
+        );
+        let files = rendered_files(&spec);
+        let docker =
+            files.iter().find(|f| f.path.to_string() == "/etc/systemd/system/docker.service.d/jts-mounts.conf");
+        assert!(docker.expect("docker's drop-in").contents.ends_with("RequiresMountsFor=/data/docker /data/pg\n"));
+        assert!(files.iter().any(|f| f.path.to_string() == "/etc/systemd/system/app.service.d/jts-mounts.conf"));
+        let elsewhere =
+            self::spec("[filesystems.data]\ndevice = \"/dev/sdb1\"\nfilesystem = \"xfs\"\nmount_point = \"/data\"\n");
+        assert!(
+            rendered_files(&elsewhere).iter().all(|f| !f.path.to_string().contains("docker")),
+            "/var/lib/docker is on no managed mount"
+        );
     }
 
     #[test]
@@ -267,12 +254,14 @@ options = ["vers=4.2"]
         let dropin = |unit: &str| format!("/etc/systemd/system/{unit}.d/jts-mounts.conf");
         let mut expected: Vec<String> = DATABASE_UNITS.iter().map(|unit| dropin(unit)).collect();
         expected.sort();
+        expected.push(dropin("docker.service"));
+        expected.sort();
         expected.extend([
-            "/etc/systemd/system/jts-fstrim.service".into(),
-            "/etc/systemd/system/jts-fstrim.timer".into(),
             "/etc/udev/rules.d/60-jts-nvme-scheduler.rules".into(),
             HEALTH_SERVICE.into(),
             HEALTH_TIMER.into(),
+            "/etc/systemd/system/jts-fstrim.service".into(),
+            "/etc/systemd/system/jts-fstrim.timer".into(),
         ]);
         assert_eq!(paths(&files), expected, "every data dir is below /var/lib");
         let pg = files.iter().find(|f| f.path.to_string() == dropin("postgresql.service")).unwrap();
@@ -281,11 +270,8 @@ options = ["vers=4.2"]
             "{}",
             pg.contents
         );
-        let service = &files[DATABASE_UNITS.len()].contents;
-        assert!(
-            service.contains("fstrim -v /var/lib\n") && service.contains("fstrim -v /var/lib/postgresql/16/main\n")
-        );
-        assert!(!service.contains("synology"), "NFS is not trimmed:\n{service}");
+        let trim = files.iter().find(|f| f.path.to_string() == "/etc/systemd/system/jts-fstrim.service").unwrap();
+        assert!(trim.contents.contains(" trim\n") && !trim.contents.contains("RequiresMountsFor"), "{}", trim.contents);
     }
 
     #[test]

@@ -38,6 +38,49 @@ struct RawHostSpec {
     health: Option<Spanned<HealthSection>>,
     #[serde(default)]
     rules: Vec<jts_tiering::rules::RuleSpec>,
+    #[serde(default)]
+    boot: BootSection,
+    #[serde(default)]
+    systemd: SystemdSection,
+}
+
+/// `[boot]`: what a managed mount that fails at boot does (see [`jts_mounts::BootPolicy`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootSection {
+    /// Whether a failed data mount lets the boot go on (`nofail`; default true).
+    pub nofail: Option<bool>,
+    /// How long a local mount waits for its device (default 10s).
+    pub device_timeout: Option<jts_core::SpecDuration>,
+    /// How long the NAS mount may take at boot (default 30s).
+    pub nas_mount_timeout: Option<jts_core::SpecDuration>,
+}
+
+impl BootSection {
+    fn policy(&self) -> jts_mounts::BootPolicy {
+        let default = jts_mounts::BootPolicy::default();
+        jts_mounts::BootPolicy {
+            nofail: self.nofail.unwrap_or(default.nofail),
+            device_timeout: self.device_timeout.map_or(default.device_timeout, Into::into),
+            nas_mount_timeout: self.nas_mount_timeout.map_or(default.nas_mount_timeout, Into::into),
+        }
+    }
+}
+
+/// `[systemd]`: how the rendered units run jts, and whether `apply` turns their timers on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemdSection {
+    /// The jts-provision the units run (default: the binary that applies the spec).
+    pub binary: Option<jts_core::AbsPath>,
+    /// The spec path the units pass to `--config` (default: the spec file applied).
+    pub config: Option<jts_core::AbsPath>,
+    /// Whether `apply` enables the rendered timers (and starts them on a live host).
+    /// Default true; false for image builds that enable units themselves.
+    pub enable_timers: Option<bool>,
+    /// Docker's data root (`data-root` in /etc/docker/daemon.json; default
+    /// `/var/lib/docker`): on a managed mount, `docker.service` waits for it.
+    pub docker_data_root: Option<jts_core::AbsPath>,
 }
 
 /// `[health]`: thresholds and the probe timeout of `jts-provision health`.
@@ -148,6 +191,10 @@ pub struct HostSpec {
     pub health_levels: HealthLevels,
     /// Lifecycle rules between tiers (`[[rules]]`).
     pub rules: Vec<jts_tiering::rules::RuleSpec>,
+    /// What a managed mount that fails at boot does (`[boot]`).
+    pub boot: jts_mounts::BootPolicy,
+    /// How the rendered units run jts (`[systemd]`).
+    pub systemd: SystemdSection,
     /// The file it was read from and its text, to locate problems found later.
     pub source: SpecSource,
 }
@@ -162,6 +209,15 @@ pub struct SpecSource {
 }
 
 impl HostSpec {
+    /// The jts-provision the rendered units run: `[systemd] binary`, else `running` (the
+    /// front end's own path, when it is jts-provision), else the package's path.
+    pub fn with_default_binary(mut self, running: Option<jts_core::AbsPath>) -> Self {
+        if self.systemd.binary.is_none() {
+            self.systemd.binary = running;
+        }
+        self
+    }
+
     /// `errors` found in this spec (while checking or planning it), located in its file.
     pub fn located(&self, errors: Vec<SpecError>) -> ConfigError {
         ConfigError { file: self.source.file.clone(), source_text: self.source.text.clone(), errors }
@@ -247,6 +303,15 @@ pub(crate) fn load_partial(file: &Path) -> Result<(HostSpec, Vec<SpecError>), Co
         probe_timeout,
         health_levels,
         rules: raw.rules,
+        boot: raw.boot.policy(),
+        systemd: SystemdSection {
+            config: raw
+                .systemd
+                .config
+                .clone()
+                .or_else(|| std::path::absolute(file).ok().and_then(|path| jts_core::AbsPath::new(path).ok())),
+            ..raw.systemd
+        },
         source: SpecSource { file: file.to_path_buf(), text },
     };
     spec.perms.directories.extend(mount_root_directories(&spec));
@@ -280,6 +345,7 @@ fn mount_root_directories(spec: &HostSpec) -> Vec<DirectorySpec> {
             acl: Vec::new(),
             children: Vec::new(),
             recursive: false,
+            required_by: Vec::new(),
         })
         .collect()
 }

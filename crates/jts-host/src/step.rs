@@ -21,6 +21,8 @@ pub enum HostStep {
     Mount(MountStep),
     /// A rendered system integration file (unit drop-in, timer, udev rule) to write.
     File(ManagedFile),
+    /// Rendered timers to enable (and on a live host, systemd to reload).
+    Timers(crate::timers::EnableTimers),
     /// An account or directory change.
     Perms(PermsStep),
 }
@@ -36,6 +38,8 @@ pub enum HostStepError {
     Mount(jts_mounts::Error),
     /// From writing a rendered file.
     File(jts_core::Error),
+    /// From enabling timers.
+    Timers(jts_core::Error),
     /// From an account or directory step.
     Perms(jts_perms::Error),
 }
@@ -46,7 +50,7 @@ impl fmt::Display for HostStepError {
             Self::Lvm(err) => err.fmt(f),
             Self::Fs(err) => err.fmt(f),
             Self::Mount(err) => err.fmt(f),
-            Self::File(err) => err.fmt(f),
+            Self::File(err) | Self::Timers(err) => err.fmt(f),
             Self::Perms(err) => err.fmt(f),
         }
     }
@@ -64,6 +68,7 @@ impl Step for HostStep {
             Self::Fs(step) => step.info(root),
             Self::Mount(step) => step.info(root),
             Self::File(step) => step.info(root),
+            Self::Timers(step) => step.info(root),
             Self::Perms(step) => step.info(root),
         }
     }
@@ -81,6 +86,7 @@ impl Step for HostStep {
                 }
             }
             Self::File(step) => step.simulate(&mut state.files),
+            Self::Timers(step) => step.simulate(&mut state.timers),
             Self::Perms(step) => step.simulate(&mut state.perms),
         }
     }
@@ -91,6 +97,7 @@ impl Step for HostStep {
             Self::Fs(step) => step.recheck(ctx).map_err(HostStepError::Fs),
             Self::Mount(step) => step.recheck(ctx).map_err(HostStepError::Mount),
             Self::File(step) => step.recheck(ctx).map_err(HostStepError::File),
+            Self::Timers(step) => step.recheck(ctx).map_err(HostStepError::Timers),
             Self::Perms(step) => step.recheck(ctx).map_err(HostStepError::Perms),
         }
     }
@@ -101,6 +108,7 @@ impl Step for HostStep {
             Self::Fs(step) => step.execute(ctx).map_err(HostStepError::Fs),
             Self::Mount(step) => step.execute(ctx).map_err(HostStepError::Mount),
             Self::File(step) => step.execute(ctx).map_err(HostStepError::File),
+            Self::Timers(step) => step.execute(ctx).map_err(HostStepError::Timers),
             Self::Perms(step) => step.execute(ctx).map_err(HostStepError::Perms),
         }
     }

@@ -41,10 +41,11 @@ pub(crate) fn formatted_devices(spec: &HostSpec) -> impl Iterator<Item = (String
 
 /// Every mount the spec asks for: `[filesystems.*]`, `[nfs_mounts.*]` and volumes with a
 /// `mount_point`.
+/// Each with the boot options of `[boot]` ([`jts_mounts::BootPolicy`]).
 pub fn mount_targets(spec: &HostSpec) -> Vec<MountTarget> {
     let mut targets = spec.mounts.targets();
     targets.extend(volume_mount_targets(spec));
-    targets
+    targets.into_iter().map(|target| spec.boot.apply(target)).collect()
 }
 
 /// The mounts of logical volumes that have a `mount_point`.

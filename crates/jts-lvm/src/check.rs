@@ -187,6 +187,19 @@ fn check_policy(spec: &LvmSpec, origin: &str, spanned: &Spanned<crate::SnapshotP
             check_snapshot_room(vg_name, vg.get_ref(), origin, policy, &key, spanned, errors);
         }
     }
+    if let Some(schedule) = &policy.schedule {
+        let calendar_char = |c: char| c.is_ascii_alphanumeric() || " *-:.,/~+".contains(c);
+        if schedule.trim().is_empty() || !schedule.chars().all(calendar_char) {
+            errors.push(error(
+                spanned,
+                format!("{key}.schedule"),
+                format!(
+                    "{schedule:?} is not a systemd calendar expression; give e.g. \"Mon..Fri *-*-* 18:30:00\" \
+                     (`systemd-analyze calendar` checks one)"
+                ),
+            ));
+        }
+    }
     if !whole_kib(policy.size) {
         errors.push(error(
             spanned,

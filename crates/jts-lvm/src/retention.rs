@@ -109,6 +109,7 @@ mod tests {
             size: Size::from_bytes(1 << 30),
             keep_last,
             max_age: SpecDuration::from_secs(max_age_days * 86_400),
+            schedule: None,
         }
     }
 

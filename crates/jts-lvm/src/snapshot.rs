@@ -199,11 +199,12 @@ pub fn plan_snapshots(
     Ok(plan)
 }
 
-/// Plans `snapshot prune`: every snapshot each policy drops ([`prune`]), nothing else.
-pub fn plan_prune(spec: &LvmSpec, observed: &LvmObserved, now: SystemTime) -> Plan<LvmStep> {
+/// Plans `snapshot prune`: every snapshot each policy (or only the policy of the volume
+/// `only`) drops ([`prune`]), nothing else.
+pub fn plan_prune(spec: &LvmSpec, observed: &LvmObserved, only: Option<&str>, now: SystemTime) -> Plan<LvmStep> {
     let snapshots = list_snapshots(observed, now);
     let mut plan = Plan::default();
-    for (origin, policy) in &spec.snapshots {
+    for (origin, policy) in spec.snapshots.iter().filter(|(origin, _)| only.is_none_or(|only| only == *origin)) {
         let policy = policy.get_ref();
         plan.steps.extend(prune(origin, policy, &snapshots, now).into_iter().map(|pruned| LvmStep::RemoveSnapshot {
             vg: policy.volume_group.clone(),

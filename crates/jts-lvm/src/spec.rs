@@ -93,6 +93,9 @@ pub struct SnapshotPolicy {
     pub keep_last: u32,
     /// Snapshots older than this are removed, except the newest valid one.
     pub max_age: SpecDuration,
+    /// When the rendered `jts-snapshot-LV.timer` takes a snapshot and prunes: a systemd
+    /// `OnCalendar=` value, e.g. `"Mon..Fri *-*-* 18:30:00"` (after market close).
+    pub schedule: Option<String>,
 }
 
 /// The two sections together.

@@ -30,6 +30,7 @@ fn policy(keep_last: u32, max_age_days: u64) -> SnapshotPolicy {
         size: Size::from_bytes(1 << 30),
         keep_last,
         max_age: SpecDuration::from_secs(max_age_days * 86_400),
+        schedule: None,
     }
 }
 
@@ -137,7 +138,7 @@ proptest! {
             "[volume_groups.vg_jts]\ndevices = [\"/dev/vda\"]\n[volume_groups.vg_jts.volumes.lv_pg]\nsize = \"1GiB\"\n\
              [snapshots.lv_pg]\nvolume_group = \"vg_jts\"\nsize = \"1GiB\"\nkeep_last = {keep_last}\nmax_age = \"7d\"\n"
         )).unwrap();
-        let steps = plan_prune(&spec, &observed, now());
+        let steps = plan_prune(&spec, &observed, None, now());
         for step in &steps.steps {
             let LvmStep::RemoveSnapshot { vg, origin, name, .. } = step else {
                 return Err(TestCaseError::fail(format!("unexpected {step:?}")));
@@ -148,7 +149,7 @@ proptest! {
         }
         let mut after = observed.clone();
         steps.simulate(&mut after);
-        prop_assert!(plan_prune(&spec, &after, now()).is_empty(), "pruning twice = pruning once");
+        prop_assert!(plan_prune(&spec, &after, None, now()).is_empty(), "pruning twice = pruning once");
         let kept = list_snapshots(&after, now()).into_iter().filter(|s| s.vg == "vg_jts" && s.origin == "lv_pg" && s.valid).count();
         let before = list_snapshots(&observed, now()).into_iter().filter(|s| s.vg == "vg_jts" && s.origin == "lv_pg" && s.valid).count();
         prop_assert!(kept >= before.min(1), "the newest valid one stays");

@@ -14,8 +14,11 @@
 //!   [`MountStep`]s: `CreateMountPoint`, `Mount` and `Remount`, parents before
 //!   children, then one `WriteFstab`: a line is written only once its mount worked.
 //!   Nothing is ever unmounted.
-//! - [`requires_mounts_dropins`], [`fstrim_units`], [`nvme_scheduler_rule`] and
-//!   [`mount_unit`] render the system integration as files for the caller to write.
+//! - [`BootPolicy`] adds `nofail` and systemd's timeouts, so a missing disk or a
+//!   silent NAS never holds the boot.
+//! - [`trim()`] runs fstrim over the managed mounts, one filesystem never stopping the
+//!   others.
+//! - [`requires_mounts_dropins`], [`nvme_scheduler_rule`] and [`mount_unit`] render the system integration as files for the caller to write.
 //!
 //! ```
 //! use jts_core::Step;
@@ -39,6 +42,7 @@
 //! ```
 
 mod apply;
+mod boot;
 mod check;
 mod error;
 mod escape;
@@ -53,7 +57,9 @@ mod spec;
 mod state;
 mod step;
 mod systemd;
+mod trim;
 
+pub use boot::BootPolicy;
 pub use check::{check, check_warnings, nesting};
 pub use error::{Error, Result};
 pub use escape::{decode_octal, encode_octal};
@@ -68,6 +74,7 @@ pub use spec::{FilesystemSpec, IdentifyBy, MountFs, MountSource, MountTarget, Mo
 pub use state::{DeviceIds, Observed, PathKind};
 pub use step::{ChangedLine, MountStep, PendingId};
 pub use systemd::{
-    DATABASE_UNITS, RenderedFile, fstrim_units, mount_unit, mount_unit_name, nvme_scheduler_rule,
-    requires_mounts_dropins, systemd_escape_path,
+    DATABASE_UNITS, RenderedFile, mount_unit, mount_unit_name, nvme_scheduler_rule, requires_mounts_dropins,
+    systemd_escape_path, unit_path,
 };
+pub use trim::{TrimOutcome, Trimmed, trim};

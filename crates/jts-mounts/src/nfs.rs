@@ -102,7 +102,8 @@ fn problem(severity: Severity, rule: &'static str, option: &str, message: String
 }
 
 /// Checks NFS mount options: unknown options, values, contradictions, options the kernel
-/// ignores, `soft` (unsafe under a database), and a missing `_netdev`. Errors first.
+/// ignores, and `soft` (unsafe under a database). Errors first. (`_netdev` needs no
+/// warning: [`crate::BootPolicy`] adds it to every NFS mount.)
 ///
 /// ```
 /// use jts_fs::Severity;
@@ -214,15 +215,6 @@ fn check_combinations(options: &[String], problems: &mut Vec<Problem>) {
             "write vers=4.2 (or 4.1) instead of vers and minorversion",
         ));
     }
-    if !has("_netdev") {
-        problems.push(problem(
-            Severity::Warning,
-            "nfs-netdev",
-            "_netdev",
-            "missing: without it, boot can try the mount before the network is up and stall".into(),
-            "add \"_netdev\" to options",
-        ));
-    }
 }
 
 #[cfg(test)]
@@ -262,7 +254,7 @@ mod tests {
                 .iter()
                 .any(|p| p.rule == "nfs-minorversion")
         );
-        assert!(check_nfs_options(&opts(&["vers=4.2"])).iter().any(|p| p.rule == "nfs-netdev"));
+        assert!(check_nfs_options(&opts(&["vers=4.2"])).is_empty(), "the boot policy adds _netdev");
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! System integration, rendered as files for the caller to write under `--root`:
-//! `RequiresMountsFor=` drop-ins for database units, a weekly fstrim service and timer,
-//! the udev rule for the NVMe scheduler, and optional `.mount` units. All pure.
+//! `RequiresMountsFor=` drop-ins for database units, the udev rule for the NVMe scheduler, and optional `.mount` units. All pure.
 
 use std::collections::BTreeMap;
 
@@ -60,7 +59,7 @@ pub fn mount_unit_name(mount_point: &AbsPath) -> String {
 }
 
 /// A path in a space-separated unit setting, quoted when it holds a space or quote.
-fn unit_path(path: &AbsPath) -> String {
+pub fn unit_path(path: &AbsPath) -> String {
     let text = path.to_string();
     if text.contains([' ', '"', '\\', '\t']) {
         format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
@@ -97,33 +96,6 @@ pub fn requires_mounts_dropins(pairs: &[(&str, AbsPath)], targets: &[MountTarget
             )
         })
         .collect()
-}
-
-/// `jts-fstrim.service` and `jts-fstrim.timer`: weekly `fstrim -v` of each managed local
-/// mount (NFS has nothing to trim). Empty when no target supports discard.
-pub fn fstrim_units(targets: &[MountTarget]) -> Vec<RenderedFile> {
-    let mut points: Vec<&AbsPath> =
-        targets.iter().filter(|t| t.fs().supports_discard()).map(|t| &t.mount_point).collect();
-    points.sort();
-    points.dedup();
-    if points.is_empty() {
-        return Vec::new();
-    }
-    let list: Vec<String> = points.iter().map(|p| unit_path(p)).collect();
-    let exec: String = list.iter().map(|p| format!("ExecStart=/usr/sbin/fstrim -v {p}\n")).collect();
-    let service = format!(
-        "# Written by jts-provision.\n[Unit]\nDescription=Discard unused blocks on the jts-managed filesystems\n\
-         Documentation=man:fstrim(8)\nConditionVirtualization=!container\nRequiresMountsFor={}\n\n\
-         [Service]\nType=oneshot\n{exec}Nice=19\nIOSchedulingClass=idle\n",
-        list.join(" ")
-    );
-    let timer = "# Written by jts-provision.\n[Unit]\nDescription=Weekly fstrim of the jts-managed filesystems\n\
-                 Documentation=man:fstrim(8)\n\n[Timer]\nOnCalendar=weekly\nAccuracySec=1h\nPersistent=true\n\
-                 RandomizedDelaySec=100min\n\n[Install]\nWantedBy=timers.target\n";
-    vec![
-        file("/etc/systemd/system/jts-fstrim.service".into(), service),
-        file("/etc/systemd/system/jts-fstrim.timer".into(), timer.to_owned()),
-    ]
 }
 
 /// `/etc/udev/rules.d/60-jts-nvme-scheduler.rules`: the `none` I/O scheduler for NVMe
@@ -219,16 +191,6 @@ mod tests {
                 .contents
                 .ends_with("[Unit]\nRequiresMountsFor=/var/lib/postgresql/16/main /mnt/synology/archives\n")
         );
-    }
-
-    #[test]
-    fn fstrim_skips_nfs_and_nothing_to_trim_renders_nothing() {
-        let files = fstrim_units(&targets());
-        assert_eq!(files.len(), 2);
-        assert!(files[0].contents.contains("ExecStart=/usr/sbin/fstrim -v /var/lib/postgresql\n"));
-        assert!(!files[0].contents.contains("synology"));
-        assert!(files[1].contents.contains("OnCalendar=weekly"));
-        assert!(fstrim_units(&targets()[1..]).is_empty());
     }
 
     #[test]

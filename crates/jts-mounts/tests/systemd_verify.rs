@@ -3,8 +3,8 @@
 
 use jts_core::{AbsPath, CmdSpec, Runner, SystemRunner};
 use jts_mounts::{
-    DATABASE_UNITS, DeviceIds, MountFs, MountTarget, Observed, fstrim_units, mount_unit, mount_unit_name,
-    requires_mounts_dropins, systemd_escape_path,
+    DATABASE_UNITS, DeviceIds, MountFs, MountTarget, Observed, mount_unit, mount_unit_name, requires_mounts_dropins,
+    systemd_escape_path,
 };
 
 fn tool(name: &str) -> bool {
@@ -71,9 +71,6 @@ fn rendered_units_pass_systemd_analyze_verify() {
     for file in requires_mounts_dropins(&pairs, &targets()) {
         let name = file.path.as_path().strip_prefix("/etc/systemd/system").unwrap();
         write(name.to_str().unwrap(), &file.contents);
-    }
-    for file in fstrim_units(&targets()) {
-        to_verify.push(write(file.path.as_path().file_name().unwrap().to_str().unwrap(), &file.contents));
     }
     let mut observed = Observed::default();
     observed

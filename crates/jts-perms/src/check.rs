@@ -199,12 +199,31 @@ fn spec_gid(spec: &PermsSpec, principal: &Principal) -> Option<u32> {
     }
 }
 
+/// A systemd unit name: `NAME.TYPE` of ASCII letters, digits and `:-_.@\\`.
+fn is_unit_name(name: &str) -> bool {
+    const TYPES: [&str; 6] = [".service", ".socket", ".mount", ".target", ".timer", ".path"];
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c);
+    TYPES.iter().any(|t| name.len() > t.len() && name.ends_with(t)) && name.chars().all(allowed) && name.len() <= 255
+}
+
 fn check_directories(spec: &PermsSpec, known: &Known<'_>, errors: &mut Vec<SpecError>) {
     let mut seen: BTreeMap<jts_core::AbsPath, String> = BTreeMap::new();
     for (index, dir) in spec.directories.iter().enumerate() {
         let key = format!("directories[{index}]");
         let mode = dir.mode.unwrap_or(crate::spec::DEFAULT_DIR_MODE);
         let mut paths = vec![(dir.path.get_ref().clone(), dir.path.span(), format!("{key}.path"))];
+        for unit in &dir.required_by {
+            if !is_unit_name(unit.get_ref()) {
+                errors.push(error(
+                    unit,
+                    format!("{key}.required_by"),
+                    format!(
+                        "{:?} is not a systemd unit name; write the full name, e.g. \"docker.service\"",
+                        unit.get_ref()
+                    ),
+                ));
+            }
+        }
         for child in &dir.children {
             match dir.path.get_ref().join_child(child.get_ref()) {
                 Ok(path) => paths.push((path, child.span(), format!("{key}.children"))),

@@ -66,6 +66,11 @@ pub struct DirectorySpec {
     /// Also fix owner, group and mode of everything already inside.
     #[serde(default)]
     pub recursive: bool,
+    /// systemd units that must not start before this directory's mount (e.g.
+    /// `docker.service` for a container's bind-mounted data): each gets a
+    /// `RequiresMountsFor=` drop-in for the path.
+    #[serde(default)]
+    pub required_by: Vec<Spanned<String>>,
 }
 
 /// The three sections together.
