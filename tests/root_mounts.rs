@@ -116,3 +116,35 @@ fn root_a_mount_the_kernel_refuses_leaves_fstab_byte_identical() {
     let fstab = std::fs::read_to_string(root.join("etc/fstab")).unwrap();
     assert_eq!(fstab.lines().filter(|l| l.contains(" /data/logs ")).count(), 1, "written once mounted: {fstab}");
 }
+
+/// Seed 001's ext4 was made without a journal; a spec that asks for `data=ordered` on it
+/// is refused at `plan` with the option, the device and the fix, and nothing is touched.
+#[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
+fn root_a_journal_option_on_an_adopted_journal_less_ext4_is_refused_at_plan() {
+    require_root();
+    let work = tempdir();
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/fstab"), "# /etc/fstab\n").unwrap();
+    let disk = LoopDevice::new(64 * MIB).formatted("mkfs.ext4", &["-q", "-O", "^has_journal"]);
+    let spec_text = |options: &str| {
+        format!(
+            "version = 1\n[filesystems.pg]\ndevice = \"{}\"\nfilesystem = \"ext4\"\nmount_point = \"/data/pg\"\n\
+             mount_options = [{options}]\n",
+            disk.device()
+        )
+    };
+    let spec = write_file(work.path(), "storage.toml", &spec_text("\"noatime\", \"data=ordered\""));
+    let refused = jts_at(&spec, &root, &["plan"]);
+    refused.expect_code(2);
+    for needle in ["storage.toml:", "data=ordered", disk.device(), "no journal", "tune2fs -O has_journal"] {
+        assert!(refused.stderr.contains(needle), "{needle}: {refused:?}");
+    }
+    jts_at(&spec, &root, &["apply"]).expect_code(2);
+    assert_eq!(std::fs::read_to_string(root.join("etc/fstab")).unwrap(), "# /etc/fstab\n", "nothing touched");
+    assert!(!root.join("data/pg").exists(), "nothing touched");
+
+    let fine = write_file(work.path(), "storage.toml", &spec_text("\"noatime\""));
+    jts_at(&fine, &root, &["plan"]).expect_code(0);
+}

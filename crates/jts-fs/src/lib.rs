@@ -31,6 +31,7 @@
 //! assert_eq!(cmd.to_shell(), "mkfs.xfs -L jts-kafka /dev/vg_jts/lv_kafka");
 //! ```
 
+mod adopted;
 mod error;
 mod format;
 mod grow;
@@ -43,6 +44,7 @@ mod presets;
 mod rules;
 mod step;
 
+pub use adopted::refused_by_features;
 pub use error::{Error, Result};
 pub use format::FormatSpec;
 pub use grow::{can_shrink, grow_commands};
@@ -51,7 +53,7 @@ pub use mkfs::mkfs_command;
 pub use mounted::mount_point;
 pub use observe::{
     DeviceFs, FsObserved, GROW_SLACK, Signature, blkid_command, observe_device, parse_btrfs_super_size,
-    parse_tune2fs_size, parse_xfs_info_size, probe_signature,
+    parse_tune2fs_features, parse_tune2fs_size, parse_xfs_info_features, parse_xfs_info_size, probe_signature,
 };
 pub use presets::{effective_mount_options, preset_mkfs_args, preset_mount_options, preset_rationale};
 pub use rules::{Problem, Severity, check_filesystem, check_format, check_mount_options, has_errors};

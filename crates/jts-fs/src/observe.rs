@@ -80,6 +80,11 @@ pub struct DeviceFs {
     /// Where the device is mounted, if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mounted_at: Option<std::path::PathBuf>,
+    /// The filesystem's features as its own tool lists them: ext4's `Filesystem
+    /// features` from `tune2fs -l` (e.g. `has_journal`), xfs's flags set to 1 in
+    /// `xfs_info` (e.g. `crc`, `reflink`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
 
 impl DeviceFs {
@@ -184,36 +189,76 @@ pub fn parse_btrfs_super_size(text: &str) -> Option<u64> {
     field("dev_item.total_bytes").or_else(|| field("total_bytes"))
 }
 
-/// Runs `cmd` and reads a size from its output with `parse`.
+/// ext4's `Filesystem features:` from `tune2fs -l`.
+///
+/// ```
+/// let text = "Filesystem features:      ext_attr dir_index extent 64bit\n";
+/// assert_eq!(jts_fs::parse_tune2fs_features(text), ["ext_attr", "dir_index", "extent", "64bit"]);
+/// ```
+pub fn parse_tune2fs_features(text: &str) -> Vec<String> {
+    let line = text.lines().find_map(|line| line.strip_prefix("Filesystem features:"));
+    line.map(|features| features.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+}
+
+/// xfs's flags set to 1 in `xfs_info` (`crc=1` → `crc`).
+///
+/// ```
+/// let text = "meta-data=/dev/x isize=512 agcount=4\n         =   crc=1 finobt=1, sparse=1, rmapbt=0\n         =   reflink=1\n";
+/// assert_eq!(jts_fs::parse_xfs_info_features(text), ["crc", "finobt", "sparse", "reflink"]);
+/// ```
+pub fn parse_xfs_info_features(text: &str) -> Vec<String> {
+    const FLAGS: [&str; 7] = ["crc", "finobt", "sparse", "rmapbt", "reflink", "bigtime", "inobtcount"];
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .filter_map(|word| word.split_once('='))
+        .filter(|(key, value)| FLAGS.contains(key) && *value == "1")
+        .map(|(key, _)| key.to_owned())
+        .collect()
+}
+
+/// Runs `cmd` and reads a size from its output with `parse`, and the features with
+/// `features`.
 fn size_from(runner: &dyn Runner, cmd: &CmdSpec, what: &'static str, parse: fn(&str) -> Option<u64>) -> Result<u64> {
+    Ok(sized(runner, cmd, what, parse, |_| Vec::new())?.0)
+}
+
+fn sized(
+    runner: &dyn Runner,
+    cmd: &CmdSpec,
+    what: &'static str,
+    parse: fn(&str) -> Option<u64>,
+    features: fn(&str) -> Vec<String>,
+) -> Result<(u64, Vec<String>)> {
     let output = runner.run(cmd)?;
-    parse(&output.stdout).ok_or_else(|| Error::Unparsable { command: cmd.to_shell(), what })
+    let size = parse(&output.stdout).ok_or_else(|| Error::Unparsable { command: cmd.to_shell(), what })?;
+    Ok((size, features(&output.stdout)))
 }
 
 /// Observes one device: its signature (blkid), the size of the filesystem on it (tune2fs,
 /// xfs_info or btrfs dump-super, by type) and its own size (`blockdev --getsize64`).
 pub fn observe_device(runner: &dyn Runner, device: &Path) -> Result<DeviceFs> {
     let signature = probe_signature(runner, device)?;
-    let fs_size = match signature.as_ref().map(|sig| sig.fstype.as_str()) {
+    let (fs_size, features) = match signature.as_ref().map(|sig| sig.fstype.as_str()) {
         Some("ext2" | "ext3" | "ext4") => {
             let cmd = CmdSpec::new("tune2fs").arg("-l").arg(device);
-            Some(size_from(runner, &cmd, "Block count and Block size", parse_tune2fs_size)?)
+            let (size, features) =
+                sized(runner, &cmd, "Block count and Block size", parse_tune2fs_size, parse_tune2fs_features)?;
+            (Some(size), features)
         }
-        Some("xfs") => Some(size_from(
-            runner,
-            &CmdSpec::new("xfs_info").arg(device),
-            "data bsize and blocks",
-            parse_xfs_info_size,
-        )?),
+        Some("xfs") => {
+            let cmd = CmdSpec::new("xfs_info").arg(device);
+            let (size, features) =
+                sized(runner, &cmd, "data bsize and blocks", parse_xfs_info_size, parse_xfs_info_features)?;
+            (Some(size), features)
+        }
         Some("btrfs") => {
             let cmd = CmdSpec::new("btrfs").arg("inspect-internal").arg("dump-super").arg(device);
-            Some(size_from(runner, &cmd, "dev_item.total_bytes", parse_btrfs_super_size)?)
+            (Some(size_from(runner, &cmd, "dev_item.total_bytes", parse_btrfs_super_size)?), Vec::new())
         }
-        _ => None,
+        _ => (None, Vec::new()),
     };
     let cmd = CmdSpec::new("blockdev").arg("--getsize64").arg(device);
     let device_size = Some(size_from(runner, &cmd, "the device size", |text| text.trim().parse().ok())?);
-    Ok(DeviceFs { signature, fs_size, device_size, mounted_at: crate::mounted::mount_point(device) })
+    Ok(DeviceFs { signature, fs_size, device_size, mounted_at: crate::mounted::mount_point(device), features })
 }
 
 #[cfg(test)]
@@ -308,7 +353,16 @@ mod tests {
     fn a_blank_device_has_no_filesystem_size() {
         let runner = RecordingRunner::new().reply(failed("exited with status 2", "")).reply(out("4096\n"));
         let fs = observe_device(&runner, Path::new("/dev/x")).unwrap();
-        assert_eq!(fs, DeviceFs { signature: None, fs_size: None, device_size: Some(4096), mounted_at: None });
+        assert_eq!(
+            fs,
+            DeviceFs {
+                signature: None,
+                fs_size: None,
+                device_size: Some(4096),
+                mounted_at: None,
+                features: Vec::new()
+            }
+        );
         let observed = FsObserved { devices: [("/dev/x".to_owned(), fs)].into() };
         let json = serde_json::to_string(&observed).unwrap();
         assert_eq!(json, r#"{"devices":{"/dev/x":{"signature":null,"device_size":4096}}}"#);

@@ -81,6 +81,10 @@ pub fn drift(report: &PlanReport) -> Vec<Drift> {
 /// error located in the spec.
 pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, Vec<SpecError>> {
     let lvm = jts_lvm::plan(&spec.lvm, &observed.lvm).map_err(|err| err.spec_errors(&spec.lvm))?;
+    let unmountable = options_the_filesystems_refuse(spec, &observed.fs);
+    if !unmountable.is_empty() {
+        return Err(unmountable);
+    }
     let mut refused = lvm.refused.clone();
     refused.extend(shrink_refusals(&lvm.steps, &observed.fs));
     let grown: BTreeSet<&str> = lvm
@@ -123,6 +127,41 @@ pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, 
         .chain(perms.steps.into_iter().map(HostStep::Perms))
         .collect();
     Ok(Plan { steps, refused })
+}
+
+/// Mount options the filesystem already on a device cannot take
+/// ([`jts_fs::refused_by_features`]), located at its volume or `[filesystems.*]` entry:
+/// the kernel would refuse the mount at apply, and the line at every boot.
+fn options_the_filesystems_refuse(spec: &HostSpec, fs: &FsObserved) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    for target in mount_targets(spec) {
+        let jts_mounts::MountSource::Block { device, .. } = &target.source else { continue };
+        let Some(observed) = fs.get(device.as_path()) else { continue };
+        let Some(kind) = observed.signature.as_ref().and_then(|s| s.kind()) else { continue };
+        for (option, reason) in jts_fs::refused_by_features(kind, &observed.features, &target.options) {
+            let (span, key) = declared_at(spec, &target.name);
+            let message = format!(
+                "mount option {option:?} cannot be used on {device}: {reason}; drop the option (set it in \
+                 mount_options, or choose another preset, if the preset adds it), or give the filesystem a journal \
+                 first (`tune2fs -O has_journal {device}` while it is unmounted)"
+            );
+            errors.push(SpecError::new(span, key, message));
+        }
+    }
+    errors
+}
+
+/// Where the spec declares the mount `name` (an LV, or `filesystems.NAME`).
+fn declared_at(spec: &HostSpec, name: &str) -> (Option<std::ops::Range<usize>>, String) {
+    if let Some(fs) = name.strip_prefix("filesystems.").and_then(|n| spec.mounts.filesystems.get(n)) {
+        return (Some(fs.span()), format!("{name}.mount_options"));
+    }
+    for (vg, spanned) in &spec.lvm.volume_groups {
+        if let Some(volume) = spanned.get_ref().volumes.get(name) {
+            return (Some(volume.span()), format!("volume_groups.{vg}.volumes.{name}.mount_options"));
+        }
+    }
+    (None, name.to_owned())
 }
 
 /// Mkfs on volumes without a filesystem (over a different one only with consent: the
