@@ -90,6 +90,9 @@ pub struct CmdFailure {
     pub status: String,
     /// The last bytes of its stderr.
     pub stderr: String,
+    /// The last bytes of its stdout (where some tools, `findmnt --verify` among them,
+    /// say what is wrong).
+    pub stdout: String,
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -123,19 +126,20 @@ impl Runner for SystemRunner {
     fn run(&self, cmd: &CmdSpec) -> Result<CmdOutput> {
         let path = Self::resolve(cmd.program())?;
         tracing::debug!(command = %cmd, "running");
-        let failure = |status: String, stderr: &[u8]| CmdFailure {
+        let failure = |status: String, stderr: &[u8], stdout: &[u8]| CmdFailure {
             command: cmd.to_shell(),
             status,
             stderr: tail(&String::from_utf8_lossy(stderr), STDERR_TAIL),
+            stdout: tail(&String::from_utf8_lossy(stdout), STDERR_TAIL),
         };
         let output = std::process::Command::new(&path)
             .args(cmd.args())
             .env("LC_ALL", "C")
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|err| failure(format!("could not start: {err}"), b""))?;
+            .map_err(|err| failure(format!("could not start: {err}"), b"", b""))?;
         if !output.status.success() {
-            return Err(failure(describe_status(output.status), &output.stderr).into());
+            return Err(failure(describe_status(output.status), &output.stderr, &output.stdout).into());
         }
         Ok(CmdOutput {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -272,7 +276,12 @@ mod tests {
 
     #[test]
     fn recording_runner_replays_script() {
-        let failure = CmdFailure { command: "x".into(), status: "exited with status 1".into(), stderr: String::new() };
+        let failure = CmdFailure {
+            command: "x".into(),
+            status: "exited with status 1".into(),
+            stderr: String::new(),
+            stdout: String::new(),
+        };
         let runner = RecordingRunner::new().reply(Err(failure));
         assert!(runner.run(&CmdSpec::new("a")).is_err());
         assert!(runner.run(&CmdSpec::new("b")).is_ok());

@@ -273,7 +273,7 @@ mod tests {
     }
 
     fn failed(status: &str, stderr: &str) -> jts_core::Reply {
-        Err(CmdFailure { command: "blkid".into(), status: status.into(), stderr: stderr.into() })
+        Err(CmdFailure { command: "blkid".into(), status: status.into(), stderr: stderr.into(), stdout: String::new() })
     }
 
     const BLKID_EXT4: &str = "DEVNAME=/dev/loop0\nLABEL=pg\\ data\nUUID=ec0aac3c-8209-47bc-abeb-a3dbd1207021\n\

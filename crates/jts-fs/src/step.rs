@@ -220,7 +220,12 @@ mod tests {
     }
 
     fn no_signature() -> jts_core::Reply {
-        Err(CmdFailure { command: "blkid".into(), status: "exited with status 2".into(), stderr: String::new() })
+        Err(CmdFailure {
+            command: "blkid".into(),
+            status: "exited with status 2".into(),
+            stderr: String::new(),
+            stdout: String::new(),
+        })
     }
 
     fn ext4_signature() -> jts_core::Reply {
@@ -270,13 +275,21 @@ mod tests {
 
     #[test]
     fn e2fsck_corrections_do_not_stop_the_grow() {
-        let corrected =
-            Err(CmdFailure { command: "e2fsck".into(), status: "exited with status 1".into(), stderr: "fixed".into() });
+        let corrected = Err(CmdFailure {
+            command: "e2fsck".into(),
+            status: "exited with status 1".into(),
+            stderr: "fixed".into(),
+            stdout: String::new(),
+        });
         let runner = RecordingRunner::new().reply(corrected);
         run(&grow(None), &runner).unwrap();
         assert_eq!(runner.calls().len(), 2);
-        let broken =
-            Err(CmdFailure { command: "e2fsck".into(), status: "exited with status 4".into(), stderr: String::new() });
+        let broken = Err(CmdFailure {
+            command: "e2fsck".into(),
+            status: "exited with status 4".into(),
+            stderr: String::new(),
+            stdout: String::new(),
+        });
         let runner = RecordingRunner::new().reply(broken);
         assert!(run(&grow(None), &runner).is_err());
         assert_eq!(runner.calls().len(), 1, "resize2fs must not run after an uncorrected e2fsck");

@@ -127,6 +127,7 @@ mod tests {
             command: "blockdev --getsize64 /dev/vdz".into(),
             status: "exited with status 1".into(),
             stderr: "blockdev: cannot open /dev/vdz: No such file or directory\n".into(),
+            stdout: String::new(),
         };
         let runner = RecordingRunner::new().reply(Err(failure));
         let info = read_device(&runner, &AbsPath::new("/dev/vdz").unwrap()).unwrap();
@@ -140,6 +141,7 @@ mod tests {
             command: "blockdev --getsize64 /dev/vdb".into(),
             status: "exited with status 1".into(),
             stderr: "blockdev: cannot open /dev/vdb: Permission denied\n".into(),
+            stdout: String::new(),
         };
         let runner = RecordingRunner::new().reply(Err(failure));
         let err = read_device(&runner, &AbsPath::new("/dev/vdb").unwrap()).unwrap_err().to_string();

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use jts_core::nofollow::{FileKind, Lookup, create_dir_all, lookup, open_dir};
-use jts_core::{CmdSpec, Context, Root, quote};
+use jts_core::{AbsPath, CmdSpec, Context, Root, quote};
 use nix::mount::MsFlags;
 
 use crate::error::{Error, Result};
@@ -169,7 +169,7 @@ pub(crate) fn recheck(step: &MountStep, ctx: &Context<'_>) -> Result<()> {
 pub(crate) fn execute(step: &MountStep, ctx: &Context<'_>) -> Result<()> {
     let root = ctx.root;
     match step {
-        MountStep::WriteFstab { new_text, pending, .. } => {
+        MountStep::WriteFstab { new_text, pending, changed_lines, .. } => {
             let mut fstab = Fstab::parse(new_text);
             for id in pending {
                 let signature = jts_fs::probe_signature(ctx.runner, id.device.as_path())?;
@@ -183,6 +183,8 @@ pub(crate) fn execute(step: &MountStep, ctx: &Context<'_>) -> Result<()> {
                     fstab.upsert(entry);
                 }
             }
+            let ours: Vec<&AbsPath> = changed_lines.iter().map(|line| &line.mount_point).collect();
+            verify_lines(ctx, &fstab, &ours)?;
             write_fstab(root, &fstab)?;
         }
         MountStep::CreateMountPoint { path } => {
@@ -192,6 +194,47 @@ pub(crate) fn execute(step: &MountStep, ctx: &Context<'_>) -> Result<()> {
         MountStep::Remount { target, .. } => run(mount_call(target, root, true), root, target, ctx)?,
     }
     Ok(())
+}
+
+/// `findmnt --verify` of the lines a write changes, each target as this machine sees it
+/// (under the root). They were mounted just before, so every source and target must
+/// resolve: an `[E]` is a line that would fail at boot, and the write is refused.
+fn verify_lines(ctx: &Context<'_>, fstab: &Fstab, ours: &[&AbsPath]) -> Result<()> {
+    use std::io::Write;
+    let mut candidate = String::new();
+    for mount_point in ours {
+        if let Some(mut entry) = fstab.get(&mount_point.to_string()).cloned() {
+            entry.mount_point = ctx.root.resolve(mount_point).to_string_lossy().into_owned();
+            candidate.push_str(&entry.render());
+            candidate.push('\n');
+        }
+    }
+    let mut file = tempfile::Builder::new()
+        .prefix("jts-fstab-candidate")
+        .tempfile()
+        .map_err(|source| Error::Read { path: std::env::temp_dir(), source })?;
+    file.write_all(candidate.as_bytes()).map_err(|source| Error::Read { path: file.path().to_path_buf(), source })?;
+    let cmd = CmdSpec::new("findmnt").arg("--verify").arg("--tab-file").arg(file.path());
+    match ctx.runner.run(&cmd) {
+        Ok(_) => Ok(()),
+        Err(jts_core::Error::Command(failure)) => {
+            let mut reasons = Vec::new();
+            let mut target = "";
+            for line in failure.stdout.lines() {
+                match line.trim_start().strip_prefix("[E] ") {
+                    Some(reason) => reasons.push(format!("{target}: {reason}")),
+                    None if !line.starts_with(' ') => target = line.trim(),
+                    None => {}
+                }
+            }
+            reasons.extend(failure.stderr.lines().filter(|l| l.contains("parse error")).map(str::to_owned));
+            if reasons.is_empty() {
+                reasons.push(failure.to_string());
+            }
+            Err(Error::FstabRejected { reasons: reasons.join("; ") })
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 fn run(call: MountCall, root: &Root, target: &MountTarget, ctx: &Context<'_>) -> Result<()> {
@@ -241,6 +284,29 @@ mod tests {
         assert_eq!(data, "commit=10", "data= cannot change on remount and is left out");
         let (flags, _) = flags_and_data(&target(MountFs::Xfs, &["noatime", "relatime"]), false);
         assert_eq!(flags, MsFlags::MS_RELATIME, "the last atime option wins");
+    }
+
+    #[test]
+    fn a_line_findmnt_rejects_is_not_written_and_the_reason_is_named() {
+        use crate::fstab::FstabEntry;
+        let root = Root::new("/tmp/r").unwrap();
+        let mut fstab = Fstab::parse("# fstab\n");
+        fstab.upsert(FstabEntry::new("UUID=0a1b", "/data/pg", "ext4", &["noatime".into()]));
+        let failure = jts_core::CmdFailure {
+            command: "findmnt --verify".into(),
+            status: "exited with status 1".into(),
+            stderr: "\n0 parse errors, 1 error, 0 warnings\n".into(),
+            stdout: "/tmp/r/data/pg\n   [ ] target exists\n   [E] unreachable on boot required source: UUID=0a1b\n"
+                .into(),
+        };
+        let runner = jts_core::RecordingRunner::new().reply(Err(failure));
+        let ctx = Context { root: &root, runner: &runner };
+        let mp = AbsPath::new("/data/pg").unwrap();
+        let err = verify_lines(&ctx, &fstab, &[&mp]).unwrap_err().to_string();
+        assert!(err.contains("/tmp/r/data/pg: unreachable on boot required source: UUID=0a1b"), "{err}");
+        assert!(err.contains("/etc/fstab was not changed"), "{err}");
+        let call = runner.calls()[0].to_shell();
+        assert!(call.starts_with("findmnt --verify --tab-file "), "{call}");
     }
 
     #[test]

@@ -50,6 +50,15 @@ pub enum Error {
         /// `"UUID"` or `"LABEL"`.
         what: &'static str,
     },
+    /// `findmnt --verify` found the new lines unusable at boot.
+    #[error(
+        "findmnt --verify rejects the new /etc/fstab line(s): {reasons}; /etc/fstab was not changed; fix the \
+         device or mount point it names, then re-run apply"
+    )]
+    FstabRejected {
+        /// findmnt's `[E]` lines, with the target each is about.
+        reasons: String,
+    },
     /// The machine changed between planning and this step.
     #[error("precondition no longer holds: {0}; re-run `plan` to see the current state")]
     Stale(String),
