@@ -56,13 +56,13 @@ fn no_managed_mount_of_any_example_can_hold_the_boot() {
         for dir in [&out, &early, &late] {
             std::fs::create_dir(dir).unwrap();
         }
-        let run = std::process::Command::new(GENERATOR)
-            .args([&out, &early, &late])
-            .env("SYSTEMD_FSTAB", &file)
-            .env("SYSTEMD_PROC_CMDLINE", "")
-            .output()
-            .unwrap();
-        assert!(run.status.success(), "{}: {}", example.display(), String::from_utf8_lossy(&run.stderr));
+        // Through env(1): the generator reads the fstab named by SYSTEMD_FSTAB.
+        let fstab_var = format!("SYSTEMD_FSTAB={}", file.display());
+        let dirs = [&out, &early, &late].map(|d| d.to_str().unwrap().to_owned());
+        let mut args = vec![fstab_var.as_str(), "SYSTEMD_PROC_CMDLINE=", GENERATOR];
+        args.extend(dirs.iter().map(String::as_str));
+        let run = jts_testkit::tool("env", &args);
+        assert_eq!(run.code, 0, "{}: {run:?}", example.display());
         let mut units = Vec::new();
         let mut local = 0;
         for line in fstab.lines().filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()) {
@@ -88,15 +88,10 @@ fn no_managed_mount_of_any_example_can_hold_the_boot() {
             .filter(|d| read(&d.join("50-device-timeout.conf")).contains("\nJobRunningTimeoutSec=10s\n"))
             .count();
         assert_eq!(device_timeouts, local, "every local device is waited for 10 s at most: {}", example.display());
-        let verify = std::process::Command::new("systemd-analyze")
-            .arg("verify")
-            .arg("--man=no")
-            .args(&units)
-            .current_dir(&out)
-            .output()
-            .unwrap();
-        let complaints = String::from_utf8_lossy(&verify.stderr);
-        assert!(verify.status.success() && complaints.trim().is_empty(), "{}: {complaints}", example.display());
+        let mut args = vec!["verify".to_owned(), "--man=no".to_owned()];
+        args.extend(units.iter().map(|u| u.to_str().unwrap().to_owned()));
+        let verify = jts_testkit::tool("systemd-analyze", &args);
+        assert!(verify.code == 0 && verify.stderr.trim().is_empty(), "{}: {verify:?}", example.display());
         checked += 1;
     }
     assert!(checked >= 2, "examples with mounts: {checked}");
