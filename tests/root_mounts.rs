@@ -145,6 +145,14 @@ fn root_a_journal_option_on_an_adopted_journal_less_ext4_is_refused_at_plan() {
     assert_eq!(std::fs::read_to_string(root.join("etc/fstab")).unwrap(), "# /etc/fstab\n", "nothing touched");
     assert!(!root.join("data/pg").exists(), "nothing touched");
 
+    // Without the option the spec is fine; the missing journal is a warning, never a
+    // reformat.
     let fine = write_file(work.path(), "storage.toml", &spec_text("\"noatime\""));
-    jts_at(&fine, &root, &["plan"]).expect_code(0);
+    let planned = jts_at(&fine, &root, &["plan"]);
+    planned.expect_code(0);
+    assert!(
+        planned.stderr.contains("has no journal") && planned.stderr.contains("tune2fs -O has_journal"),
+        "{planned:?}"
+    );
+    assert!(!planned.stdout.contains("mkfs"), "an adopted filesystem is never remade: {planned:?}");
 }

@@ -35,6 +35,7 @@
 //! assert_eq!(steps.len(), 1, "one group to create");
 //! ```
 
+mod adopted;
 mod apply;
 mod check;
 mod consent;

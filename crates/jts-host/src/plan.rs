@@ -54,6 +54,7 @@ pub fn plan_with_consent(
     }
     let mut warnings: Vec<String> =
         jts_perms::unreachable(&spec.perms, &after).iter().map(ToString::to_string).collect();
+    warnings.extend(crate::adopted::adoption_warnings(spec, observed));
     warnings.extend(observed.timers.last_run_failed.iter().map(|service| {
         format!(
             "{service}: its last run failed; `journalctl -u {}` says why",
