@@ -222,3 +222,47 @@ fn vm_a_used_device_is_never_made_a_pv_without_consent() {
     assert_eq!(blkid(&vdb, "LABEL"), "precious", "the filesystem is untouched");
     assert!(tool("vgs", &[VG]).code != 0, "no VG was created");
 }
+
+/// Seed 002's "automated LVM snapshot creation (systemd timers)": `apply` renders
+/// jts-snapshot-lv_pg.service and its timer from the policy's `schedule` and enables the
+/// timer; the service's `ExecStart=` lines, run in order as systemd runs a oneshot
+/// service, take a snapshot and prune by the policy (`keep_last = 2`).
+#[test]
+#[ignore = "VM tier: run by scripts/vm-test.sh"]
+fn vm_the_rendered_snapshot_service_takes_snapshots_and_prunes_them() {
+    require_vm_guest();
+    let _blank = BlankDisks::new(&[MOUNTS]);
+    let scratch = SpecDir::new();
+    let spec = scratch.spec(
+        &hot_spec("512MiB", "512MiB", "1GiB", "")
+            .replace("max_age = \"7d\"", "max_age = \"7d\"\nschedule = \"Mon..Fri *-*-* 18:30:00\""),
+    );
+    scratch.run(&spec, &["apply"]).expect_code(0);
+    let unit = Path::new("/etc/systemd/system/jts-snapshot-lv_pg.service");
+    let service = std::fs::read_to_string(unit).unwrap_or_else(|err| panic!("{}: {err}", unit.display()));
+    let timer = std::fs::read_to_string("/etc/systemd/system/jts-snapshot-lv_pg.timer").unwrap();
+    assert!(timer.contains("\nOnCalendar=Mon..Fri *-*-* 18:30:00\n"), "{timer}");
+    let enabled = tool("systemctl", &["--root", "/", "is-enabled", "jts-snapshot-lv_pg.timer"]);
+    assert_eq!(enabled.stdout.trim(), "enabled", "{enabled:?}");
+
+    let commands: Vec<Vec<String>> = service
+        .lines()
+        .filter_map(|line| line.strip_prefix("ExecStart="))
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(commands.len(), 2, "take, then prune:\n{service}");
+    let mut taken = Vec::new();
+    for _ in 0..3 {
+        for command in &commands {
+            tool(&command[0], &command[1..]).expect_code(0);
+        }
+        let new: Vec<String> =
+            lvs().into_keys().filter(|name| name.contains("snap") && !taken.contains(name)).collect();
+        taken.extend(new);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    assert_eq!(taken.len(), 3, "one snapshot per run: {taken:?}");
+    let left: Vec<String> = lvs().into_keys().filter(|name| name.contains("snap")).collect();
+    taken.sort();
+    assert_eq!(left, taken[1..].to_vec(), "keep_last = 2: the two newest are kept");
+}

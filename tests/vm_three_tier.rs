@@ -176,7 +176,7 @@ mode = "0755"
 [nfs_mounts.cold]
 source = "127.0.0.1:/"
 mount_point = "{COLD}"
-options = ["vers=4.2", "hard", "timeo=50", "retrans=2", "_netdev"]
+options = ["vers=4.1", "hard", "timeo=50", "retrans=2", "_netdev"]
 
 [health.directory_budgets]
 "{HOT_PG}" = "512MiB"
@@ -228,7 +228,7 @@ fn three_tiers_end_to_end() {
     assert_mounted(HOT_KAFKA, "xfs", &lv_source("lv_kafka"), &["noatime", "logbufs=8", "logbsize=256k"]);
     assert_mounted(HOT_REDIS, "ext4", &lv_source("lv_redis"), &["noatime"]);
     assert_mounted(WARM, "btrfs", &vdb, &["noatime", "compress=zstd:3"]);
-    assert_mounted(COLD, "nfs4", "127.0.0.1:/", &["vers=4.2", "hard", "timeo=50", "retrans=2"]);
+    assert_mounted(COLD, "nfs4", "127.0.0.1:/", &["vers=4.1", "hard", "timeo=50", "retrans=2"]);
 
     // One fstab line per mount point.
     let all = [HOT_PG, HOT_KAFKA, HOT_REDIS, WARM, COLD];
@@ -241,7 +241,7 @@ fn three_tiers_end_to_end() {
     assert!(warm_line.contains("compress=zstd:3"), "{warm_line}");
     let cold_line = &fstab_lines(COLD)[0];
     assert!(cold_line.starts_with("127.0.0.1:/ ") && cold_line.contains("nfs4"), "{cold_line}");
-    assert!(cold_line.contains("vers=4.2") && cold_line.contains("_netdev"), "{cold_line}");
+    assert!(cold_line.contains("vers=4.1") && cold_line.contains("_netdev"), "{cold_line}");
 
     // Mounted roots and directories live on the mounted filesystems, with their modes.
     let backup = gid_of("backup");
