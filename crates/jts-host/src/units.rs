@@ -177,6 +177,7 @@ fn trim_units(run: &Invocation) -> [RenderedFile; 2] {
 /// `jts-snapshot-LV.service` (take a snapshot of LV, then prune by its retention) and
 /// `jts-snapshot-LV.timer` at the policy's `schedule`.
 fn snapshot_units(volume: &str, schedule: &str, run: &Invocation) -> [RenderedFile; 2] {
+    let unit = format!("jts-snapshot-{}", unit_name_part(volume));
     let service = format!(
         "{HEADER}[Unit]\nDescription=Take an LVM snapshot of {volume} and prune by its retention\n\
          After=local-fs.target\n\n\
@@ -185,13 +186,21 @@ fn snapshot_units(volume: &str, schedule: &str, run: &Invocation) -> [RenderedFi
         run.exec(&format!("snapshot prune --volume {volume}"))
     );
     [
-        file(&format!("/etc/systemd/system/jts-snapshot-{volume}.service"), service),
-        timer(
-            &format!("jts-snapshot-{volume}"),
-            &format!("LVM snapshots of {volume}"),
-            &format!("OnCalendar={schedule}\nPersistent=true"),
-        ),
+        file(&format!("/etc/systemd/system/{unit}.service"), service),
+        timer(&unit, &format!("LVM snapshots of {volume}"), &format!("OnCalendar={schedule}\nPersistent=true")),
     ]
+}
+
+/// `name` as part of a unit name: systemd allows ASCII letters, digits, `:`, `-`, `_`
+/// and `.`; anything else (an LV name may hold `+`) becomes `\xNN`, as systemd-escape
+/// writes it.
+fn unit_name_part(name: &str) -> String {
+    name.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b':' | b'-' | b'_' | b'.' => (byte as char).to_string(),
+            other => format!("\\x{other:02x}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -203,5 +212,11 @@ mod tests {
         assert_eq!(exec_word("/usr/bin/jts-provision"), "/usr/bin/jts-provision");
         assert_eq!(exec_word("/srv/100%/$HOME"), "/srv/100%%/$$HOME");
         assert_eq!(exec_word("/opt/my jts/bin"), "\"/opt/my jts/bin\"");
+    }
+
+    #[test]
+    fn volume_names_become_valid_unit_names() {
+        assert_eq!(unit_name_part("lv_pg-2.x"), "lv_pg-2.x");
+        assert_eq!(unit_name_part("lv+a"), "lv\\x2ba");
     }
 }
