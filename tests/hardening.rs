@@ -191,24 +191,28 @@ fn root_a_second_apply_is_told_who_holds_the_lock() {
     jts_at(&spec, &root, &["apply"]).expect_code(0);
 }
 
-/// A spec whose apply writes /etc/fstab (an NFS mount; the mount itself is never reached).
-const NFS_SPEC: &str = "version = 1\n[nfs_mounts.cold]\nsource = \"127.0.0.1:/x\"\nmount_point = \"/srv/cold\"\n\
-                        options = [\"vers=4.2\", \"hard\", \"_netdev\"]\n";
+/// A spec whose apply mounts `device` on /srv/cold, then writes /etc/fstab.
+fn mount_spec(device: &str) -> String {
+    format!("version = 1\n[filesystems.cold]\ndevice = \"{device}\"\nfilesystem = \"ext4\"\nmount_point = \"/srv/cold\"\n")
+}
 
 #[test]
 #[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
 fn root_a_bind_mounted_or_immutable_fstab_is_explained_once() {
     require_root();
     let dir = tempdir();
-    let spec = write_file(dir.path(), "nfs.toml", NFS_SPEC);
+    let mut data = LoopDevice::new(32 * MIB).formatted("mkfs.ext4", &["-q"]);
+    let spec = write_file(dir.path(), "mount.toml", &mount_spec(data.device()));
     // Bind-mounted over: rename cannot replace it.
     let root = dir.path().join("bind");
+    data.unmount_on_drop(root.join("srv/cold"));
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/fstab"), "# host\n").unwrap();
     let other = write_file(dir.path(), "other-fstab", "# other\n");
     let bind = Mount::new(&other, &root.join("etc/fstab"), None, &["bind"]);
     let run = jts_at(&spec, &root, &["apply"]);
     drop(bind);
+    tool("umount", &[root.join("srv/cold").to_str().unwrap()]).expect_code(0);
     run.expect_code(1);
     assert!(run.all_output().contains("bind-mounted") && run.all_output().contains("findmnt"), "{run:?}");
     assert_clean_message(&run);
@@ -222,7 +226,9 @@ fn root_a_bind_mounted_or_immutable_fstab_is_explained_once() {
     std::fs::create_dir(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/fstab"), "# host\n").unwrap();
     tool("chattr", &["+i", root.join("etc/fstab").to_str().unwrap()]).expect_code(0);
+    data.unmount_on_drop(root.join("srv/cold"));
     let run = jts_at(&spec, &root, &["apply"]);
+    tool("umount", &[root.join("srv/cold").to_str().unwrap()]).expect_code(0);
     tool("chattr", &["-i", root.join("etc/fstab").to_str().unwrap()]).expect_code(0);
     run.expect_code(1);
     assert!(run.all_output().contains("chattr -i"), "{run:?}");
