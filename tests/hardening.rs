@@ -193,7 +193,9 @@ fn root_a_second_apply_is_told_who_holds_the_lock() {
 
 /// A spec whose apply mounts `device` on /srv/cold, then writes /etc/fstab.
 fn mount_spec(device: &str) -> String {
-    format!("version = 1\n[filesystems.cold]\ndevice = \"{device}\"\nfilesystem = \"ext4\"\nmount_point = \"/srv/cold\"\n")
+    format!(
+        "version = 1\n[filesystems.cold]\ndevice = \"{device}\"\nfilesystem = \"ext4\"\nmount_point = \"/srv/cold\"\n"
+    )
 }
 
 #[test]

@@ -320,3 +320,42 @@ fn root_the_trim_unit_trims_every_filesystem_past_one_that_cannot_discard() {
     assert!(line(&c).contains("trimmed"), "{run:?}");
     assert!(line(&d).contains("not mounted"), "{run:?}");
 }
+
+/// Every unit and drop-in the reference host renders (health, tier, trim, snapshots,
+/// database and docker drop-ins) passes `systemd-analyze verify`.
+#[test]
+fn every_unit_the_reference_host_renders_passes_systemd_analyze_verify() {
+    if !have_program("systemd-analyze") {
+        assert!(!jts_testkit::is_root(), "systemd-analyze is missing: run `bash scripts/install-deps.sh`");
+        eprintln!("skipping systemd-analyze verify: not installed (apt-get install -y systemd); required as root");
+        return;
+    }
+    let work = tempdir();
+    let spec = jts_testkit::repo_root().join("examples/three-tier.toml");
+    let root = work.path().join("root");
+    let units = work.path().join("units");
+    let mut to_verify = Vec::new();
+    for (path, contents) in rendered(&spec, &root) {
+        let Ok(relative) = Path::new(&path).strip_prefix(root.join("etc/systemd/system")) else { continue };
+        let file = units.join(relative);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, contents).unwrap();
+        if let Some(unit) = relative.to_str().unwrap().strip_suffix(".d/jts-mounts.conf") {
+            // A stub of the unit the drop-in attaches to.
+            let stub = units.join(unit);
+            std::fs::write(&stub, "[Unit]\nDescription=stub\n[Service]\nExecStart=/bin/true\n").unwrap();
+            to_verify.push(stub);
+        } else {
+            to_verify.push(file);
+        }
+    }
+    let names: Vec<String> = to_verify.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for expected in ["jts-snapshot-lv_postgres.timer", "jts-tier.service", "jts-fstrim.service", "docker.service"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+    }
+    let mut args = vec!["verify".to_owned(), "--man=no".to_owned()];
+    args.extend(to_verify.iter().map(|p| p.to_str().unwrap().to_owned()));
+    let verify = tool("systemd-analyze", &args);
+    verify.expect_code(0);
+    assert_eq!(verify.stderr.trim(), "", "systemd-analyze complained:{verify:?}");
+}
