@@ -156,3 +156,29 @@ fn root_a_journal_option_on_an_adopted_journal_less_ext4_is_refused_at_plan() {
     );
     assert!(!planned.stdout.contains("mkfs"), "an adopted filesystem is never remade: {planned:?}");
 }
+
+/// An adopted ext4 whose RAID geometry differs from the spec's mkfs options is named with
+/// the in-place fix; nothing is reformatted.
+#[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
+fn root_an_adopted_ext4_with_other_raid_geometry_is_warned_about_never_remade() {
+    require_root();
+    let work = tempdir();
+    let root = work.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let disk = LoopDevice::new(64 * MIB).formatted("mkfs.ext4", &["-q", "-E", "stride=8,stripe_width=32"]);
+    let spec = write_file(
+        work.path(),
+        "storage.toml",
+        &format!(
+            "version = 1\n[filesystems.ch]\ndevice = \"{}\"\nfilesystem = \"ext4\"\nmount_point = \"/data/ch\"\n\
+             mkfs_options = [\"-E\", \"stride=16,stripe_width=64\"]\n",
+            disk.device()
+        ),
+    );
+    let planned = jts_at(&spec, &root, &["plan"]);
+    planned.expect_code(0);
+    assert!(planned.stderr.contains("stride=8") && planned.stderr.contains("stride=16"), "{planned:?}");
+    assert!(planned.stderr.contains("tune2fs -E stride=16"), "{planned:?}");
+    assert!(!planned.stdout.contains("mkfs"), "never remade: {planned:?}");
+}

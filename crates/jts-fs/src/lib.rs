@@ -52,8 +52,9 @@ pub use kind::{FsKind, Preset};
 pub use mkfs::mkfs_command;
 pub use mounted::mount_point;
 pub use observe::{
-    DeviceFs, FsObserved, GROW_SLACK, Signature, blkid_command, observe_device, parse_btrfs_super_size,
-    parse_tune2fs_features, parse_tune2fs_size, parse_xfs_info_features, parse_xfs_info_size, probe_signature,
+    DeviceFs, FsObserved, GROW_SLACK, Signature, blkid_command, observe_device, parse_btrfs_features,
+    parse_btrfs_super_size, parse_tune2fs_features, parse_tune2fs_size, parse_xfs_info_features, parse_xfs_info_size,
+    probe_signature,
 };
 pub use presets::{effective_mount_options, preset_mkfs_args, preset_mount_options, preset_rationale};
 pub use rules::{Problem, Severity, check_filesystem, check_format, check_mount_options, has_errors};

@@ -197,7 +197,34 @@ pub fn parse_btrfs_super_size(text: &str) -> Option<u64> {
 /// ```
 pub fn parse_tune2fs_features(text: &str) -> Vec<String> {
     let line = text.lines().find_map(|line| line.strip_prefix("Filesystem features:"));
-    line.map(|features| features.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+    let mut features: Vec<String> =
+        line.map(|features| features.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+    // The RAID geometry, as mkfs.ext4's -E takes it: `stride=16`, `stripe_width=64`.
+    for (label, name) in [("RAID stride:", "stride"), ("RAID stripe width:", "stripe_width")] {
+        if let Some(value) = text.lines().find_map(|line| line.strip_prefix(label)) {
+            features.push(format!("{name}={}", value.trim()));
+        }
+    }
+    features
+}
+
+/// btrfs's `incompat_flags` from `btrfs inspect-internal dump-super`, in lower case
+/// (`no_holes`, `skinny_metadata`, …).
+///
+/// ```
+/// let text = "incompat_flags\t\t0x341\n\t\t\t( MIXED_BACKREF |\n\t\t\t  NO_HOLES )\ncsum_type\t0\n";
+/// assert_eq!(jts_fs::parse_btrfs_features(text), ["mixed_backref", "no_holes"]);
+/// ```
+pub fn parse_btrfs_features(text: &str) -> Vec<String> {
+    let Some(start) = text.find("incompat_flags") else { return Vec::new() };
+    let rest = &text[start..];
+    let Some(open) = rest.find('(') else { return Vec::new() };
+    let Some(close) = rest[open..].find(')') else { return Vec::new() };
+    rest[open + 1..open + close]
+        .split(|c: char| c == '|' || c.is_whitespace())
+        .filter(|flag| !flag.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// xfs's flags set to 1 in `xfs_info` (`crc=1` → `crc`).
@@ -252,7 +279,9 @@ pub fn observe_device(runner: &dyn Runner, device: &Path) -> Result<DeviceFs> {
         }
         Some("btrfs") => {
             let cmd = CmdSpec::new("btrfs").arg("inspect-internal").arg("dump-super").arg(device);
-            (Some(size_from(runner, &cmd, "dev_item.total_bytes", parse_btrfs_super_size)?), Vec::new())
+            let (size, features) =
+                sized(runner, &cmd, "dev_item.total_bytes", parse_btrfs_super_size, parse_btrfs_features)?;
+            (Some(size), features)
         }
         _ => (None, Vec::new()),
     };

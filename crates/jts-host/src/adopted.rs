@@ -37,6 +37,24 @@ pub(crate) fn adoption_warnings(spec: &HostSpec, observed: &HostObserved) -> Vec
         let asks = |setting: &str| args.iter().any(|arg| arg.split(',').any(|part| part == setting));
         if format.filesystem == FsKind::Ext4 && !found.features.is_empty() {
             let journal_wanted = !args.iter().any(|arg| arg.contains("^has_journal"));
+            for name in ["stride", "stripe_width"] {
+                let part = |list: &[String]| -> Option<String> {
+                    list.iter()
+                        .flat_map(|arg| arg.split(','))
+                        .find(|p| p.starts_with(&format!("{name}=")))
+                        .map(str::to_owned)
+                };
+                let (wanted, found_value) = (part(&args), part(&found.features));
+                if wanted.is_some() && wanted != found_value {
+                    warnings.push(format!(
+                        "{object}: the ext4 on {device} has {}, the spec's mkfs options say {}; set it in place with \
+                         `tune2fs -E {}` (it only guides the allocator)",
+                        found_value.unwrap_or_else(|| format!("no {name}")),
+                        wanted.clone().unwrap_or_default(),
+                        wanted.unwrap_or_default()
+                    ));
+                }
+            }
             if journal_wanted && !has("has_journal") {
                 warnings.push(format!(
                     "{object}: the ext4 on {device} has no journal, which the spec's mkfs would make; a crash can \
