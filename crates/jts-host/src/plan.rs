@@ -55,11 +55,8 @@ pub fn plan_with_consent(
     let mut warnings: Vec<String> =
         jts_perms::unreachable(&spec.perms, &after).iter().map(ToString::to_string).collect();
     warnings.extend(crate::adopted::adoption_warnings(spec, observed));
-    warnings.extend(observed.timers.last_run_failed.iter().map(|service| {
-        format!(
-            "{service}: its last run failed; `journalctl -u {}` says why",
-            service.split(' ').next().unwrap_or(service)
-        )
+    warnings.extend(observed.timers.last_run_failed.iter().map(|(service, result)| {
+        format!("{service}: its last run failed ({result}); `journalctl -u {service}` says why")
     }));
     Ok(HostPlan { plan, report, warnings })
 }
@@ -232,6 +229,17 @@ mod tests {
 
     fn kinds(plan: &Plan<HostStep>) -> Vec<&'static str> {
         plan.steps.iter().map(|step| step.info(&Root::host()).kind).collect()
+    }
+
+    #[test]
+    fn a_timer_whose_last_run_failed_is_a_warning_naming_its_journal() {
+        let spec = example(|text| text);
+        let mut state: HostObserved = serde_json::from_str(BLANK_4TB).unwrap();
+        state.timers.live = true;
+        state.timers.last_run_failed.insert("jts-health.service".into(), "exit-code".into());
+        let planned = plan_with_consent(&spec, &state, &Root::host(), &[]).unwrap();
+        let warning = planned.warnings.iter().find(|w| w.contains("jts-health.service")).expect("a warning");
+        assert!(warning.contains("exit-code") && warning.contains("journalctl -u jts-health.service"), "{warning}");
     }
 
     #[test]

@@ -20,9 +20,10 @@ pub struct TimersObserved {
     /// Whether systemd runs this root: the root is `/` and `/run/systemd/system` exists.
     #[serde(default)]
     pub live: bool,
-    /// The rendered timers whose service's last run failed (live hosts only).
+    /// The services of rendered timers whose last run failed, with systemd's `Result`
+    /// (e.g. `exit-code`); live hosts only.
     #[serde(default)]
-    pub last_run_failed: Vec<String>,
+    pub last_run_failed: std::collections::BTreeMap<String, String>,
 }
 
 const UNIT_DIR: &str = "/etc/systemd/system";
@@ -42,7 +43,7 @@ pub fn observe_timers(root: &Root, timers: &[String], runner: &dyn Runner) -> cr
             let cmd = CmdSpec::new("systemctl").arg("show").arg("--property=Result").arg("--value").arg(&service);
             let result = runner.run(&cmd).map(|out| out.stdout.trim().to_owned()).unwrap_or_default();
             if !result.is_empty() && result != "success" {
-                observed.last_run_failed.push(format!("{service} ({result})"));
+                observed.last_run_failed.insert(service, result);
             }
         }
     }
