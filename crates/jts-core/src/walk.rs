@@ -18,20 +18,22 @@ use crate::{Error, Result};
 /// How many threads read directories.
 pub const THREADS: usize = 2;
 
-/// A directory still to read: its open node and its path relative to the walk's top.
+/// A directory still to read, as most walks hand them out: its open node and its path
+/// relative to the walk's top.
 pub type Pending = (Node, PathBuf);
 
 /// Reads every directory reachable from `first` on [`THREADS`] threads and returns what
 /// the visits collected, in no particular order.
 ///
-/// `visit(dir, relative, out, next)` reads one directory, pushes its results to `out` and
-/// the subdirectories to read to `next`. The first error stops the walk and is returned
-/// (directories already handed out are finished).
-pub fn in_parallel<T, E, F>(first: Vec<Pending>, visit: F) -> std::result::Result<Vec<T>, E>
+/// `visit(dir, out, next)` reads one directory `D` (a [`Pending`], or just a descriptor),
+/// pushes its results to `out` and the subdirectories to read to `next`. The first error
+/// stops the walk and is returned (directories already handed out are finished).
+pub fn in_parallel<D, T, E, F>(first: Vec<D>, visit: F) -> std::result::Result<Vec<T>, E>
 where
+    D: Send,
     T: Send,
     E: Send,
-    F: Fn(&Node, &Path, &mut Vec<T>, &mut Vec<Pending>) -> std::result::Result<(), E> + Sync,
+    F: Fn(D, &mut Vec<T>, &mut Vec<D>) -> std::result::Result<(), E> + Sync,
 {
     // Directories queued or being read: the walk is over when none are left.
     let pending = AtomicUsize::new(first.len());
@@ -45,16 +47,13 @@ where
                 let (mut mine, mut next) = (Vec::new(), Vec::new());
                 while pending.load(Ordering::Acquire) > 0 {
                     let job = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
-                    let Some((dir, relative)) = job else {
+                    let Some(dir) = job else {
                         std::thread::sleep(std::time::Duration::from_micros(50));
                         continue;
                     };
                     // After a failure, what is still queued is taken off without being read.
-                    let visited = if stopped.load(Ordering::Acquire) {
-                        Ok(())
-                    } else {
-                        visit(&dir, &relative, &mut mine, &mut next)
-                    };
+                    let visited =
+                        if stopped.load(Ordering::Acquire) { Ok(()) } else { visit(dir, &mut mine, &mut next) };
                     if let Err(err) = visited {
                         failure.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
                         stopped.store(true, Ordering::Release);
@@ -124,8 +123,8 @@ mod tests {
 
     fn names_below(top: &Path) -> std::result::Result<Vec<PathBuf>, Error> {
         let node = crate::nofollow::open_root(&crate::Root::new(top).unwrap()).unwrap();
-        in_parallel(vec![(node, PathBuf::new())], |dir, relative, out, next| {
-            for name in read_names(dir)? {
+        in_parallel(vec![(node, PathBuf::new())], |(dir, relative): Pending, out, next| {
+            for name in read_names(&dir)? {
                 let path = relative.join(&name);
                 if let Some(child) = dir.child(&name)?.filter(|c| c.kind() == FileKind::Directory) {
                     next.push((child, path.clone()));
@@ -166,12 +165,12 @@ mod tests {
         let node = crate::nofollow::open_root(&crate::Root::new(top.path()).unwrap()).unwrap();
         let visits = AtomicUsize::new(0);
         let walked: std::result::Result<Vec<()>, String> =
-            in_parallel(vec![(node, PathBuf::new())], |dir, relative, _, next| {
+            in_parallel(vec![(node, PathBuf::new())], |(dir, relative): Pending, _, next| {
                 // The top is the first visit; the first of its 30 subdirectories fails.
                 if visits.fetch_add(1, Ordering::SeqCst) == 1 {
                     return Err(format!("{} is unreadable", relative.display()));
                 }
-                for name in read_names(dir).map_err(|e| e.to_string())? {
+                for name in read_names(&dir).map_err(|e| e.to_string())? {
                     let child = dir.child(&name).map_err(|e| e.to_string())?;
                     if let Some(child) = child.filter(|c| c.kind() == FileKind::Directory) {
                         next.push((child, relative.join(&name)));

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use jts_core::nofollow::{FileKind, Lookup, Node, lookup};
+use jts_core::walk::Pending;
 use jts_core::{AbsPath, Root};
 
 use crate::accounts::Accounts;
@@ -108,30 +109,31 @@ fn read_acl(node: &Node, name: &str) -> Result<Vec<ResolvedEntry>> {
 /// the `skip`ped directories (declared in the spec themselves), never through a symlink.
 fn observe_contents(top: Node, skip: &BTreeSet<PathBuf>) -> Result<Vec<ContentEntry>> {
     let device = top.stat().st_dev;
-    let mut entries = jts_core::walk::in_parallel(vec![(top, PathBuf::new())], |node, relative, entries, next| {
-        for name in jts_core::walk::read_names(node)? {
-            let Some(stat) = node.stat_child(&name)? else { continue };
-            let is_dir = match FileKind::of(&stat) {
-                FileKind::Directory => true,
-                FileKind::File => false,
-                FileKind::Symlink | FileKind::Special => continue,
-            };
-            if stat.st_dev != device || (is_dir && skip.contains(&node.path().join(&name))) {
-                continue;
-            }
-            let path = relative.join(&name);
-            // Opened without following: if it was swapped for a symlink since the stat,
-            // the walk does not descend into it.
-            if is_dir {
-                if let Some(child) = node.child(&name)?.filter(|c| c.kind() == FileKind::Directory) {
-                    next.push((child, path.clone()));
+    let mut entries =
+        jts_core::walk::in_parallel(vec![(top, PathBuf::new())], |(node, relative): Pending, entries, next| {
+            for name in jts_core::walk::read_names(&node)? {
+                let Some(stat) = node.stat_child(&name)? else { continue };
+                let is_dir = match FileKind::of(&stat) {
+                    FileKind::Directory => true,
+                    FileKind::File => false,
+                    FileKind::Symlink | FileKind::Special => continue,
+                };
+                if stat.st_dev != device || (is_dir && skip.contains(&node.path().join(&name))) {
+                    continue;
                 }
+                let path = relative.join(&name);
+                // Opened without following: if it was swapped for a symlink since the stat,
+                // the walk does not descend into it.
+                if is_dir {
+                    if let Some(child) = node.child(&name)?.filter(|c| c.kind() == FileKind::Directory) {
+                        next.push((child, path.clone()));
+                    }
+                }
+                let (uid, gid, mode) = (stat.st_uid, stat.st_gid, Mode::new(stat.st_mode));
+                entries.push(ContentEntry { path, is_dir, uid, gid, mode });
             }
-            let (uid, gid, mode) = (stat.st_uid, stat.st_gid, Mode::new(stat.st_mode));
-            entries.push(ContentEntry { path, is_dir, uid, gid, mode });
-        }
-        Ok::<_, Error>(())
-    })?;
+            Ok::<_, Error>(())
+        })?;
     entries.sort_unstable_by(|a, b| jts_core::walk::tree_order(&a.path, &b.path));
     Ok(entries)
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jts_core::nofollow::{FileKind, Node};
+use jts_core::walk::Pending;
 use jts_core::{Error, Result, SpecDuration};
 
 use crate::glob::Glob;
@@ -106,9 +107,9 @@ pub fn scan_with_heartbeat(
     let mut candidates = Vec::new();
     let mut subdirs = Vec::new();
     walk_dir(root, Path::new(""), root_dev, selector, now, open_for_write, &mut candidates, &mut subdirs)?;
-    candidates.append(&mut jts_core::walk::in_parallel(subdirs, |dir, relative, found, next| {
+    candidates.append(&mut jts_core::walk::in_parallel(subdirs, |(dir, relative): Pending, found, next| {
         beat();
-        walk_dir(dir, relative, root_dev, selector, now, open_for_write, found, next)
+        walk_dir(&dir, &relative, root_dev, selector, now, open_for_write, found, next)
     })?);
     candidates.sort_unstable_by(|a, b| jts_core::walk::tree_order(&a.path, &b.path));
     Ok(candidates)
@@ -123,7 +124,7 @@ fn walk_dir(
     now: i64,
     open_for_write: &BTreeSet<(u64, u64)>,
     candidates: &mut Vec<Candidate>,
-    stack: &mut Vec<(Node, PathBuf)>,
+    stack: &mut Vec<Pending>,
 ) -> Result<()> {
     for name in jts_core::walk::read_names(dir)? {
         if crate::names::is_temp_name(&name) {
