@@ -211,7 +211,13 @@ impl Prober {
                     (vec![Finding::new(CheckKind::Mounted, Status::Unknown, format!("mount table: {err}"))], true)
                 }
             };
-            pending.push(probe.then(|| self.dispatch(mount.path.as_path(), &paths, deadline)));
+            // The mount as the table shows it, when it must be one (a plain directory's
+            // filesystem is not looked up: it gets a worker).
+            let info = table.as_ref().ok().and_then(|table| {
+                let info = mount_at(table, &mount.path.to_string()).filter(|_| mount.must_be_mount_point)?;
+                Some((info, table.as_slice()))
+            });
+            pending.push(probe.then(|| self.start_probe(mount.path.as_path(), info, &paths, deadline)));
             findings.push(found);
         }
         let probes = config

@@ -201,6 +201,34 @@ pub struct Prober {
     max_workers: usize,
     /// Whether an LVM report read is running (at most one at a time, hung or not).
     lvm_busy: Arc<AtomicBool>,
+    /// Whether mounts that [`answers_from_memory`] are probed on the calling thread: only
+    /// with the real [`statvfs_probe`], whose behaviour on them is known.
+    inline_from_memory: bool,
+}
+
+/// Filesystems whose `stat(2)` of the mount root and `statfs(2)` the kernel answers from
+/// memory: the root inode is pinned by the mount and these filesystems keep their block
+/// and inode counts in memory, so neither call waits for a device or a server. Network
+/// filesystems (NFS, CIFS, Ceph), FUSE and anything not named here can block for ever
+/// and keep their worker threads; so does vfat, whose first `statfs` counts free
+/// clusters on the device.
+const FROM_MEMORY: &[&str] = &["ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "devtmpfs"];
+
+/// Whether probing the mount `info` cannot hang: its filesystem answers from memory, it
+/// keeps no project quota (whose usage `statfs` may read from disk), and no mount its
+/// path passes through is one that can hang (a lookup through a hung NFS mount blocks).
+pub(crate) fn answers_from_memory(info: &MountInfo, table: &[MountInfo]) -> bool {
+    let local = |m: &MountInfo| FROM_MEMORY.contains(&m.fstype.as_str());
+    let project_quota = info.super_options.iter().chain(&info.mount_options).any(|o| {
+        matches!(o.as_str(), "prjquota" | "pquota" | "pqnoenforce" | "prjjquota") || o.starts_with("prjjquota=")
+    });
+    let beneath = |m: &MountInfo| {
+        let above = m.mount_point.trim_end_matches('/');
+        info.mount_point.len() > above.len()
+            && info.mount_point.starts_with(above)
+            && info.mount_point.as_bytes()[above.len()] == b'/'
+    };
+    local(info) && !project_quota && table.iter().filter(|m| beneath(m)).all(local)
 }
 
 impl std::fmt::Debug for Prober {
@@ -210,8 +238,11 @@ impl std::fmt::Debug for Prober {
 }
 
 impl Default for Prober {
+    /// The real [`statvfs_probe`]; mounts that [`answers_from_memory`] are probed on the
+    /// calling thread, which spares a one-shot process (`jts-provision health`) a thread
+    /// start per local mount.
     fn default() -> Self {
-        Self::new(statvfs_probe)
+        Self { inline_from_memory: true, ..Self::new(statvfs_probe) }
     }
 }
 
@@ -224,6 +255,7 @@ impl Prober {
             workers: Mutex::new(HashMap::new()),
             max_workers: DEFAULT_MAX_WORKERS,
             lvm_busy: Arc::default(),
+            inline_from_memory: false,
         }
     }
 
@@ -261,6 +293,25 @@ impl Prober {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<PathBuf, Worker>> {
         self.workers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Probes `path` on the calling thread when its mount `info` [`answers_from_memory`]
+    /// (and this prober runs the real probe); otherwise [`Prober::dispatch`]es it.
+    pub(crate) fn start_probe(
+        &self,
+        path: &Path,
+        mount: Option<(&MountInfo, &[MountInfo])>,
+        keep: &[&Path],
+        deadline: Instant,
+    ) -> Pending {
+        match mount {
+            Some((info, table)) if self.inline_from_memory && answers_from_memory(info, table) => {
+                let start = Instant::now();
+                let answer = (self.probe)(path).map_err(|err| err.to_string());
+                Pending::Done(Outcome::Answered(answer, start.elapsed()))
+            }
+            _ => self.dispatch(path, keep, deadline),
+        }
     }
 
     /// Hands one probe of `path` to its worker, never blocking. `keep` are the paths of the
@@ -377,5 +428,39 @@ impl Pending {
             Some((answer, took)) => Outcome::Answered(answer.clone(), *took),
             None => Outcome::NotRun("the probe finished without an answer".to_owned()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Vec<MountInfo> {
+        let lines = [
+            "1 0 8:1 / / rw,relatime - ext4 /dev/vda rw",
+            "2 1 0:40 / /mnt/nas rw - nfs4 nas:/volume1/data rw,vers=4.1",
+            "3 2 8:2 / /mnt/nas/scratch rw - ext4 /dev/vdb rw",
+            "4 1 8:3 / /data/hot rw,noatime - xfs /dev/mapper/vg-hot rw,attr2,inode64",
+            "5 1 8:4 / /data/projects rw - xfs /dev/vdc rw,prjquota",
+            "6 1 0:50 / /mnt/sshfs rw - fuse.sshfs host: rw",
+            "7 1 0:51 / /dev/shm rw - tmpfs tmpfs rw",
+            "8 1 0:52 / /mnt/nasty rw - btrfs /dev/vdd rw",
+        ];
+        lines.iter().map(|line| MountInfo::parse(line).unwrap()).collect()
+    }
+
+    #[test]
+    fn only_local_filesystems_below_local_mounts_without_project_quota_are_probed_inline() {
+        let table = table();
+        let inline = |point: &str| answers_from_memory(table.iter().find(|m| m.mount_point == point).unwrap(), &table);
+        assert!(inline("/"));
+        assert!(inline("/data/hot"));
+        assert!(inline("/dev/shm"));
+        // A path beside the NFS mount that merely shares its prefix is not beneath it.
+        assert!(inline("/mnt/nasty"));
+        assert!(!inline("/mnt/nas"), "NFS can hang");
+        assert!(!inline("/mnt/nas/scratch"), "its lookup passes through the NFS mount");
+        assert!(!inline("/data/projects"), "project quota usage may be read from disk");
+        assert!(!inline("/mnt/sshfs"), "FUSE can hang");
     }
 }
