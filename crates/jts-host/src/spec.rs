@@ -346,6 +346,7 @@ fn mount_root_directories(spec: &HostSpec) -> Vec<DirectorySpec> {
             children: Vec::new(),
             recursive: false,
             required_by: Vec::new(),
+            access: std::collections::BTreeMap::new(),
         })
         .collect()
 }

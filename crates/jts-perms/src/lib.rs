@@ -38,6 +38,7 @@
 //! ```
 
 mod accounts;
+mod access;
 mod acl;
 mod apply;
 mod check;
@@ -51,6 +52,10 @@ mod spec;
 mod state;
 mod step;
 
+pub use access::{
+    Access, Blocked, Expectation, Facts, Identity, MountFlags, PROBE_PREFIX, Probed, expected, explain, identities, probe,
+    read_facts,
+};
 pub use accounts::{Accounts, GroupEntry, UserEntry};
 pub use acl::{AclEntry, Perms, ResolvedEntry, Tag};
 pub use check::check;
