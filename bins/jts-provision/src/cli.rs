@@ -96,7 +96,47 @@ pub enum Command {
     /// verified at its destination.
     #[command(subcommand, after_help = TIER_HELP)]
     Tier(TierCommand),
+    /// Prove the host serves its databases: the kernel's own answers, not the spec's bits.
+    #[command(subcommand)]
+    Verify(VerifyCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Every declared service user against every declared directory, asked of the kernel:
+    /// a probe runs as the user (its uid, primary gid and supplementary groups, through
+    /// setpriv) and tries to enter and list each directory, to create and remove a file
+    /// and a directory there, and to execute the file. Nothing is left behind and no
+    /// symlink is followed.
+    ///
+    /// Expected access comes from the spec: the owner gets the owner bits, the group and
+    /// its members the group bits or their ACL entry, others the other bits, except that
+    /// no service user reaches another service's directory through the others' bits.
+    /// `access = { kafka = "---" }` on a [[directories]] entry overrides it. Each miss
+    /// names its reason: a closed parent, an ACL mask, a read-only or noexec mount, or
+    /// nothing on disk (a security module?).
+    #[command(after_help = VERIFY_ACCESS_HELP)]
+    Access,
+    /// The probe of `verify access`, run as one user: prints what the kernel allowed on
+    /// each PATH as JSON. Not for operators.
+    #[command(hide = true)]
+    AccessProbe {
+        /// Spec paths (re-rooted by --root).
+        paths: Vec<PathBuf>,
+    },
+}
+
+const VERIFY_ACCESS_HELP: &str = "\
+Cells read r (list), w (create and remove files and directories), x (enter, and execute
+a file created there). A cell that differs shows what the kernel allowed, then the
+spec's expectation in parentheses; the reasons follow the matrix.
+
+Exit codes: 0 every cell as expected, 4 a cell differs or a declared user does not exist
+yet, 1 a probe could not run, 2 invalid spec.
+
+Examples:
+  jts-provision verify access
+  jts-provision --root /tmp/jts-demo --config examples/hot-directories.toml verify access --json";
 
 const TIER_HELP: &str = "\
 Exit codes: 0 every rule done, 1 a rule failed (destination full, not responding, I/O

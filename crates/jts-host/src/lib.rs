@@ -35,6 +35,7 @@
 //! assert_eq!(steps.len(), 1, "one group to create");
 //! ```
 
+mod access;
 mod adopted;
 mod apply;
 mod check;
@@ -52,6 +53,7 @@ mod targets;
 mod timers;
 mod units;
 
+pub use access::{AccessCell, AccessReport, run_probes, verify_access};
 pub use apply::{Applied, apply, verify};
 pub use check::{check_filesystems, load_checked, load_for_machine};
 pub use consent::refuse_without_consent;
