@@ -117,6 +117,19 @@ pub enum VerifyCommand {
     /// nothing on disk (a security module?).
     #[command(after_help = VERIFY_ACCESS_HELP)]
     Access,
+    /// Measure each managed mount with fio, using the workload of the database that lives
+    /// there: postgresql 8 KiB random read/write with fsync, kafka 1 MiB sequential
+    /// append, clickhouse 1 MiB sequential read and write, redis 4 KiB appends with
+    /// periodic fsync, mongodb 16 KiB random read/write, nas (NFS) 1 MiB sequential write
+    /// then read.
+    ///
+    /// Each run is bounded (`[performance.NAME] size`, default 64MiB; `runtime`, default
+    /// 10s), works in a `.jts-perf.*` directory of its own on the mount and removes it; a
+    /// run killed with -9 leaves one that the next run removes. A run that would fill the
+    /// mount past the `[health]` warning level is refused. Also shows what makes the
+    /// numbers: the I/O scheduler in effect, discard support, and PV alignment.
+    #[command(after_help = VERIFY_PERFORMANCE_HELP)]
+    Performance(PerformanceArgs),
     /// The probe of `verify access`, run as one user: prints what the kernel allowed on
     /// each PATH as JSON. Not for operators.
     #[command(hide = true)]
@@ -125,6 +138,36 @@ pub enum VerifyCommand {
         paths: Vec<PathBuf>,
     },
 }
+
+#[derive(Debug, Args)]
+pub struct PerformanceArgs {
+    /// Only this mount (an LV, `[filesystems.NAME]` or `[nfs_mounts.NAME]` name; repeat
+    /// for several); every managed mount by default.
+    #[arg(long = "mount", value_name = "NAME")]
+    pub mounts: Vec<String>,
+    /// Print the Prometheus text format instead of the table.
+    #[arg(long, conflicts_with = "json")]
+    pub prometheus: bool,
+    /// Also write the Prometheus text atomically to FILE, for node_exporter's textfile
+    /// collector.
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<PathBuf>,
+}
+
+const VERIFY_PERFORMANCE_HELP: &str = "\
+Thresholds, all optional, per mount:
+  [performance.lv_postgres]
+  min_iops = 5000            # reads and writes together
+  min_bandwidth = \"200MiB\"   # per second
+  max_p99_latency = \"5ms\"    # completion latency, the worse of reads and writes
+
+Exit codes: 0 measured and every threshold met, 4 a threshold missed, 1 a run failed
+or was refused, 2 invalid spec.
+
+Examples:
+  jts-provision verify performance --mount lv_postgres
+  jts-provision verify performance --json
+  jts-provision verify performance --textfile /var/lib/node_exporter/textfile_collector/jts-perf.prom";
 
 const VERIFY_ACCESS_HELP: &str = "\
 Cells read r (list), w (create and remove files and directories), x (enter, and execute

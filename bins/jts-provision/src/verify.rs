@@ -7,7 +7,7 @@ use jts_core::{AbsPath, Root, SystemRunner};
 use jts_host::AccessReport;
 
 use crate::Exit;
-use crate::cli::{GlobalArgs, VerifyCommand};
+use crate::cli::{GlobalArgs, PerformanceArgs, VerifyCommand};
 use crate::commands::load_checked;
 use crate::output::say;
 
@@ -24,6 +24,7 @@ pub fn run(global: &GlobalArgs, root: &Root, command: &VerifyCommand) -> anyhow:
             print_access(&report, global.json)?;
             Ok(if report.clean() { Exit::Ok } else { Exit::Pending })
         }
+        VerifyCommand::Performance(args) => performance(global, root, args),
         VerifyCommand::AccessProbe { paths } => {
             let paths = paths.iter().map(AbsPath::new).collect::<Result<Vec<_>, _>>()?;
             say!("{}", serde_json::to_string(&jts_host::run_probes(root, &paths))?);
@@ -97,4 +98,71 @@ fn print_access(report: &AccessReport, json: bool) -> anyhow::Result<()> {
         say!("ok: {} users × {} directories as the spec means", report.users.len(), report.directories.len());
     }
     Ok(())
+}
+
+fn performance(global: &GlobalArgs, root: &Root, args: &PerformanceArgs) -> anyhow::Result<Exit> {
+    let spec = load_checked(global, root)?;
+    let known: Vec<String> = jts_host::mount_targets(&spec).iter().map(|t| short_name(&t.name)).collect();
+    if let Some(unknown) = args.mounts.iter().find(|m| !known.contains(m)) {
+        eprintln!("error: --mount {unknown}: no such mount in the spec; use one of: {}", known.join(", "));
+        return Ok(Exit::Invalid);
+    }
+    let report = jts_host::verify_performance(&spec, root, &SystemRunner, &args.mounts)?;
+    if let Some(file) = &args.textfile {
+        let file = AbsPath::new(std::path::absolute(file)?)?;
+        jts_core::write_atomic(&Root::host(), &file, report.to_prometheus().as_bytes(), 0o644)?;
+    }
+    if args.prometheus {
+        say!("{}", report.to_prometheus().trim_end());
+    } else if global.json {
+        say!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_performance(&report);
+    }
+    Ok(if report.failed() {
+        Exit::Failed
+    } else if report.missed() {
+        Exit::Pending
+    } else {
+        Exit::Ok
+    })
+}
+
+/// `filesystems.warm` → `warm`, as `[performance.NAME]` and `--mount` name it.
+fn short_name(target: &str) -> String {
+    target.trim_start_matches("filesystems.").trim_start_matches("nfs_mounts.").to_owned()
+}
+
+fn print_performance(report: &jts_host::PerfReport) {
+    use jts_host::{Latency, Outcome};
+    say!("{:<14} {:<11} {:<6} {:>10} {:>12} {:>10} {:>10}", "MOUNT", "PROFILE", "DIR", "IOPS", "BANDWIDTH", "P50", "P99");
+    for mount in &report.mounts {
+        let profile = mount.profile.map_or("-", jts_host::Profile::name);
+        match &mount.outcome {
+            Outcome::Measured { figures, misses } => {
+                for (direction, figures) in [("read", figures.read), ("write", figures.write)] {
+                    let Some(d) = figures else { continue };
+                    say!(
+                        "{:<14} {:<11} {:<6} {:>10.0} {:>10}/s {:>10} {:>10}",
+                        mount.name,
+                        profile,
+                        direction,
+                        d.iops,
+                        jts_core::human_bytes(d.bandwidth),
+                        Latency(d.p50_ns).to_string(),
+                        Latency(d.p99_ns).to_string()
+                    );
+                }
+                for miss in misses {
+                    say!("  MISSED {miss}");
+                }
+            }
+            Outcome::Skipped { reason } => say!("{:<14} {:<11} skipped: {reason}", mount.name, profile),
+            Outcome::Refused { reason } => say!("{:<14} {:<11} REFUSED: {reason}", mount.name, profile),
+            Outcome::Failed { error } => say!("{:<14} {:<11} FAILED: {error}", mount.name, profile),
+        }
+        for line in &mount.context {
+            say!("  {line}");
+        }
+    }
 }

@@ -45,6 +45,7 @@ mod health;
 mod observe;
 mod own_state;
 mod parse;
+mod perf;
 mod plan;
 mod render;
 mod spec;
@@ -61,6 +62,10 @@ pub use error::{Error, Result};
 pub use health::{health_config, health_targets};
 pub use observe::{HostObserved, MachineObserver, Observer, observe, read_state};
 pub use own_state::{STATE_DIR, lock, open_journal};
+pub use perf::{
+    Direction, FioFigures, Latency, MountResult, Outcome, PerfReport, PerformanceSpec, Profile, SCRATCH_PREFIX,
+    verify_performance,
+};
 pub use plan::{HostPlan, drift, plan, plan_with_consent};
 pub use render::{DATA_DIRS, DOCKER_DATA_ROOT, RENDERED_MODE, rendered_files};
 pub use spec::{ConfigError, HealthLevels, HealthSection, HostSpec, SpecSource, load};

@@ -42,6 +42,8 @@ struct RawHostSpec {
     boot: BootSection,
     #[serde(default)]
     systemd: SystemdSection,
+    #[serde(default)]
+    performance: std::collections::BTreeMap<String, Spanned<crate::perf::PerformanceSpec>>,
 }
 
 /// `[boot]`: what a managed mount that fails at boot does (see [`jts_mounts::BootPolicy`]).
@@ -195,6 +197,8 @@ pub struct HostSpec {
     pub boot: jts_mounts::BootPolicy,
     /// How the rendered units run jts (`[systemd]`).
     pub systemd: SystemdSection,
+    /// `verify performance` limits and thresholds, by mount name (`[performance.NAME]`).
+    pub performance: std::collections::BTreeMap<String, crate::perf::PerformanceSpec>,
     /// The file it was read from and its text, to locate problems found later.
     pub source: SpecSource,
 }
@@ -312,8 +316,10 @@ pub(crate) fn load_partial(file: &Path) -> Result<(HostSpec, Vec<SpecError>), Co
                 .or_else(|| std::path::absolute(file).ok().and_then(|path| jts_core::AbsPath::new(path).ok())),
             ..raw.systemd
         },
+        performance: raw.performance.iter().map(|(name, section)| (name.clone(), section.get_ref().clone())).collect(),
         source: SpecSource { file: file.to_path_buf(), text },
     };
+    errors.extend(crate::perf::check_performance(&spec, &raw.performance));
     spec.perms.directories.extend(mount_root_directories(&spec));
     Ok((spec, errors))
 }
