@@ -129,6 +129,11 @@ fn root_access_faults_are_reported_with_their_reason() {
     chmod(&under(&root, "/data/jts"), 0o700);
     let run = jts_at(&spec, &root, &["verify", "access"]);
     run.expect_code(4);
-    let parent = format!("parent {}: mode 0700 owned by root:root gives others ---", under(&root, "/data/jts").display());
-    assert!(run.stdout.contains(&format!("postgres on /data/jts/hot/postgresql/data: expected rwx (owner), got ---: {parent}")), "{run:?}");
+    let parent =
+        format!("parent {}: mode 0700 owned by root:root gives others ---", under(&root, "/data/jts").display());
+    assert!(
+        run.stdout
+            .contains(&format!("postgres on /data/jts/hot/postgresql/data: expected rwx (owner), got ---: {parent}")),
+        "{run:?}"
+    );
 }

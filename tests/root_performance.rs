@@ -44,14 +44,21 @@ fn root_every_profile_returns_fio_figures_and_thresholds_exit_4() {
     let root = tmp.path().join("root");
     let (device, at) = mounted(&root);
     for profile in PROFILES {
-        let spec = spec(tmp.path(), &device, &format!("profile = \"{profile}\"\nsize = \"8MiB\"\nruntime = \"5s\"\nmin_iops = 1"));
+        let spec = spec(
+            tmp.path(),
+            &device,
+            &format!("profile = \"{profile}\"\nsize = \"8MiB\"\nruntime = \"5s\"\nmin_iops = 1"),
+        );
         let run = jts_at(&spec, &root, &["verify", "performance", "--json"]);
         run.expect_code(0);
         let mount = &run.json()["mounts"][0];
-        assert_eq!((mount["outcome"].as_str(), mount["profile"].as_str()), (Some("measured"), Some(profile)), "{run:?}");
+        assert_eq!(
+            (mount["outcome"].as_str(), mount["profile"].as_str()),
+            (Some("measured"), Some(profile)),
+            "{run:?}"
+        );
         let figures = &mount["figures"];
-        let directions: Vec<&str> =
-            ["read", "write"].into_iter().filter(|d| figures[d].is_object()).collect();
+        let directions: Vec<&str> = ["read", "write"].into_iter().filter(|d| figures[d].is_object()).collect();
         assert!(!directions.is_empty(), "{profile}: no figures: {run:?}");
         for d in directions {
             assert!(figures[d]["iops"].as_f64().unwrap() > 0.0, "{profile} {d}: {figures}");
@@ -71,7 +78,10 @@ fn root_every_profile_returns_fio_figures_and_thresholds_exit_4() {
     let prom = jts_at(&spec, &root, &["verify", "performance", "--prometheus"]);
     prom.expect_code(4);
     assert!(prom.stdout.contains("jts_perf_thresholds_met{mount=\"perf\"} 0"), "{prom:?}");
-    assert!(prom.stdout.contains("jts_perf_bandwidth_bytes{mount=\"perf\",profile=\"kafka\",direction=\"write\"}"), "{prom:?}");
+    assert!(
+        prom.stdout.contains("jts_perf_bandwidth_bytes{mount=\"perf\",profile=\"kafka\",direction=\"write\"}"),
+        "{prom:?}"
+    );
     assert_eq!(leftovers(&at), Vec::<String>::new());
 }
 

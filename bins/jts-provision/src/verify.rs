@@ -135,7 +135,16 @@ fn short_name(target: &str) -> String {
 
 fn print_performance(report: &jts_host::PerfReport) {
     use jts_host::{Latency, Outcome};
-    say!("{:<14} {:<11} {:<6} {:>10} {:>12} {:>10} {:>10}", "MOUNT", "PROFILE", "DIR", "IOPS", "BANDWIDTH", "P50", "P99");
+    say!(
+        "{:<14} {:<11} {:<6} {:>10} {:>12} {:>10} {:>10}",
+        "MOUNT",
+        "PROFILE",
+        "DIR",
+        "IOPS",
+        "BANDWIDTH",
+        "P50",
+        "P99"
+    );
     for mount in &report.mounts {
         let profile = mount.profile.map_or("-", jts_host::Profile::name);
         match &mount.outcome {

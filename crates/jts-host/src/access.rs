@@ -73,7 +73,12 @@ impl AccessReport {
 /// Probes every declared user on every declared directory. `probe_argv` is how this
 /// program runs [`run_probes`] in a child (e.g. `["verify", "access-probe", "--root",
 /// DIR]`); the directories' spec paths are appended.
-pub fn verify_access(spec: &HostSpec, root: &Root, runner: &dyn Runner, probe_argv: &[OsString]) -> Result<AccessReport> {
+pub fn verify_access(
+    spec: &HostSpec,
+    root: &Root,
+    runner: &dyn Runner,
+    probe_argv: &[OsString],
+) -> Result<AccessReport> {
     let accounts = Accounts::read(root)?;
     let (identities, missing_users) = jts_perms::identities(&spec.perms, &accounts);
     let directories = spec.perms.directories();

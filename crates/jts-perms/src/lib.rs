@@ -37,8 +37,8 @@
 //! assert!(plan(&spec, &observed).is_empty(), "a second plan has nothing to do");
 //! ```
 
-mod accounts;
 mod access;
+mod accounts;
 mod acl;
 mod apply;
 mod check;
@@ -53,8 +53,8 @@ mod state;
 mod step;
 
 pub use access::{
-    Access, Blocked, Expectation, Facts, Identity, MountFlags, PROBE_PREFIX, Probed, expected, explain, identities, probe,
-    read_facts,
+    Access, Blocked, Expectation, Facts, Identity, MountFlags, PROBE_PREFIX, Probed, expected, explain, identities,
+    probe, read_facts,
 };
 pub use accounts::{Accounts, GroupEntry, UserEntry};
 pub use acl::{AclEntry, Perms, ResolvedEntry, Tag};

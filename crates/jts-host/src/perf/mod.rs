@@ -12,5 +12,5 @@ mod spec;
 
 pub use fio::{Direction, FioFigures};
 pub use run::{MountResult, Outcome, PerfReport, SCRATCH_PREFIX, verify_performance};
-pub use spec::{Latency, PerformanceSpec, Profile};
 pub(crate) use spec::check_performance;
+pub use spec::{Latency, PerformanceSpec, Profile};

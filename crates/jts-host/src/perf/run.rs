@@ -146,11 +146,17 @@ impl PerfReport {
                 }
             }
         }
-        out.push_str("# HELP jts_perf_thresholds_met Whether the mount met its [performance] thresholds (1) or not (0).\n");
+        out.push_str(
+            "# HELP jts_perf_thresholds_met Whether the mount met its [performance] thresholds (1) or not (0).\n",
+        );
         out.push_str("# TYPE jts_perf_thresholds_met gauge\n");
         for mount in &self.mounts {
             if let Outcome::Measured { misses, .. } = &mount.outcome {
-                out.push_str(&format!("jts_perf_thresholds_met{{mount=\"{}\"}} {}\n", mount.name, u8::from(misses.is_empty())));
+                out.push_str(&format!(
+                    "jts_perf_thresholds_met{{mount=\"{}\"}} {}\n",
+                    mount.name,
+                    u8::from(misses.is_empty())
+                ));
             }
         }
         out
@@ -186,7 +192,9 @@ pub fn verify_performance(spec: &HostSpec, root: &Root, runner: &dyn Runner, onl
         let outcome = match (profile, &info) {
             (None, _) => Outcome::Skipped { reason: "no profile: set [performance.NAME] profile".into() },
             (_, None) => Outcome::Skipped { reason: format!("{} is not mounted", path.display()) },
-            (Some(profile), Some(_)) => run_one(&path, profile, size, runtime, &section, spec.health.warn_percent(), runner),
+            (Some(profile), Some(_)) => {
+                run_one(&path, profile, size, runtime, &section, spec.health.warn_percent(), runner)
+            }
         };
         results.push(MountResult { name: mount.name, mount_point: path, profile, size, outcome, context });
     }
@@ -305,7 +313,8 @@ fn device_context(info: &jts_mounts::MountInfo) -> Vec<String> {
     let read = |name: &str| std::fs::read_to_string(queue.join(name)).map(|s| s.trim().to_owned()).ok();
     let mut context = Vec::new();
     if let Some(line) = read("scheduler") {
-        let active = line.split_whitespace().find(|s| s.starts_with('[')).map_or(line.as_str(), |s| s.trim_matches(['[', ']']));
+        let active =
+            line.split_whitespace().find(|s| s.starts_with('[')).map_or(line.as_str(), |s| s.trim_matches(['[', ']']));
         context.push(format!("{} scheduler {active}", info.source));
     }
     if let Some(max) = read("discard_max_bytes").and_then(|m| m.parse::<u64>().ok()) {

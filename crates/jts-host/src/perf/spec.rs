@@ -80,7 +80,8 @@ impl FromStr for Latency {
             "s" => 1_000_000_000,
             _ => return Err(format!("latency {text:?} needs a unit: ns, us, ms or s, e.g. \"5ms\"")),
         };
-        let number: u64 = digits.parse().map_err(|_| format!("latency {text:?} must start with a whole number, e.g. \"5ms\""))?;
+        let number: u64 =
+            digits.parse().map_err(|_| format!("latency {text:?} must start with a whole number, e.g. \"5ms\""))?;
         number.checked_mul(factor).map(Self).ok_or_else(|| format!("latency {text:?} is too large"))
     }
 }
@@ -156,7 +157,11 @@ pub(crate) fn check_performance(
             Some(_) => {}
         }
         if section.get_ref().size.is_some_and(|s| s.bytes() < 1 << 20) {
-            errors.push(SpecError::new(Some(section.span()), format!("performance.{name}.size"), "size is below 1MiB, too small to measure; e.g. size = \"64MiB\"".to_owned()));
+            errors.push(SpecError::new(
+                Some(section.span()),
+                format!("performance.{name}.size"),
+                "size is below 1MiB, too small to measure; e.g. size = \"64MiB\"".to_owned(),
+            ));
         }
     }
     errors

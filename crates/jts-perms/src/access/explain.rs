@@ -129,7 +129,8 @@ fn blocked_reason(blocked: &Blocked, id: &Identity, accounts: &Accounts, facts: 
 }
 
 fn owner_names(state: &DirState, accounts: &Accounts) -> String {
-    let user = accounts.users.iter().find(|(_, u)| u.uid == state.uid).map_or(state.uid.to_string(), |(n, _)| n.clone());
+    let user =
+        accounts.users.iter().find(|(_, u)| u.uid == state.uid).map_or(state.uid.to_string(), |(n, _)| n.clone());
     let group =
         accounts.groups.iter().find(|(_, g)| g.gid == state.gid).map_or(state.gid.to_string(), |(n, _)| n.clone());
     format!("{user}:{group}")
@@ -141,7 +142,8 @@ fn perms(bits: u8) -> String {
 
 /// The class of the permission check that decided, in the words of `ls -l` and `getfacl`.
 fn describe(class: &Class, state: &DirState, accounts: &Accounts) -> String {
-    let group_name = |gid: u32| accounts.groups.iter().find(|(_, g)| g.gid == gid).map_or(gid.to_string(), |(n, _)| n.clone());
+    let group_name =
+        |gid: u32| accounts.groups.iter().find(|(_, g)| g.gid == gid).map_or(gid.to_string(), |(n, _)| n.clone());
     match class {
         Class::Owner(bits) => format!("mode {} gives the owner {}", state.mode, perms(*bits)),
         Class::Other(bits) => {
@@ -211,7 +213,13 @@ mod tests {
             chain: vec![("/".into(), Some(state(0, 0, 0o755, &[]))), ("/data".into(), Some(state(0, 0, 0o700, &[])))],
             mount: MountFlags::default(),
         };
-        let reasons = explain(rwx(), &probed("---", Some(Blocked::Denied { at: "/data".into() })), &backup(), &Accounts::default(), &facts);
+        let reasons = explain(
+            rwx(),
+            &probed("---", Some(Blocked::Denied { at: "/data".into() })),
+            &backup(),
+            &Accounts::default(),
+            &facts,
+        );
         assert_eq!(reasons, ["parent /data: mode 0700 owned by 0:0 gives others ---"]);
     }
 
@@ -231,7 +239,10 @@ mod tests {
             chain: vec![("/d".into(), Some(state(34, 34, 0o700, &[])))],
             mount: MountFlags { mount_point: "/d".into(), read_only: true, noexec: false },
         };
-        assert_eq!(explain(rwx(), &probed("r-x", None), &backup(), &Accounts::default(), &facts), ["w denied: read-only mount /d"]);
+        assert_eq!(
+            explain(rwx(), &probed("r-x", None), &backup(), &Accounts::default(), &facts),
+            ["w denied: read-only mount /d"]
+        );
         let facts = Facts { mount: MountFlags::default(), ..facts };
         let reasons = explain(rwx(), &probed("r-x", None), &backup(), &Accounts::default(), &facts);
         assert!(reasons[0].contains("no mode, ACL or mount flag explains it"), "{reasons:?}");

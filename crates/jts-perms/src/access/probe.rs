@@ -118,7 +118,12 @@ pub fn probe(root: &Root, path: &AbsPath) -> Probed {
     };
     probed.read = list(&dir);
     let file = unique_name("file");
-    match openat(&dir, file.as_str(), OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o700)) {
+    match openat(
+        &dir,
+        file.as_str(),
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o700),
+    ) {
         Ok(fd) => {
             drop(fd);
             probed.exec = Some(faccessat(&dir, file.as_str(), AccessFlags::X_OK, AtFlags::AT_EACCESS).is_ok());
