@@ -31,6 +31,9 @@ pub struct HostObserved {
     /// Which rendered timers are enabled.
     #[serde(default)]
     pub timers: crate::timers::TimersObserved,
+    /// The live values of the `[sysctl]` keys (a live host only).
+    #[serde(default)]
+    pub sysctl: crate::sysctl::SysctlObserved,
     /// Accounts and directories.
     pub perms: jts_perms::Observed,
 }
@@ -47,7 +50,8 @@ pub fn observe(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> Result<Host
     let rendered = rendered_files(spec);
     let files = jts_core::observe_files(root, rendered.iter().map(|file| &file.path))?;
     let timers = crate::timers::observe_timers(root, &crate::units::timer_units(&rendered), runner)?;
-    Ok(HostObserved { lvm, fs, mounts, files, timers, perms: jts_perms::observe(&spec.perms, root)? })
+    let sysctl = crate::sysctl::observe_sysctl(root, &spec.sysctl);
+    Ok(HostObserved { lvm, fs, mounts, files, timers, sysctl, perms: jts_perms::observe(&spec.perms, root)? })
 }
 
 /// Where [`crate::apply()`] gets the machine's state from between its phases and to verify.

@@ -44,6 +44,8 @@ struct RawHostSpec {
     systemd: SystemdSection,
     #[serde(default)]
     performance: std::collections::BTreeMap<String, Spanned<crate::perf::PerformanceSpec>>,
+    #[serde(default)]
+    sysctl: std::collections::BTreeMap<String, Spanned<crate::sysctl::SysctlValue>>,
 }
 
 /// `[boot]`: what a managed mount that fails at boot does (see [`jts_mounts::BootPolicy`]).
@@ -197,6 +199,8 @@ pub struct HostSpec {
     pub boot: jts_mounts::BootPolicy,
     /// How the rendered units run jts (`[systemd]`).
     pub systemd: SystemdSection,
+    /// Kernel settings (`[sysctl]`), key → value as `sysctl.conf` writes it.
+    pub sysctl: std::collections::BTreeMap<String, String>,
     /// `verify performance` limits and thresholds, by mount name (`[performance.NAME]`).
     pub performance: std::collections::BTreeMap<String, crate::perf::PerformanceSpec>,
     /// The file it was read from and its text, to locate problems found later.
@@ -316,10 +320,12 @@ pub(crate) fn load_partial(file: &Path) -> Result<(HostSpec, Vec<SpecError>), Co
                 .or_else(|| std::path::absolute(file).ok().and_then(|path| jts_core::AbsPath::new(path).ok())),
             ..raw.systemd
         },
+        sysctl: crate::sysctl::settings(&raw.sysctl),
         performance: raw.performance.iter().map(|(name, section)| (name.clone(), section.get_ref().clone())).collect(),
         source: SpecSource { file: file.to_path_buf(), text },
     };
     errors.extend(crate::perf::check_performance(&spec, &raw.performance));
+    errors.extend(crate::sysctl::check_sysctl(&raw.sysctl));
     spec.perms.directories.extend(mount_root_directories(&spec));
     Ok((spec, errors))
 }
