@@ -83,6 +83,11 @@ pub enum Command {
     /// is not mounted, is reported and skipped, never stopping the others; exit 1 only
     /// when a filesystem that supports discard fails. Run weekly by jts-fstrim.timer.
     Trim,
+    /// Scrub every managed btrfs filesystem that is mounted (`btrfs scrub start -B`): read
+    /// every block and check it against its checksum, repairing from a good copy where
+    /// the profile keeps two. Run monthly by jts-scrub.timer; `[upkeep.NAME] scrub =
+    /// false` leaves a filesystem out. Exit 1 when a scrub found errors or failed.
+    Scrub(ScrubArgs),
     /// LVM snapshots under the spec's `[snapshots.LV]` policies.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -235,6 +240,14 @@ pub struct TierRunArgs {
     /// `run-rule` only: the `tier run` that started it; the child ends when that process does.
     #[arg(long, value_name = "PID", hide = true)]
     pub parent_pid: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScrubArgs {
+    /// Also write the counters as Prometheus text, atomically, to FILE (jts-scrub.service
+    /// writes /var/lib/prometheus/node-exporter/jts-scrub.prom).
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,6 @@
-//! `verify access` (and its hidden probe): the access matrix from jts-host, printed.
+//! `verify access` (and its hidden probe) and `verify performance`: the access matrix and
+//! the fio figures from jts-host, printed; and `scrub`, the other half of proving the
+//! storage sound.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -7,7 +9,7 @@ use jts_core::{AbsPath, Root, SystemRunner};
 use jts_host::AccessReport;
 
 use crate::Exit;
-use crate::cli::{GlobalArgs, PerformanceArgs, VerifyCommand};
+use crate::cli::{GlobalArgs, PerformanceArgs, ScrubArgs, VerifyCommand};
 use crate::commands::load_checked;
 use crate::output::say;
 
@@ -174,4 +176,38 @@ fn print_performance(report: &jts_host::PerfReport) {
             say!("  {line}");
         }
     }
+}
+
+/// `scrub`: every managed btrfs mount, its counters printed (and written for node_exporter).
+pub fn scrub(global: &GlobalArgs, root: &Root, args: &ScrubArgs) -> anyhow::Result<Exit> {
+    use jts_host::ScrubOutcome;
+    let spec = load_checked(global, root)?;
+    let results = jts_host::scrub(&spec, root, &SystemRunner)?;
+    if let Some(file) = &args.textfile {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let file = AbsPath::new(std::path::absolute(file)?)?;
+        jts_core::write_atomic(&Root::host(), &file, jts_host::scrub_prometheus(&results, now).as_bytes(), 0o644)?;
+    }
+    if global.json {
+        say!("{}", serde_json::to_string_pretty(&results)?);
+    } else if results.is_empty() {
+        say!("no btrfs filesystem to scrub");
+    }
+    for result in results.iter().filter(|_| !global.json) {
+        let (name, at) = (&result.name, result.mount_point.display());
+        match &result.outcome {
+            ScrubOutcome::Scrubbed(f) if f.errors == 0 && f.uncorrectable == 0 => {
+                say!("{name} ({at}): {} scrubbed, no errors", jts_core::human_bytes(f.bytes_scrubbed));
+            }
+            ScrubOutcome::Scrubbed(f) => say!(
+                "{name} ({at}): {} ERRORS ({} corrected, {} uncorrectable): see `btrfs scrub status -d {at}` and the kernel log (journalctl -k); restore what is uncorrectable from a backup",
+                f.errors,
+                f.corrected,
+                f.uncorrectable
+            ),
+            ScrubOutcome::NotMounted => say!("{name} ({at}): not mounted, skipped"),
+            ScrubOutcome::Failed { error } => say!("{name} ({at}): FAILED: {error}"),
+        }
+    }
+    Ok(if results.iter().any(jts_host::Scrubbed::needs_attention) { Exit::Failed } else { Exit::Ok })
 }

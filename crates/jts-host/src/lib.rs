@@ -48,12 +48,14 @@ mod parse;
 mod perf;
 mod plan;
 mod render;
+mod scrub;
 mod spec;
 mod step;
 mod sysctl;
 mod targets;
 mod timers;
 mod units;
+mod upkeep;
 
 pub use access::{AccessCell, AccessReport, run_probes, verify_access};
 pub use apply::{Applied, apply, verify};
@@ -70,8 +72,10 @@ pub use perf::{
 pub use plan::{HostPlan, drift, plan, plan_with_consent};
 pub use render::{DATA_DIRS, DOCKER_DATA_ROOT, RENDERED_MODE, rendered_files};
 pub use spec::{ConfigError, HealthLevels, HealthSection, HostSpec, SpecSource, load};
+pub use scrub::{ScrubFigures, ScrubOutcome, Scrubbed, scrub, scrub_prometheus};
 pub use step::{HostStep, HostStepError};
 pub use sysctl::{DROP_IN as SYSCTL_DROP_IN, SetSysctl, SysctlObserved, SysctlValue};
 pub use targets::{format_of, mount_targets};
 pub use timers::{EnableTimers, TimersObserved};
-pub use units::{HEALTH_TEXTFILE, PACKAGED_BINARY, timer_units};
+pub use units::{HEALTH_TEXTFILE, PACKAGED_BINARY, SCRUB_TEXTFILE, timer_units};
+pub use upkeep::UpkeepSpec;
