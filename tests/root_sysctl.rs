@@ -15,7 +15,8 @@ fn root_sysctl_under_a_root_writes_the_drop_in_and_leaves_the_kernel_alone() {
     let root = tmp.path().join("root");
     let live = std::fs::read_to_string(KEY).unwrap();
     let wanted: u64 = live.trim().parse::<u64>().unwrap() + 4096;
-    let spec = write_file(tmp.path(), "storage.toml", &format!("version = 1\n[sysctl]\n\"net.core.rmem_max\" = {wanted}\n"));
+    let spec =
+        write_file(tmp.path(), "storage.toml", &format!("version = 1\n[sysctl]\n\"net.core.rmem_max\" = {wanted}\n"));
     jts_at(&spec, &root, &["apply"]).expect_code(0);
     let drop_in = under(&root, "/etc/sysctl.d/60-jts.conf");
     let text = std::fs::read_to_string(&drop_in).unwrap();

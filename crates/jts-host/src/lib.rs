@@ -71,8 +71,8 @@ pub use perf::{
 };
 pub use plan::{HostPlan, drift, plan, plan_with_consent};
 pub use render::{DATA_DIRS, DOCKER_DATA_ROOT, RENDERED_MODE, rendered_files};
-pub use spec::{ConfigError, HealthLevels, HealthSection, HostSpec, SpecSource, load};
 pub use scrub::{ScrubFigures, ScrubOutcome, Scrubbed, scrub, scrub_prometheus};
+pub use spec::{ConfigError, HealthLevels, HealthSection, HostSpec, SpecSource, load};
 pub use step::{HostStep, HostStepError};
 pub use sysctl::{DROP_IN as SYSCTL_DROP_IN, SetSysctl, SysctlObserved, SysctlValue};
 pub use targets::{format_of, mount_targets};

@@ -179,7 +179,11 @@ mod tests {
     #[test]
     fn prometheus_text_has_one_sample_per_scrubbed_mount() {
         let results = [
-            Scrubbed { name: "warm".into(), mount_point: "/w".into(), outcome: ScrubOutcome::Scrubbed(parse_raw(RAW).unwrap()) },
+            Scrubbed {
+                name: "warm".into(),
+                mount_point: "/w".into(),
+                outcome: ScrubOutcome::Scrubbed(parse_raw(RAW).unwrap()),
+            },
             Scrubbed { name: "off".into(), mount_point: "/o".into(), outcome: ScrubOutcome::NotMounted },
         ];
         let text = scrub_prometheus(&results, 1_700_000_000);

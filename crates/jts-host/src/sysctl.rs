@@ -69,17 +69,25 @@ pub(crate) fn check_sysctl(raw: &BTreeMap<String, Spanned<SysctlValue>>) -> Vec<
         let at = Some(value.span());
         let name = format!("sysctl.{key}");
         if let SysctlValue::Table(_) = value.get_ref() {
-            errors.push(SpecError::new(at, name, format!(
-                "{key} is a table: a sysctl key has dots, so quote it, e.g. \"net.core.rmem_max\" = 16777216"
-            )));
+            errors.push(SpecError::new(
+                at,
+                name,
+                format!("{key} is a table: a sysctl key has dots, so quote it, e.g. \"net.core.rmem_max\" = 16777216"),
+            ));
             continue;
         }
         let valid = !key.is_empty()
-            && key.split('.').all(|part| !part.is_empty() && part != ".." && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+            && key.split('.').all(|part| {
+                !part.is_empty()
+                    && part != ".."
+                    && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            });
         if !valid {
-            errors.push(SpecError::new(at, name, format!(
-                "{key:?} is not a sysctl key; write it as sysctl.conf does, e.g. \"net.core.rmem_max\""
-            )));
+            errors.push(SpecError::new(
+                at,
+                name,
+                format!("{key:?} is not a sysctl key; write it as sysctl.conf does, e.g. \"net.core.rmem_max\""),
+            ));
         } else if !proc_path(key).is_file() {
             errors.push(SpecError::new(at, name, format!(
                 "this kernel has no {key} ({} does not exist); check the spelling with `sysctl -a | grep {}`, or load the module that provides it",
@@ -96,7 +104,8 @@ pub(crate) fn drop_in(settings: &BTreeMap<String, String>) -> Option<RenderedFil
     if settings.is_empty() {
         return None;
     }
-    let mut text = String::from("# Written by jts-provision from the host spec's [sysctl]; changes here are overwritten.\n");
+    let mut text =
+        String::from("# Written by jts-provision from the host spec's [sysctl]; changes here are overwritten.\n");
     for (key, value) in settings {
         text.push_str(&format!("{key} = {value}\n"));
     }
@@ -207,7 +216,9 @@ mod tests {
 
     #[test]
     fn known_keys_pass_and_unknown_or_unquoted_ones_are_errors_with_the_fix() {
-        let spec = raw("[sysctl]\n\"net.core.rmem_max\" = 16777216\n\"vm.nope_nope\" = 1\nnet.core.wmem_max = 1\n\"../x\" = 1\n");
+        let spec = raw(
+            "[sysctl]\n\"net.core.rmem_max\" = 16777216\n\"vm.nope_nope\" = 1\nnet.core.wmem_max = 1\n\"../x\" = 1\n",
+        );
         let errors: Vec<String> = check_sysctl(&spec).iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 3, "{errors:?}");
         let joined = errors.join("\n");
@@ -218,10 +229,16 @@ mod tests {
 
     #[test]
     fn the_drop_in_lists_each_key_once_in_order() {
-        let settings = settings(&raw("[sysctl]\n\"net.ipv4.tcp_rmem\" = \"4096  87380 16777216\"\n\"net.core.rmem_max\" = 16777216\n"));
+        let settings = settings(&raw(
+            "[sysctl]\n\"net.ipv4.tcp_rmem\" = \"4096  87380 16777216\"\n\"net.core.rmem_max\" = 16777216\n",
+        ));
         let file = drop_in(&settings).unwrap();
         assert_eq!(file.path.to_string(), DROP_IN);
-        assert!(file.contents.ends_with("net.core.rmem_max = 16777216\nnet.ipv4.tcp_rmem = 4096 87380 16777216\n"), "{}", file.contents);
+        assert!(
+            file.contents.ends_with("net.core.rmem_max = 16777216\nnet.ipv4.tcp_rmem = 4096 87380 16777216\n"),
+            "{}",
+            file.contents
+        );
         assert!(drop_in(&BTreeMap::new()).is_none());
     }
 

@@ -123,7 +123,9 @@ fn defragment_units(mounts: &[(String, AbsPath)]) -> [RenderedFile; 2] {
     let paths: Vec<String> = mounts.iter().map(|(_, path)| jts_mounts::unit_path(path)).collect();
     let exec: String = mounts
         .iter()
-        .map(|(_, path)| format!("ExecStart=/usr/bin/btrfs filesystem defragment -r {}\n", exec_word(&path.to_string())))
+        .map(|(_, path)| {
+            format!("ExecStart=/usr/bin/btrfs filesystem defragment -r {}\n", exec_word(&path.to_string()))
+        })
         .collect();
     let service = format!(
         "{HEADER}[Unit]\nDescription=Defragment the opted-in jts btrfs filesystems (unshares snapshot and reflink extents)\n\

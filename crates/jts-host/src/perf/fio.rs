@@ -163,8 +163,14 @@ mod tests {
     fn nas_writes_then_reads_in_two_jobs() {
         let cmd = fio_command(Path::new("/usr/bin/fio"), Profile::Nas, Path::new("/m/.jts-perf.1/data"), 1 << 20, 5);
         let args: Vec<&str> = cmd.args().iter().map(|a| a.to_str().unwrap()).collect();
-        assert_eq!((cmd.program(), &args[..4]), ("setpriv", &["--pdeathsig=KILL", "--", "/usr/bin/fio", "--output-format=json"][..]));
+        assert_eq!(
+            (cmd.program(), &args[..4]),
+            ("setpriv", &["--pdeathsig=KILL", "--", "/usr/bin/fio", "--output-format=json"][..])
+        );
         let at = |arg: &str| args.iter().position(|a| *a == arg).unwrap();
-        assert!(at("--name=nas-write") < at("--name=nas-read") && at("--name=nas-read") + 1 == at("--stonewall"), "{args:?}");
+        assert!(
+            at("--name=nas-write") < at("--name=nas-read") && at("--name=nas-read") + 1 == at("--stonewall"),
+            "{args:?}"
+        );
     }
 }
