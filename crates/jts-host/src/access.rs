@@ -7,11 +7,11 @@
 //! difference: the ancestors' and the directory's owner, mode and ACL, and the mount's
 //! flags.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use jts_core::{CmdSpec, Root, Runner};
+use jts_core::{AbsPath, CmdSpec, Root, Runner};
 use jts_perms::{Access, Accounts, Identity, MountFlags, Probed};
 use serde::Serialize;
 
@@ -67,6 +67,73 @@ impl AccessReport {
     /// Whether everything agrees and every declared user exists.
     pub fn clean(&self) -> bool {
         self.mismatches().next().is_none() && self.missing_users.is_empty() && self.left_behind.is_empty()
+    }
+
+    /// The matrix for a terminal: a row per directory, a column per user, each cell what
+    /// the kernel allowed (and the expectation in parentheses where they differ), then
+    /// each miss with its reasons.
+    pub fn to_table(&self) -> String {
+        let cells: BTreeMap<(&AbsPath, &str), String> = self
+            .cells
+            .iter()
+            .map(|c| {
+                let text = if c.ok() { c.actual.to_string() } else { format!("{} ({})", c.actual, c.expected) };
+                ((&c.path, c.user.as_str()), text)
+            })
+            .collect();
+        let path_width = self.directories.iter().map(|d| d.to_string().len()).max().unwrap_or(0).max(9);
+        let widths: Vec<usize> = self
+            .users
+            .iter()
+            .map(|user| {
+                cells.iter().filter(|((_, u), _)| u == user).map(|(_, t)| t.len()).max().unwrap_or(3).max(user.len())
+            })
+            .collect();
+        let mut out = String::new();
+        let mut row = format!("{:<path_width$}", "DIRECTORY");
+        for (user, width) in self.users.iter().zip(&widths) {
+            row.push_str(&format!("  {user:<width$}"));
+        }
+        out.push_str(row.trim_end());
+        out.push('\n');
+        for dir in &self.directories {
+            let mut row = format!("{:<path_width$}", dir.to_string());
+            for (user, width) in self.users.iter().zip(&widths) {
+                let cell = cells.get(&(dir, user.as_str())).map_or("?", String::as_str);
+                row.push_str(&format!("  {cell:<width$}"));
+            }
+            out.push_str(row.trim_end());
+            out.push('\n');
+        }
+        let mismatches: Vec<&AccessCell> = self.mismatches().collect();
+        if !mismatches.is_empty() {
+            out.push_str(&format!("\n{} cell(s) differ from the spec:\n", mismatches.len()));
+            for c in mismatches {
+                out.push_str(&format!(
+                    "  {} on {}: expected {} ({}), got {}: {}\n",
+                    c.user,
+                    c.path,
+                    c.expected,
+                    c.basis,
+                    c.actual,
+                    c.reasons.join("; ")
+                ));
+            }
+        }
+        for user in &self.missing_users {
+            out.push_str(&format!("user {user} does not exist yet: run `jts-provision apply`, then verify again\n"));
+        }
+        for path in &self.left_behind {
+            out.push_str(&format!("probe file {} could not be removed: delete it by hand\n", path.display()));
+        }
+        if self.clean() {
+            out.push_str(&format!(
+                "\nok: {} users × {} directories as the spec means\n",
+                self.users.len(),
+                self.directories.len()
+            ));
+        }
+        out
     }
 }
 

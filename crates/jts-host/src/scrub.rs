@@ -68,6 +68,26 @@ impl Scrubbed {
     }
 }
 
+impl std::fmt::Display for Scrubbed {
+    /// One line for a terminal, with what to do about errors.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, at) = (&self.name, self.mount_point.display());
+        match &self.outcome {
+            ScrubOutcome::Scrubbed(s) if s.errors == 0 && s.uncorrectable == 0 => {
+                write!(f, "{name} ({at}): {} scrubbed, no errors", jts_core::human_bytes(s.bytes_scrubbed))
+            }
+            ScrubOutcome::Scrubbed(s) => write!(
+                f,
+                "{name} ({at}): {} ERRORS ({} corrected, {} uncorrectable): see `btrfs scrub status -d {at}` and the \
+                 kernel log (journalctl -k); restore what is uncorrectable from a backup",
+                s.errors, s.corrected, s.uncorrectable
+            ),
+            ScrubOutcome::NotMounted => write!(f, "{name} ({at}): not mounted, skipped"),
+            ScrubOutcome::Failed { error } => write!(f, "{name} ({at}): FAILED: {error}"),
+        }
+    }
+}
+
 /// The managed btrfs mounts, by name and mount point.
 pub(crate) fn btrfs_mounts(spec: &HostSpec) -> Vec<(String, jts_core::AbsPath)> {
     mount_targets(spec)

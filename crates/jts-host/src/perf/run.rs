@@ -117,6 +117,42 @@ impl PerfReport {
         self.mounts.iter().any(|m| matches!(m.outcome, Outcome::Failed { .. } | Outcome::Refused { .. }))
     }
 
+    /// A table for a terminal: a row per mount and direction, then each missed threshold
+    /// and what makes the numbers.
+    pub fn to_table(&self) -> String {
+        let mut out = format!(
+            "{:<14} {:<11} {:<6} {:>10} {:>12} {:>10} {:>10}\n",
+            "MOUNT", "PROFILE", "DIR", "IOPS", "BANDWIDTH", "P50", "P99"
+        );
+        for mount in &self.mounts {
+            let (name, profile) = (&mount.name, mount.profile.map_or("-", Profile::name));
+            match &mount.outcome {
+                Outcome::Measured { figures, misses } => {
+                    for (direction, figures) in [("read", figures.read), ("write", figures.write)] {
+                        let Some(d) = figures else { continue };
+                        let bandwidth = format!("{}/s", jts_core::human_bytes(d.bandwidth));
+                        out.push_str(&format!(
+                            "{name:<14} {profile:<11} {direction:<6} {:>10.0} {bandwidth:>12} {:>10} {:>10}\n",
+                            d.iops,
+                            Latency(d.p50_ns).to_string(),
+                            Latency(d.p99_ns).to_string()
+                        ));
+                    }
+                    for miss in misses {
+                        out.push_str(&format!("  MISSED {miss}\n"));
+                    }
+                }
+                Outcome::Skipped { reason } => out.push_str(&format!("{name:<14} {profile:<11} skipped: {reason}\n")),
+                Outcome::Refused { reason } => out.push_str(&format!("{name:<14} {profile:<11} REFUSED: {reason}\n")),
+                Outcome::Failed { error } => out.push_str(&format!("{name:<14} {profile:<11} FAILED: {error}\n")),
+            }
+            for line in &mount.context {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        out
+    }
+
     /// The Prometheus text exposition, for node_exporter's textfile collector.
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
