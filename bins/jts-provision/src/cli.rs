@@ -117,7 +117,7 @@ pub enum VerifyCommand {
     /// Expected access comes from the spec: the owner gets the owner bits, the group and
     /// its members the group bits or their ACL entry, others the other bits, except that
     /// no service user reaches another service's directory through the others' bits.
-    /// `access = { kafka = "---" }` on a [[directories]] entry overrides it. Each miss
+    /// `access = { kafka = "---" }` on a `[[directories]]` entry overrides it. Each miss
     /// names its reason: a closed parent, an ACL mask, a read-only or noexec mount, or
     /// nothing on disk (a security module?).
     #[command(after_help = VERIFY_ACCESS_HELP)]

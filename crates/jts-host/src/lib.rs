@@ -15,8 +15,11 @@
 //!    last mount, then a fresh plan of what the mounts revealed), journaling every step
 //!    ([`open_journal`]), and [`verify`] observes again.
 //!
-//! Around the loop: [`rendered_files`] (systemd units, drop-ins, udev rule) and
-//! [`health_config`] (what `health` and the jts-health library check on this host).
+//! Around the loop: [`rendered_files`] (systemd units, drop-ins, udev rule, the
+//! `[sysctl]` drop-in) and [`health_config`] (what `health` and the jts-health library
+//! check on this host). Beyond it, the proofs that the host serves its databases:
+//! [`verify_access`] (the kernel's answer for every service user on every directory),
+//! [`verify_performance`] (fio workloads per mount) and [`scrub()`] (btrfs checksums).
 //!
 //! Nothing here prints; errors are [`Error`], whose messages are complete on their own.
 //!

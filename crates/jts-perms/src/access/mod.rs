@@ -4,11 +4,11 @@
 //! or `noexec` mount, or a security module can deny what the bits seem to allow. So the
 //! answer is asked of the kernel, by a probe running as the user ([`probe()`]), and
 //! compared with what the spec means ([`expected`]); each miss gets a reason computed
-//! from what is on disk and in the mount table ([`explain`]), never guessed.
+//! from what is on disk and in the mount table ([`explain()`]), never guessed.
 //!
-//! - [`model`]: the kernel's permission check over owner, mode and access ACL, pure;
+//! - [`mod@model`]: the kernel's permission check over owner, mode and access ACL, pure;
 //! - [`probe()`]: the real operations, run as the user, never following a symlink;
-//! - [`explain`]: why the kernel answered as it did, from observed facts.
+//! - [`mod@explain`]: why the kernel answered as it did, from observed facts.
 
 mod explain;
 mod model;
