@@ -146,6 +146,12 @@ pub fn verify_access(
     runner: &dyn Runner,
     probe_argv: &[OsString],
 ) -> Result<AccessReport> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::Probe {
+            user: "each service user".into(),
+            message: "becoming another user takes root: run verify access as root (e.g. with sudo)".into(),
+        });
+    }
     let accounts = Accounts::read(root)?;
     let (identities, missing_users) = jts_perms::identities(&spec.perms, &accounts);
     let directories = spec.perms.directories();
@@ -221,7 +227,13 @@ fn probe_as(runner: &dyn Runner, id: &Identity, this: &OwnedFd, argv: &[OsString
     for arg in argv {
         cmd = cmd.arg(arg);
     }
-    let output = runner.run(&cmd).map_err(|err| Error::Probe { user: id.name.clone(), message: err.to_string() })?;
+    let output = runner.run(&cmd).map_err(|err| {
+        let message = match err {
+            jts_core::Error::ProgramNotFound { .. } => format!("{err}; install util-linux, which provides setpriv"),
+            err => err.to_string(),
+        };
+        Error::Probe { user: id.name.clone(), message }
+    })?;
     serde_json::from_str(&output.stdout)
         .map_err(|err| Error::Probe { user: id.name.clone(), message: format!("unreadable probe output: {err}") })
 }

@@ -56,7 +56,7 @@ pub enum Error {
     #[error(transparent)]
     Mounts(#[from] jts_mounts::Error),
     /// The access probe of one user failed to run or answered nothing readable.
-    #[error("the access probe run as {user} failed: {message}; is setpriv (util-linux) installed?")]
+    #[error("the access probe run as {user} failed: {message}")]
     Probe {
         /// The user it ran as.
         user: String,

@@ -119,6 +119,11 @@ fn check_users(spec: &PermsSpec, accounts: &Accounts, known: &Known<'_>, errors:
         if let Err(why) = check_name(name) {
             errors.push(error(user, &key, why));
         }
+        if let Some(comment) = fields.comment.as_ref().filter(|c| c.contains([':', '\n'])) {
+            errors.push(error(user, format!("{key}.comment"), format!(
+                "comment {comment:?} holds a `:` or a line break, which separate the fields of /etc/passwd (useradd refuses it); write it without them"
+            )));
+        }
         let existing = accounts.users.get(name);
         if let Some(uid) = fields.uid {
             if uid == NO_ID {
@@ -364,6 +369,14 @@ mod tests {
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].contains("access.ghost") && errors[0].contains("declare [users.ghost]"), "{errors:?}");
         assert!(errors[1].contains("access.root") && errors[1].contains("only contain r, w, x"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_comment_that_would_break_passwd_is_refused() {
+        let errors = messages("[users.app]\ncomment = \"Backups: nightly\"\n");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("users.app.comment") && errors[0].contains("useradd refuses it"), "{errors:?}");
+        assert!(messages("[users.app]\ncomment = \"Backups, nightly\"\n").is_empty());
     }
 
     #[test]
