@@ -312,7 +312,7 @@ fn performance_and_scrub(scratch: &SpecDir, spec: &Path) {
     }
     assert_eq!((mounts[0]["profile"].as_str(), mounts[1]["profile"].as_str()), (Some("postgresql"), Some("nas")));
     let context = mounts[0]["context"].to_string();
-    assert!(context.contains("pe_start") && context.contains("(aligned to data_alignment 4.0 MiB)"), "{context}");
+    assert!(context.contains("pe_start") && context.contains("(aligned to data_alignment 4 MiB)"), "{context}");
     assert!(mounts[1]["figures"]["read"]["bandwidth"].as_u64().unwrap() > 0, "the NAS read back: {report}");
     for at in [HOT_PG, COLD] {
         let left: Vec<_> = std::fs::read_dir(at)
