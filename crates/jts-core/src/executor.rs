@@ -63,13 +63,7 @@ struct Event<'a> {
 /// Executes `steps` in order. Journal errors abort; step errors end up in the report.
 pub fn execute<S: Step>(steps: &[S], ctx: &Context<'_>, mut journal: Option<&mut Journal>) -> Result<ApplyReport> {
     let mut report = ApplyReport::default();
-    let records: Vec<StepRecord> = steps
-        .iter()
-        .map(|step| {
-            let info = step.info(ctx.root);
-            StepRecord { kind: info.kind, object: info.object, description: info.description }
-        })
-        .collect();
+    let records: Vec<StepRecord> = steps.iter().map(|step| step.record(ctx.root)).collect();
     for (seq, (step, record)) in steps.iter().zip(&records).enumerate() {
         let mut log = |phase, error: Option<&str>| match journal.as_deref_mut() {
             Some(journal) => journal.record(&Event { seq, phase, step: record, error }),

@@ -9,7 +9,8 @@
 //!   and owners a spec is written in ([`serde_via_str!`] for more such types), and
 //!   [`human_bytes`] to print sizes;
 //! - [`AbsPath`] and [`Root`]: validated spec paths and `--root` re-rooting;
-//! - [`nofollow`]: walking those paths without ever following a symlink;
+//! - [`nofollow`]: walking those paths without ever following a symlink, and [`walk`]:
+//!   whole trees on a few threads;
 //! - [`write_atomic`]: durable, atomic replacement of files we own, and [`ManagedFile`]:
 //!   the step that keeps one such file at its rendered contents;
 //! - [`CmdSpec`] and [`Runner`]: every external command, run for real, dry, or recorded;
@@ -43,6 +44,7 @@ mod serde_str;
 mod size;
 mod spec_error;
 mod step;
+pub mod walk;
 mod watched;
 
 pub use atomic::write_atomic;

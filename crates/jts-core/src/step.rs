@@ -74,6 +74,14 @@ pub trait Step {
     /// Describes the step; `root` decides paths and `--prefix` options in the commands.
     fn info(&self, root: &Root) -> StepInfo;
 
+    /// Kind, object and description alone: what the journal, the apply report and
+    /// verification name a step by. The default takes them from [`Step::info`]; a step
+    /// whose commands are costly to build (one per file of a tree) overrides it.
+    fn record(&self, root: &Root) -> crate::executor::StepRecord {
+        let StepInfo { kind, object, description, .. } = self.info(root);
+        crate::executor::StepRecord { kind, object, description }
+    }
+
     /// Applies the step's effect to an observed state, without touching the machine.
     fn simulate(&self, state: &mut Self::State);
 

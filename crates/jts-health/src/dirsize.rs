@@ -2,10 +2,11 @@
 //!
 //! [`scan_directory`] sums the allocated size (`st_blocks × 512`) of a directory tree: every
 //! file, directory and symlink once, hard links once (by device and inode), symlinks not
-//! followed, other filesystems not entered (as `du -sx`). It walks with `getdents` on
-//! directory descriptors and `fstatat` relative to them (no path is built or resolved
-//! twice), and looks at the clock every [`CLOCK_EVERY`] entries: past the budget it stops
-//! and returns what it has with `partial = true`.
+//! followed, other filesystems not entered (as `du -sx`). It walks on
+//! [`jts_core::walk::THREADS`] threads with `getdents` on directory descriptors and
+//! `fstatat` relative to them (no path is built or resolved twice), and looks at the clock
+//! at each directory and every [`CLOCK_EVERY`] entries: past the budget it stops and returns what it has with
+//! `partial = true`.
 //!
 //! [`crate::check()`] runs each configured directory on its own thread and waits for the
 //! budget plus a short grace: a scan blocked in the kernel (a hung NFS server) is
@@ -16,8 +17,8 @@ use std::collections::HashSet;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::dir::Dir;
@@ -69,86 +70,95 @@ impl Progress {
     }
 }
 
+/// What every thread of one scan shares.
 struct Walk<'a> {
     dev: u64,
     deadline: Instant,
-    linked: HashSet<(u64, u64)>,
-    scan: DirScan,
-    since_clock: u64,
-    progress: Option<&'a Progress>,
+    /// Inodes with more than one link counted so far, by device and inode.
+    linked: Mutex<HashSet<(u64, u64)>>,
+    progress: &'a Progress,
 }
 
+/// What one thread counted since it last added to [`Progress`].
+#[derive(Default)]
+struct Counts {
+    bytes: u64,
+    files: u64,
+    errors: u64,
+    since_clock: u64,
+}
+
+/// The budget is spent, or the waiter gave up: the walk stops with what it has.
+struct OutOfTime;
+
 impl Walk<'_> {
-    fn count(&mut self, st: &FileStat) {
+    fn count(&self, counts: &mut Counts, st: &FileStat) {
         let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
         #[allow(clippy::useless_conversion, reason = "the stat fields are narrower than u64 on some targets")]
-        if !is_dir && u64::from(st.st_nlink) > 1 && !self.linked.insert((u64::from(st.st_dev), u64::from(st.st_ino))) {
-            return;
+        if !is_dir && u64::from(st.st_nlink) > 1 {
+            let inode = (u64::from(st.st_dev), u64::from(st.st_ino));
+            if !self.linked.lock().unwrap_or_else(PoisonError::into_inner).insert(inode) {
+                return;
+            }
         }
         #[allow(clippy::useless_conversion, clippy::cast_sign_loss, reason = "st_blocks is never negative")]
         let blocks = u64::try_from(st.st_blocks).unwrap_or(0);
-        self.scan.bytes = self.scan.bytes.saturating_add(blocks.saturating_mul(512));
-        self.scan.files += 1;
+        counts.bytes = counts.bytes.saturating_add(blocks.saturating_mul(512));
+        counts.files += 1;
     }
 
-    /// Whether to stop: the budget is spent or the waiter gave up.
-    fn out_of_time(&mut self) -> bool {
-        if self.scan.partial {
-            return true;
-        }
-        self.since_clock += 1;
-        if self.since_clock < CLOCK_EVERY {
-            return false;
-        }
-        self.since_clock = 0;
-        if let Some(progress) = self.progress {
-            progress.bytes.store(self.scan.bytes, Ordering::Relaxed);
-            progress.files.store(self.scan.files, Ordering::Relaxed);
-            progress.errors.store(self.scan.errors, Ordering::Relaxed);
-            if progress.stop.load(Ordering::Relaxed) {
-                self.scan.partial = true;
-            }
-        }
-        if Instant::now() >= self.deadline {
-            self.scan.partial = true;
-        }
-        self.scan.partial
+    /// Adds a thread's counts to the shared progress.
+    fn publish(&self, counts: &mut Counts) {
+        self.progress.bytes.fetch_add(std::mem::take(&mut counts.bytes), Ordering::Relaxed);
+        self.progress.files.fetch_add(std::mem::take(&mut counts.files), Ordering::Relaxed);
+        self.progress.errors.fetch_add(std::mem::take(&mut counts.errors), Ordering::Relaxed);
     }
 
-    /// Counts everything below the open directory `fd` (not `fd` itself).
-    fn walk(&mut self, fd: OwnedFd) {
-        let at = match fd.try_clone() {
-            Ok(at) => at,
-            Err(_) => {
-                self.scan.errors += 1;
-                return;
-            }
+    /// Every [`CLOCK_EVERY`] entries of a directory: publishes the counts, and says whether
+    /// to stop.
+    fn tick(&self, counts: &mut Counts) -> Result<(), OutOfTime> {
+        counts.since_clock += 1;
+        if counts.since_clock < CLOCK_EVERY {
+            return Ok(());
+        }
+        counts.since_clock = 0;
+        self.publish(counts);
+        self.in_time()
+    }
+
+    fn in_time(&self) -> Result<(), OutOfTime> {
+        match self.progress.stop.load(Ordering::Relaxed) || Instant::now() >= self.deadline {
+            true => Err(OutOfTime),
+            false => Ok(()),
+        }
+    }
+
+    /// Counts the entries of the open directory `fd` (not `fd` itself) and hands its
+    /// subdirectories on this filesystem to `next`.
+    fn read(&self, fd: OwnedFd, counts: &mut Counts, next: &mut Vec<OwnedFd>) -> Result<(), OutOfTime> {
+        // Counts start afresh for each directory: a tree of small directories is timed here.
+        self.in_time()?;
+        let Ok(at) = fd.try_clone() else {
+            counts.errors += 1;
+            return Ok(());
         };
-        let mut dir = match Dir::from_fd(fd) {
-            Ok(dir) => dir,
-            Err(_) => {
-                self.scan.errors += 1;
-                return;
-            }
+        let Ok(mut dir) = Dir::from_fd(fd) else {
+            counts.errors += 1;
+            return Ok(());
         };
         for entry in dir.iter() {
             let Ok(entry) = entry else {
-                self.scan.errors += 1;
+                counts.errors += 1;
                 continue;
             };
             let name = entry.file_name();
             if matches!(name.to_bytes(), b"." | b"..") {
                 continue;
             }
-            if self.out_of_time() {
-                return;
-            }
-            let st = match fstatat(at.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                Err(_) => {
-                    self.scan.errors += 1;
-                    continue;
-                }
+            self.tick(counts)?;
+            let Ok(st) = fstatat(at.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) else {
+                counts.errors += 1;
+                continue;
             };
             #[allow(clippy::useless_conversion, reason = "st_dev is narrower than u64 on some targets")]
             let same_fs = u64::from(st.st_dev) == self.dev;
@@ -156,37 +166,40 @@ impl Walk<'_> {
             if is_dir && !same_fs {
                 continue; // a mount point: another filesystem, as du -x
             }
-            self.count(&st);
+            self.count(counts, &st);
             if is_dir {
                 match openat(at.as_fd(), name, DIR_FLAGS, Mode::empty()) {
-                    Ok(child) => self.walk(child),
-                    Err(_) => self.scan.errors += 1,
+                    Ok(child) => next.push(child),
+                    Err(_) => counts.errors += 1,
                 }
             }
         }
+        Ok(())
     }
 }
 
 /// Sums the allocated bytes under `path` (itself included) as `du -sx` does, stopping
 /// after `budget` with `partial = true`. `path` itself must be a directory, not a symlink.
 pub fn scan_directory(path: &Path, budget: Duration) -> io::Result<DirScan> {
-    scan_with(path, Instant::now() + budget, None)
+    scan_with(path, Instant::now() + budget, &Progress::default())
 }
 
-pub(crate) fn scan_with(path: &Path, deadline: Instant, progress: Option<&Progress>) -> io::Result<DirScan> {
+/// Scans on [`jts_core::walk::THREADS`] threads, publishing to `progress` as it goes.
+pub(crate) fn scan_with(path: &Path, deadline: Instant, progress: &Progress) -> io::Result<DirScan> {
     let fd = open(path, DIR_FLAGS, Mode::empty())?;
     let st = fstat(&fd)?;
     #[allow(clippy::useless_conversion, reason = "st_dev is narrower than u64 on some targets")]
-    let dev = u64::from(st.st_dev);
-    let mut walk = Walk { dev, deadline, linked: HashSet::new(), scan: DirScan::default(), since_clock: 0, progress };
-    walk.count(&st);
-    walk.walk(fd);
-    if let Some(progress) = progress {
-        progress.bytes.store(walk.scan.bytes, Ordering::Relaxed);
-        progress.files.store(walk.scan.files, Ordering::Relaxed);
-        progress.errors.store(walk.scan.errors, Ordering::Relaxed);
-    }
-    Ok(walk.scan)
+    let walk = Walk { dev: u64::from(st.st_dev), deadline, linked: Mutex::default(), progress };
+    let mut top = Counts::default();
+    walk.count(&mut top, &st);
+    walk.publish(&mut top);
+    let walked = jts_core::walk::in_parallel(vec![fd], |fd, _: &mut Vec<()>, next| {
+        let mut counts = Counts::default();
+        let read = walk.read(fd, &mut counts, next);
+        walk.publish(&mut counts);
+        read
+    });
+    Ok(progress.snapshot(walked.is_err()))
 }
 
 /// A scan running on its own thread; see the module documentation.
@@ -204,7 +217,7 @@ impl RunningScan {
         let theirs = Arc::clone(&progress);
         let path = path.to_path_buf();
         std::thread::Builder::new().name(format!("jts-health du {}", path.display())).spawn(move || {
-            let _ = send.send(scan_with(&path, deadline, Some(&theirs)));
+            let _ = send.send(scan_with(&path, deadline, &theirs));
         })?;
         Ok(Self { progress, answer, start: Instant::now() })
     }

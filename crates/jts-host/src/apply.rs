@@ -64,9 +64,9 @@ pub fn apply(
     Ok(Applied::Ran { report, not_converged })
 }
 
-/// Observes again and returns what is still not as the spec says: the description of
-/// every step a fresh plan has.
+/// Observes again ([`Observer::observe_to_verify`]) and returns what is still not as the
+/// spec says: the description of every step a fresh plan has.
 pub fn verify(spec: &HostSpec, ctx: &Context<'_>, observer: &dyn Observer) -> Result<Vec<String>> {
-    let HostPlan { plan, .. } = plan_with_consent(spec, &observer.observe(spec)?, ctx.root, &[])?;
-    Ok(plan.steps.iter().map(|step| step.info(ctx.root).description).collect())
+    let HostPlan { plan, .. } = plan_with_consent(spec, &observer.observe_to_verify(spec)?, ctx.root, &[])?;
+    Ok(plan.steps.iter().map(|step| step.record(ctx.root).description).collect())
 }

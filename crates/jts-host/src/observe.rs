@@ -40,6 +40,15 @@ pub struct HostObserved {
 
 /// Observes everything the spec names. LVM tools run only when the spec has volume groups.
 pub fn observe(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> Result<HostObserved> {
+    observe_with(spec, root, runner, jts_perms::observe)
+}
+
+fn observe_with(
+    spec: &HostSpec,
+    root: &Root,
+    runner: &dyn Runner,
+    perms: fn(&jts_perms::PermsSpec, &Root) -> jts_perms::Result<jts_perms::Observed>,
+) -> Result<HostObserved> {
     let lvm =
         if spec.lvm.volume_groups.is_empty() { LvmObserved::default() } else { jts_lvm::observe(&spec.lvm, runner)? };
     let devices: Vec<PathBuf> = formatted_devices(spec).map(|(_, device, _)| device).filter(|d| d.exists()).collect();
@@ -51,13 +60,20 @@ pub fn observe(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> Result<Host
     let files = jts_core::observe_files(root, rendered.iter().map(|file| &file.path))?;
     let timers = crate::timers::observe_timers(root, &crate::units::timer_units(&rendered), runner)?;
     let sysctl = crate::sysctl::observe_sysctl(root, &spec.sysctl);
-    Ok(HostObserved { lvm, fs, mounts, files, timers, sysctl, perms: jts_perms::observe(&spec.perms, root)? })
+    Ok(HostObserved { lvm, fs, mounts, files, timers, sysctl, perms: perms(&spec.perms, root)? })
 }
 
 /// Where [`crate::apply()`] gets the machine's state from between its phases and to verify.
 pub trait Observer {
     /// What the machine has now of everything `spec` names.
     fn observe(&self, spec: &HostSpec) -> Result<HostObserved>;
+
+    /// What verification after an apply reads: by default [`Observer::observe`]. The
+    /// machine leaves out the contents of `recursive` directories
+    /// ([`jts_perms::observe_without_contents`] says why).
+    fn observe_to_verify(&self, spec: &HostSpec) -> Result<HostObserved> {
+        self.observe(spec)
+    }
 }
 
 /// The machine itself under a root, observed through a runner.
@@ -72,6 +88,10 @@ pub struct MachineObserver<'a> {
 impl Observer for MachineObserver<'_> {
     fn observe(&self, spec: &HostSpec) -> Result<HostObserved> {
         observe(spec, self.root, self.runner)
+    }
+
+    fn observe_to_verify(&self, spec: &HostSpec) -> Result<HostObserved> {
+        observe_with(spec, self.root, self.runner, jts_perms::observe_without_contents)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use jts_core::{AbsPath, Context, ManagedFile, Root, Step, StepInfo};
+use jts_core::{AbsPath, Context, ManagedFile, Root, Step, StepInfo, StepRecord};
 use jts_fs::FsStep;
 use jts_lvm::LvmStep;
 use jts_mounts::MountStep;
@@ -75,6 +75,16 @@ impl Step for HostStep {
             Self::Timers(step) => step.info(root),
             Self::Sysctl(step) => step.info(root),
             Self::Perms(step) => step.info(root),
+        }
+    }
+
+    fn record(&self, root: &Root) -> StepRecord {
+        match self {
+            Self::Perms(step) => step.record(root),
+            _ => {
+                let StepInfo { kind, object, description, .. } = self.info(root);
+                StepRecord { kind, object, description }
+            }
         }
     }
 

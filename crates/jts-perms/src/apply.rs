@@ -1,6 +1,9 @@
 //! Carrying out [`PermsStep`]s on the machine: shadow's tools through the runner,
 //! directories through no-follow descriptors, ACLs as `system.posix_acl_*` xattrs.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
 use jts_core::nofollow::{FileKind, Lookup, Node, create_dir_all, lookup, open_dir};
 use jts_core::{AbsPath, Context, Root, write_atomic};
 
@@ -8,7 +11,7 @@ use crate::accounts::{Accounts, resolve_gid, resolve_uid};
 use crate::acl::encode_xattr;
 use crate::desired::{AclKind, full_acl};
 use crate::error::{Error, Result};
-use crate::step::{PermsStep, SEED_ACCOUNT_FILES};
+use crate::step::{ContentFix, PermsStep, SEED_ACCOUNT_FILES};
 use jts_core::Mode;
 
 /// Checks that what the step relies on still holds on the machine.
@@ -90,20 +93,7 @@ pub fn execute(step: &PermsStep, ctx: &Context<'_>) -> Result<()> {
         }
         PermsStep::RemoveAcl { path, kind, .. } => remove_acl(&open_dir(root, path)?, *kind),
         PermsStep::FixContents { path, owner, group, fixes } => {
-            let top = open_dir(root, path)?;
-            let (uid, gid) = (resolve_uid(root, owner)?, resolve_gid(root, group)?);
-            // Fixes are sorted by path, so siblings share one open parent.
-            let mut parent: Option<(std::path::PathBuf, Option<Node>)> = None;
-            for fix in fixes {
-                let (Some(dir), Some(name)) = (fix.path.parent(), fix.path.file_name()) else { continue };
-                if parent.as_ref().is_none_or(|(open, _)| open != dir) {
-                    parent = Some((dir.to_path_buf(), walk_below(&top, dir)?));
-                }
-                if let Some((_, Some(parent))) = &parent {
-                    fix_entry(parent, name, fix, uid, gid)?;
-                }
-            }
-            Ok(())
+            fix_contents(&open_dir(root, path)?, fixes, resolve_uid(root, owner)?, resolve_gid(root, group)?)
         }
         PermsStep::CreateGroup { .. } | PermsStep::CreateUser(_) | PermsStep::ModifyUser { .. } => Ok(()),
     }
@@ -171,11 +161,44 @@ fn remove_acl(node: &Node, kind: AclKind) -> Result<()> {
     }
 }
 
+/// Fixes the entries of a recursive directory, one parent directory at a time, on
+/// [`jts_core::walk::THREADS`] threads. Fixes are sorted by path, so siblings are adjacent
+/// and share one open parent. The first error stops the threads and is returned.
+fn fix_contents(top: &Node, fixes: &[ContentFix], uid: u32, gid: u32) -> Result<()> {
+    let siblings: Vec<&[ContentFix]> = fixes.chunk_by(|a, b| a.path.parent() == b.path.parent()).collect();
+    let next = AtomicUsize::new(0);
+    let (stop, failure) = (AtomicBool::new(false), Mutex::new(None));
+    let fix_siblings = |group: &[ContentFix]| -> Result<()> {
+        let Some(dir) = group[0].path.parent() else { return Ok(()) };
+        let Some(parent) = walk_below(top, dir)? else { return Ok(()) };
+        for fix in group {
+            if let Some(name) = fix.path.file_name() {
+                fix_entry(&parent, name, fix, uid, gid)?;
+            }
+        }
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jts_core::walk::THREADS {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(group) = siblings.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+                    if let Err(err) = fix_siblings(group) {
+                        stop.store(true, Ordering::Relaxed);
+                        failure.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
+                    }
+                }
+            });
+        }
+    });
+    failure.into_inner().unwrap_or_else(PoisonError::into_inner).map_or(Ok(()), Err)
+}
+
 /// Fixes one entry of a recursive directory. Owner changes never follow a symlink;
 /// a mode change opens the entry without following and checks it is still the kind of
 /// file that was observed. Regular files get no setuid/setgid bits and directories keep
 /// theirs across chown, so no mode needs restoring here.
-fn fix_entry(parent: &Node, name: &std::ffi::OsStr, fix: &crate::step::ContentFix, uid: u32, gid: u32) -> Result<()> {
+fn fix_entry(parent: &Node, name: &std::ffi::OsStr, fix: &ContentFix, uid: u32, gid: u32) -> Result<()> {
     if fix.chown && !parent.chown_child(name, uid, gid)? {
         return Ok(());
     }

@@ -2,10 +2,10 @@
 //! where permissions allow.
 
 use std::collections::BTreeSet;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use jts_core::nofollow::{FileKind, Lookup, Node, lookup, reopen_dir};
+use jts_core::nofollow::{FileKind, Lookup, Node, lookup};
+use jts_core::walk::Pending;
 use jts_core::{AbsPath, Root};
 
 use crate::accounts::Accounts;
@@ -15,8 +15,21 @@ use crate::spec::PermsSpec;
 use crate::state::{ContentEntry, DirState, Observed, PathState};
 use jts_core::Mode;
 
-/// Observes the accounts and every path the spec names, with their ancestors.
+/// Observes the accounts and every path the spec names, with their ancestors, and the
+/// contents of `recursive` directories.
 pub fn observe(spec: &PermsSpec, root: &Root) -> Result<Observed> {
+    observe_with(spec, root, true)
+}
+
+/// [`observe`] without the contents of `recursive` directories: what verification after
+/// an apply reads. Each content fix was made through a descriptor checked to be the entry
+/// observed, and its system call's success is its verification; walking the whole tree
+/// again would double the cost of a repair. `validate` walks it.
+pub fn observe_without_contents(spec: &PermsSpec, root: &Root) -> Result<Observed> {
+    observe_with(spec, root, false)
+}
+
+fn observe_with(spec: &PermsSpec, root: &Root, with_contents: bool) -> Result<Observed> {
     let mut observed = Observed { accounts: Accounts::read(root)?, ..Observed::default() };
     let directories = spec.directories();
     let declared: BTreeSet<&AbsPath> = directories.iter().map(|d| &d.path).collect();
@@ -32,7 +45,7 @@ pub fn observe(spec: &PermsSpec, root: &Root) -> Result<Observed> {
             let (state, node) = if root_exists { observe_path(root, path)? } else { (PathState::Missing, None) };
             let is_dir = matches!(state, PathState::Directory(_));
             observed.paths.insert(path.clone(), state);
-            if let (Some(node), true, true) = (node, is_dir, dir.recursive && *path == dir.path) {
+            if let (Some(node), true, true) = (node, is_dir, with_contents && dir.recursive && *path == dir.path) {
                 let skip: BTreeSet<PathBuf> =
                     declared.iter().filter(|d| ***d != dir.path).map(|d| root.resolve(d)).collect();
                 observed.contents.insert(path.clone(), observe_contents(node, &skip)?);
@@ -92,49 +105,35 @@ fn read_acl(node: &Node, name: &str) -> Result<Vec<ResolvedEntry>> {
     }
 }
 
+/// Every file and directory below `top`, sorted by path: on one filesystem, outside
+/// the `skip`ped directories (declared in the spec themselves), never through a symlink.
 fn observe_contents(top: Node, skip: &BTreeSet<PathBuf>) -> Result<Vec<ContentEntry>> {
     let device = top.stat().st_dev;
-    let mut entries = Vec::new();
-    let mut stack = vec![(PathBuf::new(), top)];
-    while let Some((relative, node)) = stack.pop() {
-        let mut names = list_names(&node)?;
-        names.sort();
-        for name in names {
-            let Some(stat) = node.stat_child(&name)? else { continue };
-            let is_dir = match FileKind::of(&stat) {
-                FileKind::Directory => true,
-                FileKind::File => false,
-                FileKind::Symlink | FileKind::Special => continue,
-            };
-            if stat.st_dev != device || (is_dir && skip.contains(&node.path().join(&name))) {
-                continue;
-            }
-            let path = relative.join(&name);
-            let (uid, gid, mode) = (stat.st_uid, stat.st_gid, Mode::new(stat.st_mode));
-            entries.push(ContentEntry { path: path.clone(), is_dir, uid, gid, mode });
-            // Opened without following: if it was swapped for a symlink since the stat,
-            // the walk does not descend into it.
-            if is_dir {
-                if let Some(child) = node.child(&name)?.filter(|c| c.kind() == FileKind::Directory) {
-                    stack.push((path, child));
+    let mut entries =
+        jts_core::walk::in_parallel(vec![(top, PathBuf::new())], |(node, relative): Pending, entries, next| {
+            for name in jts_core::walk::read_names(&node)? {
+                let Some(stat) = node.stat_child(&name)? else { continue };
+                let is_dir = match FileKind::of(&stat) {
+                    FileKind::Directory => true,
+                    FileKind::File => false,
+                    FileKind::Symlink | FileKind::Special => continue,
+                };
+                if stat.st_dev != device || (is_dir && skip.contains(&node.path().join(&name))) {
+                    continue;
                 }
+                let path = relative.join(&name);
+                // Opened without following: if it was swapped for a symlink since the stat,
+                // the walk does not descend into it.
+                if is_dir {
+                    if let Some(child) = node.child(&name)?.filter(|c| c.kind() == FileKind::Directory) {
+                        next.push((child, path.clone()));
+                    }
+                }
+                let (uid, gid, mode) = (stat.st_uid, stat.st_gid, Mode::new(stat.st_mode));
+                entries.push(ContentEntry { path, is_dir, uid, gid, mode });
             }
-        }
-    }
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
+            Ok::<_, Error>(())
+        })?;
+    entries.sort_unstable_by(|a, b| jts_core::walk::tree_order(&a.path, &b.path));
     Ok(entries)
-}
-
-fn list_names(node: &Node) -> Result<Vec<std::ffi::OsString>> {
-    let fd = reopen_dir(node)?;
-    let dir = nix::dir::Dir::from_fd(fd).map_err(|err| jts_core::Error::io("read directory", node.path(), err))?;
-    let mut names = Vec::new();
-    for entry in dir {
-        let entry = entry.map_err(|err| jts_core::Error::io("read directory", node.path(), err))?;
-        let name = entry.file_name().to_bytes();
-        if name != b"." && name != b".." {
-            names.push(std::ffi::OsStr::from_bytes(name).to_os_string());
-        }
-    }
-    Ok(names)
 }

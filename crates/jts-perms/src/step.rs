@@ -313,15 +313,18 @@ impl PermsStep {
             Self::RemoveAcl { path, kind: AclKind::Default, .. } => {
                 vec![format!("setfacl --remove-default {}", at(path))]
             }
-            Self::FixContents { path, owner, group, fixes } => fixes
-                .iter()
-                .flat_map(|fix| {
-                    let target = quote(root.resolve(path).join(&fix.path).as_os_str());
-                    let chown = fix.chown.then(|| format!("chown --no-dereference {owner}:{group} {target}"));
-                    let chmod = fix.mode.map(|mode| format!("chmod {mode} {target}"));
-                    chown.into_iter().chain(chmod)
-                })
-                .collect(),
+            Self::FixContents { path, owner, group, fixes } => {
+                let top = root.resolve(path);
+                fixes
+                    .iter()
+                    .flat_map(|fix| {
+                        let target = quote(top.join(&fix.path).as_os_str());
+                        let chown = fix.chown.then(|| format!("chown --no-dereference {owner}:{group} {target}"));
+                        let chmod = fix.mode.map(|mode| format!("chmod {mode} {target}"));
+                        chown.into_iter().chain(chmod)
+                    })
+                    .collect()
+            }
             Self::CreateGroup { .. } | Self::CreateUser(_) | Self::ModifyUser { .. } => Vec::new(),
         }
     }
@@ -395,6 +398,10 @@ fn setfacl_line(kind: AclKind, entries: &[AclEntry], mode: Mode, target: &str) -
 impl jts_core::Step for PermsStep {
     type State = Observed;
     type Error = crate::error::Error;
+
+    fn record(&self, _: &Root) -> jts_core::StepRecord {
+        jts_core::StepRecord { kind: self.kind(), object: self.object(), description: self.description() }
+    }
 
     fn info(&self, root: &Root) -> StepInfo {
         StepInfo {
@@ -503,14 +510,16 @@ impl jts_core::Step for PermsStep {
                 let (uid, gid) =
                     (state.accounts.uid(owner).unwrap_or(u32::MAX), state.accounts.gid(group).unwrap_or(u32::MAX));
                 let Some(entries) = state.contents.get_mut(path) else { return };
+                // Both lists are in path order (the fixes are made from the entries), so one
+                // merge walk finds every fix's entry.
+                let mut entries = entries.iter_mut();
                 for fix in fixes {
-                    if let Some(entry) = entries.iter_mut().find(|e| e.path == fix.path) {
-                        if fix.chown {
-                            (entry.uid, entry.gid) = (uid, gid);
-                        }
-                        if let Some(mode) = fix.mode {
-                            entry.mode = mode;
-                        }
+                    let Some(entry) = entries.by_ref().find(|e| e.path == fix.path) else { break };
+                    if fix.chown {
+                        (entry.uid, entry.gid) = (uid, gid);
+                    }
+                    if let Some(mode) = fix.mode {
+                        entry.mode = mode;
                     }
                 }
             }

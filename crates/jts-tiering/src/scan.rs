@@ -6,15 +6,12 @@
 //! candidates. The decision for one file is the pure [`Selector::selects`].
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jts_core::nofollow::{FileKind, Node, reopen_dir};
+use jts_core::nofollow::{FileKind, Node};
+use jts_core::walk::Pending;
 use jts_core::{Error, Result, SpecDuration};
-use nix::dir::Dir;
 
 use crate::glob::Glob;
 
@@ -76,22 +73,6 @@ fn epoch_seconds(time: SystemTime) -> i64 {
     }
 }
 
-/// The names in the directory `node`, without `.` and `..`.
-fn read_names(node: &Node) -> Result<Vec<OsString>> {
-    use std::os::unix::ffi::OsStrExt;
-    let fd = reopen_dir(node)?;
-    let mut dir = Dir::from_fd(fd).map_err(|err| Error::io("opendir", node.path(), err))?;
-    let mut names = Vec::new();
-    for entry in dir.iter() {
-        let entry = entry.map_err(|err| Error::io("readdir", node.path(), err))?;
-        let name = entry.file_name().to_bytes();
-        if name != b"." && name != b".." {
-            names.push(std::ffi::OsStr::from_bytes(name).to_owned());
-        }
-    }
-    Ok(names)
-}
-
 /// Walks the directory `root` and returns the regular files `selector` selects at `now`,
 /// sorted by path, leaving out files whose `(dev, ino)` is in `open_for_write` (see
 /// [`open_for_write_files`]) and the mover's temporaries. Symlinks are never followed and
@@ -107,10 +88,6 @@ pub fn scan(
     candidates.retain(|candidate| !candidate.open_for_writing);
     Ok(candidates)
 }
-
-/// Directories are read by this many threads: the walk is bound by system calls, and two
-/// threads on two cores beat one (see BENCHMARKS.md, "Tier selection").
-const SCAN_THREADS: usize = 2;
 
 /// [`scan`], but files open for writing are included, marked
 /// [`Candidate::open_for_writing`], so they can be reported; and `beat` is called once per
@@ -130,43 +107,11 @@ pub fn scan_with_heartbeat(
     let mut candidates = Vec::new();
     let mut subdirs = Vec::new();
     walk_dir(root, Path::new(""), root_dev, selector, now, open_for_write, &mut candidates, &mut subdirs)?;
-    // Directories still to read, and how many are queued or being read: the walk is
-    // over when that count reaches zero.
-    let pending = AtomicUsize::new(subdirs.len());
-    let queue = Mutex::new(subdirs);
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    let found = Mutex::new(candidates);
-    std::thread::scope(|scope| {
-        for _ in 0..SCAN_THREADS {
-            scope.spawn(|| {
-                let mut mine = Vec::new();
-                let mut subdirs = Vec::new();
-                while pending.load(Ordering::Acquire) > 0 {
-                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
-                    let Some((node, relative)) = job else {
-                        std::thread::sleep(std::time::Duration::from_micros(50));
-                        continue;
-                    };
-                    beat();
-                    let walked =
-                        walk_dir(&node, &relative, root_dev, selector, now, open_for_write, &mut mine, &mut subdirs);
-                    if let Err(err) = walked {
-                        failure.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
-                        subdirs.clear();
-                    }
-                    pending.fetch_add(subdirs.len(), Ordering::AcqRel);
-                    queue.lock().unwrap_or_else(PoisonError::into_inner).append(&mut subdirs);
-                    pending.fetch_sub(1, Ordering::AcqRel);
-                }
-                found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut mine);
-            });
-        }
-    });
-    if let Some(err) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
-        return Err(err);
-    }
-    let mut candidates = found.into_inner().unwrap_or_else(PoisonError::into_inner);
-    candidates.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    candidates.append(&mut jts_core::walk::in_parallel(subdirs, |(dir, relative): Pending, found, next| {
+        beat();
+        walk_dir(&dir, &relative, root_dev, selector, now, open_for_write, found, next)
+    })?);
+    candidates.sort_unstable_by(|a, b| jts_core::walk::tree_order(&a.path, &b.path));
     Ok(candidates)
 }
 
@@ -179,9 +124,9 @@ fn walk_dir(
     now: i64,
     open_for_write: &BTreeSet<(u64, u64)>,
     candidates: &mut Vec<Candidate>,
-    stack: &mut Vec<(Node, PathBuf)>,
+    stack: &mut Vec<Pending>,
 ) -> Result<()> {
-    for name in read_names(dir)? {
+    for name in jts_core::walk::read_names(dir)? {
         if crate::names::is_temp_name(&name) {
             continue;
         }
