@@ -18,6 +18,7 @@ packages=(
     zstd            # root tier: decompresses what the mover compressed
     systemd         # systemd-analyze verify checks the rendered units
     prometheus      # promtool: the tests parse the health metrics with Prometheus's own parser
+    fio             # verify performance: the I/O engine (root tier runs it on loop filesystems)
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -29,6 +29,8 @@ const TIMER: &str = "/etc/systemd/system/jts-fstrim.timer";
 const UDEV: &str = "/etc/udev/rules.d/60-jts-nvme-scheduler.rules";
 const HEALTH_SERVICE: &str = "/etc/systemd/system/jts-health.service";
 const HEALTH_TIMER: &str = "/etc/systemd/system/jts-health.timer";
+const SCRUB_SERVICE: &str = "/etc/systemd/system/jts-scrub.service";
+const SCRUB_TIMER: &str = "/etc/systemd/system/jts-scrub.timer";
 
 /// `render --json` as `(path, contents)` pairs.
 fn rendered(spec: &Path, root: &Path) -> Vec<(String, String)> {
@@ -50,11 +52,12 @@ fn render_prints_dropin_timer_and_udev_rule_under_root_and_writes_nothing() {
     let root = work.path().join("root");
     let files = rendered(&spec, &root);
     let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-    let expected: Vec<String> = [DROPIN, UDEV, HEALTH_SERVICE, HEALTH_TIMER, SERVICE, TIMER]
-        .iter()
-        .map(|p| under(&root, p).display().to_string())
-        .collect();
-    assert_eq!(paths, expected, "one drop-in (postgresql's data is on the mount), udev, health, fstrim");
+    let expected: Vec<String> =
+        [DROPIN, UDEV, HEALTH_SERVICE, HEALTH_TIMER, SERVICE, TIMER, SCRUB_SERVICE, SCRUB_TIMER]
+            .iter()
+            .map(|p| under(&root, p).display().to_string())
+            .collect();
+    assert_eq!(paths, expected, "one drop-in (postgresql's data is on the mount), udev, health, fstrim, btrfs scrub");
     let contents = |path: &str| &files.iter().find(|(p, _)| p.ends_with(path)).unwrap().1;
     assert!(contents(HEALTH_SERVICE).contains("SuccessExitStatus=1 2 3\n"), "{}", contents(HEALTH_SERVICE));
     assert!(contents(HEALTH_TIMER).contains("OnUnitActiveSec=1min\n"), "{}", contents(HEALTH_TIMER));
@@ -83,7 +86,11 @@ fn plan_writes_the_files_after_the_mounts_and_before_directories() {
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     let writes: Vec<&serde_json::Value> = steps.iter().filter(|s| s["kind"] == "WriteFile").collect();
     let objects: Vec<&str> = writes.iter().map(|s| s["object"].as_str().unwrap()).collect();
-    assert_eq!(objects, [DROPIN, UDEV, HEALTH_SERVICE, HEALTH_TIMER, SERVICE, TIMER], "{kinds:?}");
+    assert_eq!(
+        objects,
+        [DROPIN, UDEV, HEALTH_SERVICE, HEALTH_TIMER, SERVICE, TIMER, SCRUB_SERVICE, SCRUB_TIMER],
+        "{kinds:?}"
+    );
     let first_write = kinds.iter().position(|k| *k == "WriteFile").unwrap();
     assert!(kinds.iter().rposition(|k| *k == "Mount").unwrap() < first_write, "{kinds:?}");
     assert!(kinds.iter().position(|k| *k == "CreateDirectory").unwrap() > first_write, "{kinds:?}");
@@ -266,7 +273,7 @@ fn units_run_the_binary_that_rendered_them_and_the_spec_it_read() {
         .filter(|f| f["path"].as_str().unwrap().ends_with(".service"))
         .map(|f| f["contents"].as_str().unwrap())
         .collect();
-    assert_eq!(services.len(), 2, "health and fstrim: {json}");
+    assert_eq!(services.len(), 3, "health, fstrim and scrub: {json}");
     for service in services {
         let words = exec_start(service);
         assert_eq!(words[..3], [copy.to_str().unwrap(), "--config", spec.to_str().unwrap()], "{service}");

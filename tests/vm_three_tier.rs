@@ -181,6 +181,14 @@ options = ["vers=4.1", "hard", "timeo=50", "retrans=2", "_netdev"]
 [health.directory_budgets]
 "{HOT_PG}" = "512MiB"
 
+[performance.lv_pg]
+size = "8MiB"
+runtime = "5s"
+
+[performance.cold]
+size = "8MiB"
+runtime = "5s"
+
 [[directories]]
 path = "{HOT_PG}/data"
 owner = "postgres"
@@ -287,7 +295,36 @@ fn three_tiers_end_to_end() {
     assert_eq!(fstab_lines(WARM).len(), 1, "remounting does not touch fstab's line");
     scratch.run(&spec, &["validate"]).expect_code(0);
 
+    performance_and_scrub(&scratch, &spec);
     health_survives_a_dead_nfs_server(&scratch, &spec);
+}
+
+/// `verify performance` on a real LV (with its PV's pe_start checked against the VG's
+/// data_alignment) and on the NFS cold tier (the nas profile); `scrub` on the warm btrfs.
+fn performance_and_scrub(scratch: &SpecDir, spec: &Path) {
+    let run = scratch.run(spec, &["verify", "performance", "--mount", "lv_pg", "--mount", "cold", "--json"]);
+    run.expect_code(0);
+    let report = run.json();
+    let mounts = report["mounts"].as_array().unwrap();
+    assert_eq!(mounts.len(), 2, "{report}");
+    for mount in mounts {
+        assert_eq!(mount["outcome"], "measured", "{mount}");
+    }
+    assert_eq!((mounts[0]["profile"].as_str(), mounts[1]["profile"].as_str()), (Some("postgresql"), Some("nas")));
+    let context = mounts[0]["context"].to_string();
+    assert!(context.contains("pe_start") && context.contains("(aligned to data_alignment 4 MiB)"), "{context}");
+    assert!(mounts[1]["figures"]["read"]["bandwidth"].as_u64().unwrap() > 0, "the NAS read back: {report}");
+    for at in [HOT_PG, COLD] {
+        let left: Vec<_> = std::fs::read_dir(at)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".jts-perf."))
+            .collect();
+        assert!(left.is_empty(), "scratch left on {at}: {left:?}");
+    }
+    let scrub = scratch.run(spec, &["scrub", "--json"]);
+    scrub.expect_code(0);
+    assert_eq!(scrub.json()[0]["outcome"], "scrubbed", "{scrub:?}");
 }
 
 /// Every tier is healthy; then the NFS server stops under the cold tier's hard mount:

@@ -83,6 +83,11 @@ pub enum Command {
     /// is not mounted, is reported and skipped, never stopping the others; exit 1 only
     /// when a filesystem that supports discard fails. Run weekly by jts-fstrim.timer.
     Trim,
+    /// Scrub every managed btrfs filesystem that is mounted (`btrfs scrub start -B`): read
+    /// every block and check it against its checksum, repairing from a good copy where
+    /// the profile keeps two. Run monthly by jts-scrub.timer; `[upkeep.NAME] scrub =
+    /// false` leaves a filesystem out. Exit 1 when a scrub found errors or failed.
+    Scrub(ScrubArgs),
     /// LVM snapshots under the spec's `[snapshots.LV]` policies.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -96,7 +101,90 @@ pub enum Command {
     /// verified at its destination.
     #[command(subcommand, after_help = TIER_HELP)]
     Tier(TierCommand),
+    /// Prove the host serves its databases: the kernel's own answers, not the spec's bits.
+    #[command(subcommand)]
+    Verify(VerifyCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Every declared service user against every declared directory, asked of the kernel:
+    /// a probe runs as the user (its uid, primary gid and supplementary groups, through
+    /// setpriv) and tries to enter and list each directory, to create and remove a file
+    /// and a directory there, and to execute the file. Nothing is left behind and no
+    /// symlink is followed.
+    ///
+    /// Expected access comes from the spec: the owner gets the owner bits, the group and
+    /// its members the group bits or their ACL entry, others the other bits, except that
+    /// no service user reaches another service's directory through the others' bits.
+    /// `access = { kafka = "---" }` on a `[[directories]]` entry overrides it. Each miss
+    /// names its reason: a closed parent, an ACL mask, a read-only or noexec mount, or
+    /// nothing on disk (a security module?).
+    #[command(after_help = VERIFY_ACCESS_HELP)]
+    Access,
+    /// Measure each managed mount with fio, using the workload of the database that lives
+    /// there: postgresql 8 KiB random read/write with fsync, kafka 1 MiB sequential
+    /// append, clickhouse 1 MiB sequential read and write, redis 4 KiB appends with
+    /// periodic fsync, mongodb 16 KiB random read/write, nas (NFS) 1 MiB sequential write
+    /// then read.
+    ///
+    /// Each run is bounded (`[performance.NAME] size`, default 64MiB; `runtime`, default
+    /// 10s), works in a `.jts-perf.*` directory of its own on the mount and removes it; a
+    /// run killed with -9 leaves one that the next run removes. A run that would fill the
+    /// mount past the `[health]` warning level is refused. Also shows what makes the
+    /// numbers: the I/O scheduler in effect, discard support, and PV alignment.
+    #[command(after_help = VERIFY_PERFORMANCE_HELP)]
+    Performance(PerformanceArgs),
+    /// The probe of `verify access`, run as one user: prints what the kernel allowed on
+    /// each PATH as JSON. Not for operators.
+    #[command(hide = true)]
+    AccessProbe {
+        /// Spec paths (re-rooted by --root).
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PerformanceArgs {
+    /// Only this mount (an LV, `[filesystems.NAME]` or `[nfs_mounts.NAME]` name; repeat
+    /// for several); every managed mount by default.
+    #[arg(long = "mount", value_name = "NAME")]
+    pub mounts: Vec<String>,
+    /// Print the Prometheus text format instead of the table.
+    #[arg(long, conflicts_with = "json")]
+    pub prometheus: bool,
+    /// Also write the Prometheus text atomically to FILE, for node_exporter's textfile
+    /// collector.
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<PathBuf>,
+}
+
+const VERIFY_PERFORMANCE_HELP: &str = "\
+Thresholds, all optional, per mount:
+  [performance.lv_postgres]
+  min_iops = 5000            # reads and writes together
+  min_bandwidth = \"200MiB\"   # per second
+  max_p99_latency = \"5ms\"    # completion latency, the worse of reads and writes
+
+Exit codes: 0 measured and every threshold met, 4 a threshold missed, 1 a run failed
+or was refused, 2 invalid spec.
+
+Examples:
+  jts-provision verify performance --mount lv_postgres
+  jts-provision verify performance --json
+  jts-provision verify performance --textfile /var/lib/node_exporter/textfile_collector/jts-perf.prom";
+
+const VERIFY_ACCESS_HELP: &str = "\
+Cells read r (list), w (create and remove files and directories), x (enter, and execute
+a file created there). A cell that differs shows what the kernel allowed, then the
+spec's expectation in parentheses; the reasons follow the matrix.
+
+Exit codes: 0 every cell as expected, 4 a cell differs or a declared user does not exist
+yet, 1 a probe could not run, 2 invalid spec.
+
+Examples:
+  jts-provision verify access
+  jts-provision --root /tmp/jts-demo --config examples/hot-directories.toml verify access --json";
 
 const TIER_HELP: &str = "\
 Exit codes: 0 every rule done, 1 a rule failed (destination full, not responding, I/O
@@ -152,6 +240,14 @@ pub struct TierRunArgs {
     /// `run-rule` only: the `tier run` that started it; the child ends when that process does.
     #[arg(long, value_name = "PID", hide = true)]
     pub parent_pid: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScrubArgs {
+    /// Also write the counters as Prometheus text, atomically, to FILE (jts-scrub.service
+    /// writes /var/lib/prometheus/node-exporter/jts-scrub.prom).
+    #[arg(long, value_name = "FILE")]
+    pub textfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

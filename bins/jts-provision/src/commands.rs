@@ -32,6 +32,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Snapshot(command) => snapshot(global, &root, command),
         Command::Health(args) => health(global, &root, args),
         Command::Tier(command) => crate::tier::run(global, &root, command),
+        Command::Verify(command) => crate::verify::run(global, &root, command),
+        Command::Scrub(args) => crate::verify::scrub(global, &root, args),
     };
     match result {
         Err(err) => match config_error(err) {

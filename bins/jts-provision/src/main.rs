@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod output;
 mod tier;
+mod verify;
 
 use std::process::ExitCode;
 

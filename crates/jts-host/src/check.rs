@@ -29,7 +29,7 @@ pub fn load_checked(file: &Path, accounts: &Accounts) -> Result<HostSpec, Config
     errors.extend(jts_tiering::rules::check(&spec.rules));
     let (fs_errors, warnings) = check_filesystems(&spec);
     errors.extend(fs_errors);
-    for warning in warnings {
+    for warning in warnings.iter().chain(&spec.warnings) {
         tracing::warn!("{}: {warning}", file.display());
     }
     errors.sort_by_key(|err| err.span.as_ref().map(|span| span.start));

@@ -55,6 +55,14 @@ pub enum Error {
     /// From observing fstab and the mounts.
     #[error(transparent)]
     Mounts(#[from] jts_mounts::Error),
+    /// The access probe of one user failed to run or answered nothing readable.
+    #[error("the access probe run as {user} failed: {message}")]
+    Probe {
+        /// The user it ran as.
+        user: String,
+        /// What went wrong.
+        message: String,
+    },
     /// From building the health config.
     #[error(transparent)]
     Health(#[from] jts_health::Error),

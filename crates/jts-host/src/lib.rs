@@ -15,8 +15,11 @@
 //!    last mount, then a fresh plan of what the mounts revealed), journaling every step
 //!    ([`open_journal`]), and [`verify`] observes again.
 //!
-//! Around the loop: [`rendered_files`] (systemd units, drop-ins, udev rule) and
-//! [`health_config`] (what `health` and the jts-health library check on this host).
+//! Around the loop: [`rendered_files`] (systemd units, drop-ins, udev rule, the
+//! `[sysctl]` drop-in) and [`health_config`] (what `health` and the jts-health library
+//! check on this host). Beyond it, the proofs that the host serves its databases:
+//! [`verify_access`] (the kernel's answer for every service user on every directory),
+//! [`verify_performance`] (fio workloads per mount) and [`scrub()`] (btrfs checksums).
 //!
 //! Nothing here prints; errors are [`Error`], whose messages are complete on their own.
 //!
@@ -35,6 +38,7 @@
 //! assert_eq!(steps.len(), 1, "one group to create");
 //! ```
 
+mod access;
 mod adopted;
 mod apply;
 mod check;
@@ -44,14 +48,19 @@ mod health;
 mod observe;
 mod own_state;
 mod parse;
+mod perf;
 mod plan;
 mod render;
+mod scrub;
 mod spec;
 mod step;
+mod sysctl;
 mod targets;
 mod timers;
 mod units;
+mod upkeep;
 
+pub use access::{AccessCell, AccessReport, run_probes, verify_access};
 pub use apply::{Applied, apply, verify};
 pub use check::{check_filesystems, load_checked, load_for_machine};
 pub use consent::refuse_without_consent;
@@ -59,10 +68,17 @@ pub use error::{Error, Result};
 pub use health::{health_config, health_targets};
 pub use observe::{HostObserved, MachineObserver, Observer, observe, read_state};
 pub use own_state::{STATE_DIR, lock, open_journal};
+pub use perf::{
+    Direction, FioFigures, Latency, MountResult, Outcome, PerfReport, PerformanceSpec, Profile, SCRATCH_PREFIX,
+    verify_performance,
+};
 pub use plan::{HostPlan, drift, plan, plan_with_consent};
 pub use render::{DATA_DIRS, DOCKER_DATA_ROOT, RENDERED_MODE, rendered_files};
+pub use scrub::{ScrubFigures, ScrubOutcome, Scrubbed, scrub, scrub_prometheus};
 pub use spec::{ConfigError, HealthLevels, HealthSection, HostSpec, SpecSource, load};
 pub use step::{HostStep, HostStepError};
+pub use sysctl::{DROP_IN as SYSCTL_DROP_IN, SetSysctl, SysctlObserved, SysctlValue};
 pub use targets::{format_of, mount_targets};
 pub use timers::{EnableTimers, TimersObserved};
-pub use units::{HEALTH_TEXTFILE, PACKAGED_BINARY, timer_units};
+pub use units::{HEALTH_TEXTFILE, PACKAGED_BINARY, SCRUB_TEXTFILE, timer_units};
+pub use upkeep::UpkeepSpec;

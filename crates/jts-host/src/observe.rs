@@ -31,6 +31,9 @@ pub struct HostObserved {
     /// Which rendered timers are enabled.
     #[serde(default)]
     pub timers: crate::timers::TimersObserved,
+    /// The live values of the `[sysctl]` keys (a live host only).
+    #[serde(default)]
+    pub sysctl: crate::sysctl::SysctlObserved,
     /// Accounts and directories.
     pub perms: jts_perms::Observed,
 }
@@ -56,7 +59,8 @@ fn observe_with(
     let rendered = rendered_files(spec);
     let files = jts_core::observe_files(root, rendered.iter().map(|file| &file.path))?;
     let timers = crate::timers::observe_timers(root, &crate::units::timer_units(&rendered), runner)?;
-    Ok(HostObserved { lvm, fs, mounts, files, timers, perms: perms(&spec.perms, root)? })
+    let sysctl = crate::sysctl::observe_sysctl(root, &spec.sysctl);
+    Ok(HostObserved { lvm, fs, mounts, files, timers, sysctl, perms: perms(&spec.perms, root)? })
 }
 
 /// Where [`crate::apply()`] gets the machine's state from between its phases and to verify.

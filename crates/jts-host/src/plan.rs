@@ -122,6 +122,7 @@ pub fn plan(spec: &HostSpec, observed: &HostObserved) -> Result<Plan<HostStep>, 
         .chain(mounts.steps.into_iter().map(HostStep::Mount))
         .chain(files.into_iter().map(HostStep::File))
         .chain(timers.map(HostStep::Timers))
+        .chain(crate::sysctl::plan_sysctl(&spec.sysctl, &observed.sysctl).into_iter().map(HostStep::Sysctl))
         .chain(perms.steps.into_iter().map(HostStep::Perms))
         .collect();
     Ok(Plan { steps, refused })

@@ -62,6 +62,7 @@ pub fn rendered_files(spec: &HostSpec) -> Vec<RenderedFile> {
         files.push(nvme_scheduler_rule());
     }
     files.extend(crate::units::jts_units(spec, &targets));
+    files.extend(crate::sysctl::drop_in(&spec.sysctl));
     files
 }
 

@@ -42,6 +42,12 @@ struct RawHostSpec {
     boot: BootSection,
     #[serde(default)]
     systemd: SystemdSection,
+    #[serde(default)]
+    performance: std::collections::BTreeMap<String, Spanned<crate::perf::PerformanceSpec>>,
+    #[serde(default)]
+    sysctl: std::collections::BTreeMap<String, Spanned<crate::sysctl::SysctlValue>>,
+    #[serde(default)]
+    upkeep: std::collections::BTreeMap<String, Spanned<crate::upkeep::UpkeepSpec>>,
 }
 
 /// `[boot]`: what a managed mount that fails at boot does (see [`jts_mounts::BootPolicy`]).
@@ -195,6 +201,14 @@ pub struct HostSpec {
     pub boot: jts_mounts::BootPolicy,
     /// How the rendered units run jts (`[systemd]`).
     pub systemd: SystemdSection,
+    /// Warm-tier upkeep by btrfs mount name (`[upkeep.NAME]`).
+    pub upkeep: std::collections::BTreeMap<String, crate::upkeep::UpkeepSpec>,
+    /// Warnings found while loading (e.g. an opt-in to defragmentation), for `check`.
+    pub warnings: Vec<String>,
+    /// Kernel settings (`[sysctl]`), key → value as `sysctl.conf` writes it.
+    pub sysctl: std::collections::BTreeMap<String, String>,
+    /// `verify performance` limits and thresholds, by mount name (`[performance.NAME]`).
+    pub performance: std::collections::BTreeMap<String, crate::perf::PerformanceSpec>,
     /// The file it was read from and its text, to locate problems found later.
     pub source: SpecSource,
 }
@@ -312,8 +326,17 @@ pub(crate) fn load_partial(file: &Path) -> Result<(HostSpec, Vec<SpecError>), Co
                 .or_else(|| std::path::absolute(file).ok().and_then(|path| jts_core::AbsPath::new(path).ok())),
             ..raw.systemd
         },
+        sysctl: crate::sysctl::settings(&raw.sysctl),
+        upkeep: raw.upkeep.iter().map(|(name, section)| (name.clone(), section.get_ref().clone())).collect(),
+        warnings: Vec::new(),
+        performance: raw.performance.iter().map(|(name, section)| (name.clone(), section.get_ref().clone())).collect(),
         source: SpecSource { file: file.to_path_buf(), text },
     };
+    errors.extend(crate::perf::check_performance(&spec, &raw.performance));
+    errors.extend(crate::sysctl::check_sysctl(&raw.sysctl));
+    let (upkeep_errors, upkeep_warnings) = crate::upkeep::check_upkeep(&spec, &raw.upkeep);
+    errors.extend(upkeep_errors);
+    spec.warnings = upkeep_warnings;
     spec.perms.directories.extend(mount_root_directories(&spec));
     Ok((spec, errors))
 }
@@ -346,6 +369,7 @@ fn mount_root_directories(spec: &HostSpec) -> Vec<DirectorySpec> {
             children: Vec::new(),
             recursive: false,
             required_by: Vec::new(),
+            access: std::collections::BTreeMap::new(),
         })
         .collect()
 }

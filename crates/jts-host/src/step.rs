@@ -23,6 +23,8 @@ pub enum HostStep {
     File(ManagedFile),
     /// Rendered timers to enable (and on a live host, systemd to reload).
     Timers(crate::timers::EnableTimers),
+    /// A kernel setting to apply now (a live host).
+    Sysctl(crate::sysctl::SetSysctl),
     /// An account or directory change.
     Perms(PermsStep),
 }
@@ -40,6 +42,8 @@ pub enum HostStepError {
     File(jts_core::Error),
     /// From enabling timers.
     Timers(jts_core::Error),
+    /// From applying a kernel setting.
+    Sysctl(jts_core::Error),
     /// From an account or directory step.
     Perms(jts_perms::Error),
 }
@@ -50,7 +54,7 @@ impl fmt::Display for HostStepError {
             Self::Lvm(err) => err.fmt(f),
             Self::Fs(err) => err.fmt(f),
             Self::Mount(err) => err.fmt(f),
-            Self::File(err) | Self::Timers(err) => err.fmt(f),
+            Self::File(err) | Self::Timers(err) | Self::Sysctl(err) => err.fmt(f),
             Self::Perms(err) => err.fmt(f),
         }
     }
@@ -69,6 +73,7 @@ impl Step for HostStep {
             Self::Mount(step) => step.info(root),
             Self::File(step) => step.info(root),
             Self::Timers(step) => step.info(root),
+            Self::Sysctl(step) => step.info(root),
             Self::Perms(step) => step.info(root),
         }
     }
@@ -97,6 +102,7 @@ impl Step for HostStep {
             }
             Self::File(step) => step.simulate(&mut state.files),
             Self::Timers(step) => step.simulate(&mut state.timers),
+            Self::Sysctl(step) => step.simulate(&mut state.sysctl),
             Self::Perms(step) => step.simulate(&mut state.perms),
         }
     }
@@ -108,6 +114,7 @@ impl Step for HostStep {
             Self::Mount(step) => step.recheck(ctx).map_err(HostStepError::Mount),
             Self::File(step) => step.recheck(ctx).map_err(HostStepError::File),
             Self::Timers(step) => step.recheck(ctx).map_err(HostStepError::Timers),
+            Self::Sysctl(step) => step.recheck(ctx).map_err(HostStepError::Sysctl),
             Self::Perms(step) => step.recheck(ctx).map_err(HostStepError::Perms),
         }
     }
@@ -119,6 +126,7 @@ impl Step for HostStep {
             Self::Mount(step) => step.execute(ctx).map_err(HostStepError::Mount),
             Self::File(step) => step.execute(ctx).map_err(HostStepError::File),
             Self::Timers(step) => step.execute(ctx).map_err(HostStepError::Timers),
+            Self::Sysctl(step) => step.execute(ctx).map_err(HostStepError::Sysctl),
             Self::Perms(step) => step.execute(ctx).map_err(HostStepError::Perms),
         }
     }

@@ -18,6 +18,9 @@ pub const PACKAGED_BINARY: &str = "/usr/bin/jts-provision";
 /// `prometheus-node-exporter` reads with its textfile collector.
 pub const HEALTH_TEXTFILE: &str = "/var/lib/prometheus/node-exporter/jts.prom";
 
+/// Where the scrub service writes its Prometheus text, beside the health metrics.
+pub const SCRUB_TEXTFILE: &str = "/var/lib/prometheus/node-exporter/jts-scrub.prom";
+
 const HEADER: &str = "# Written by jts-provision.\n";
 
 /// How a unit runs jts: the binary and the spec, quoted for `ExecStart=`.
@@ -82,7 +85,62 @@ pub(crate) fn jts_units(spec: &HostSpec, targets: &[MountTarget]) -> Vec<Rendere
             files.extend(snapshot_units(volume, schedule, &run));
         }
     }
+    let scrubbed = crate::upkeep::to_scrub(spec);
+    if !scrubbed.is_empty() {
+        files.extend(scrub_units(&scrubbed, &run));
+    }
+    let defragmented = crate::upkeep::to_defragment(spec);
+    if !defragmented.is_empty() {
+        files.extend(defragment_units(&defragmented));
+    }
     files
+}
+
+/// `jts-scrub.service` (`jts-provision scrub`: every btrfs mount, its counters written for
+/// node_exporter) and a monthly timer, at idle I/O priority.
+fn scrub_units(mounts: &[(String, AbsPath)], run: &Invocation) -> [RenderedFile; 2] {
+    let paths: Vec<String> = mounts.iter().map(|(_, path)| jts_mounts::unit_path(path)).collect();
+    let service = format!(
+        "{HEADER}[Unit]\nDescription=Scrub the jts btrfs filesystems: read every block, check its checksum\n\
+         Documentation=man:btrfs-scrub(8)\nAfter=local-fs.target\nRequiresMountsFor={}\n\n\
+         [Service]\nType=oneshot\n{}Nice=19\nIOSchedulingClass=idle\n",
+        paths.join(" "),
+        run.exec(&format!("scrub --textfile {SCRUB_TEXTFILE}"))
+    );
+    [
+        file("/etc/systemd/system/jts-scrub.service", service),
+        timer(
+            "jts-scrub",
+            "Monthly scrub of the jts btrfs filesystems",
+            "OnCalendar=monthly\nAccuracySec=1h\nPersistent=true\nRandomizedDelaySec=6h",
+        ),
+    ]
+}
+
+/// `jts-defragment.service` (`btrfs filesystem defragment -r`, each opted-in mount) and
+/// a monthly timer: only for mounts whose `[upkeep.NAME]` says `defragment = true`.
+fn defragment_units(mounts: &[(String, AbsPath)]) -> [RenderedFile; 2] {
+    let paths: Vec<String> = mounts.iter().map(|(_, path)| jts_mounts::unit_path(path)).collect();
+    let exec: String = mounts
+        .iter()
+        .map(|(_, path)| {
+            format!("ExecStart=/usr/bin/btrfs filesystem defragment -r {}\n", exec_word(&path.to_string()))
+        })
+        .collect();
+    let service = format!(
+        "{HEADER}[Unit]\nDescription=Defragment the opted-in jts btrfs filesystems (unshares snapshot and reflink extents)\n\
+         Documentation=man:btrfs-filesystem(8)\nAfter=local-fs.target jts-scrub.service\nRequiresMountsFor={}\n\n\
+         [Service]\nType=oneshot\n{exec}Nice=19\nIOSchedulingClass=idle\n",
+        paths.join(" ")
+    );
+    [
+        file("/etc/systemd/system/jts-defragment.service", service),
+        timer(
+            "jts-defragment",
+            "Monthly defragmentation of the opted-in jts btrfs filesystems",
+            "OnCalendar=monthly\nAccuracySec=1h\nPersistent=true\nRandomizedDelaySec=6h",
+        ),
+    ]
 }
 
 /// The timers among `files`, by unit name, for `apply` to enable.

@@ -119,6 +119,11 @@ fn check_users(spec: &PermsSpec, accounts: &Accounts, known: &Known<'_>, errors:
         if let Err(why) = check_name(name) {
             errors.push(error(user, &key, why));
         }
+        if let Some(comment) = fields.comment.as_ref().filter(|c| c.contains([':', '\n'])) {
+            errors.push(error(user, format!("{key}.comment"), format!(
+                "comment {comment:?} holds a `:` or a line break, which separate the fields of /etc/passwd (useradd refuses it); write it without them"
+            )));
+        }
         let existing = accounts.users.get(name);
         if let Some(uid) = fields.uid {
             if uid == NO_ID {
@@ -285,6 +290,16 @@ fn check_directories(spec: &PermsSpec, known: &Known<'_>, errors: &mut Vec<SpecE
                 errors.push(error(entry, entry_key, message));
             }
         }
+        for (user, perms) in &dir.access {
+            let access_key = format!("{key}.access.{user}");
+            if let Some(why) = perms.get_ref().error() {
+                errors.push(error(perms, access_key, format!("{why}; e.g. access = {{ {user} = \"r-x\" }}")));
+            } else if !known.users.contains(user.as_str()) {
+                errors.push(error(perms, access_key, format!(
+                    "user {user} is neither declared under [users] nor present in /etc/passwd; declare [users.{user}] or fix the name"
+                )));
+            }
+        }
     }
 }
 
@@ -344,6 +359,24 @@ mod tests {
         for needle in ["primary group ghosts", "supplementary group nope", "owner who", "group what", "group nobody2"] {
             assert!(joined.contains(needle), "missing {needle}: {joined}");
         }
+    }
+
+    #[test]
+    fn access_overrides_name_known_users_and_valid_permissions() {
+        let errors = messages(
+            "[[directories]]\npath = \"/d\"\naccess = { postgres = \"r-x\", ghost = \"---\", root = \"rwz\" }\n",
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("access.ghost") && errors[0].contains("declare [users.ghost]"), "{errors:?}");
+        assert!(errors[1].contains("access.root") && errors[1].contains("only contain r, w, x"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_comment_that_would_break_passwd_is_refused() {
+        let errors = messages("[users.app]\ncomment = \"Backups: nightly\"\n");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("users.app.comment") && errors[0].contains("useradd refuses it"), "{errors:?}");
+        assert!(messages("[users.app]\ncomment = \"Backups, nightly\"\n").is_empty());
     }
 
     #[test]

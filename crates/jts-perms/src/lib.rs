@@ -37,6 +37,7 @@
 //! assert!(plan(&spec, &observed).is_empty(), "a second plan has nothing to do");
 //! ```
 
+mod access;
 mod accounts;
 mod acl;
 mod apply;
@@ -51,6 +52,10 @@ mod spec;
 mod state;
 mod step;
 
+pub use access::{
+    Access, Blocked, Expectation, Facts, Identity, MountFlags, PROBE_PREFIX, Probed, expected, explain, identities,
+    probe, read_facts,
+};
 pub use accounts::{Accounts, GroupEntry, UserEntry};
 pub use acl::{AclEntry, Perms, ResolvedEntry, Tag};
 pub use check::check;

@@ -160,6 +160,7 @@ fn unmanaged(path: &AbsPath) -> Directory {
         mode: crate::spec::DEFAULT_DIR_MODE,
         acl: Vec::new(),
         recursive: false,
+        access: std::collections::BTreeMap::new(),
     }
 }
 

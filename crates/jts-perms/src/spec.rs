@@ -6,7 +6,7 @@ use jts_core::AbsPath;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
-use crate::acl::AclEntry;
+use crate::acl::{AclEntry, Perms};
 use crate::deferred::Deferred;
 use jts_core::Mode;
 use jts_core::Principal;
@@ -71,6 +71,10 @@ pub struct DirectorySpec {
     /// `RequiresMountsFor=` drop-in for the path.
     #[serde(default)]
     pub required_by: Vec<Spanned<String>>,
+    /// What `verify access` expects a user to have here, overriding what owner, mode and
+    /// ACL give: `{ postgres = "rwx", backup = "r-x", kafka = "---" }`.
+    #[serde(default)]
+    pub access: BTreeMap<String, Spanned<Deferred<Perms>>>,
 }
 
 /// The three sections together.
@@ -122,6 +126,8 @@ pub struct Directory {
     pub acl: Vec<AclEntry>,
     /// Fix existing contents too.
     pub recursive: bool,
+    /// `verify access` overrides by user name (parsed entries only).
+    pub access: BTreeMap<String, Perms>,
 }
 
 impl PermsSpec {
@@ -173,6 +179,11 @@ impl PermsSpec {
                 mode: spec.mode.unwrap_or(DEFAULT_DIR_MODE),
                 acl: spec.acl.iter().filter_map(|entry| entry.get_ref().value().cloned()).collect(),
                 recursive: spec.recursive,
+                access: spec
+                    .access
+                    .iter()
+                    .filter_map(|(user, perms)| Some((user.clone(), *perms.get_ref().value()?)))
+                    .collect(),
             };
             for child in &spec.children {
                 if let Ok(path) = base.path.join_child(child.get_ref()) {
