@@ -18,6 +18,8 @@ packages=(
     zstd            # root tier: decompresses what the mover compressed
     systemd         # systemd-analyze verify checks the rendered units
     prometheus      # promtool: the tests parse the health metrics with Prometheus's own parser
+    dpkg-dev        # the .deb: dpkg-shlibdeps computes its libc dependency for cargo-deb
+    man-db          # the .deb's test: `man -w jts-provision` finds the installed page
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -31,6 +33,9 @@ fi
 if ! command -v vng >/dev/null 2>&1; then
     pip install -q virtme-ng   # provides vng and virtme-run
     command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+if ! command -v cargo-deb >/dev/null 2>&1; then
+    cargo install -q --locked cargo-deb   # scripts/build-deb.sh; about 3 minutes to compile
 fi
 if command -v rustup >/dev/null 2>&1; then
     rustup component add clippy rustfmt >/dev/null 2>&1 || true

@@ -166,7 +166,10 @@ fn prometheus_text_passes_promtool() {
 fn promtool() -> Option<&'static str> {
     let found = ["/usr/bin/promtool", "/usr/local/bin/promtool"].into_iter().find(|p| Path::new(p).exists());
     if found.is_none() {
-        assert!(!jts_testkit::is_root(), "promtool is missing: run `bash scripts/install-deps.sh` (apt package prometheus)");
+        assert!(
+            !jts_testkit::is_root(),
+            "promtool is missing: run `bash scripts/install-deps.sh` (apt package prometheus)"
+        );
         println!("skipped: promtool not installed (apt-get install prometheus); required when run as root");
     }
     found
