@@ -34,6 +34,10 @@ if ! command -v vng >/dev/null 2>&1; then
     pip install -q virtme-ng   # provides vng and virtme-run
     command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
+if ! command -v ansible-playbook >/dev/null 2>&1 || ! command -v yamllint >/dev/null 2>&1; then
+    pip install -q ansible-core yamllint   # the Ansible collection's fleet test, ansible-doc, ansible-test
+    command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
 if ! command -v cargo-deb >/dev/null 2>&1; then
     cargo install -q --locked cargo-deb   # scripts/build-deb.sh; about 3 minutes to compile
 fi
