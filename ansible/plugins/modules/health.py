@@ -13,7 +13,7 @@ module: health
 short_description: Read a host's storage health from jts-provision as facts
 version_added: 0.1.0
 description:
-  - Runs C(jts-provision health --json) and returns its report as the fact C(jts_health):
+  - Runs C(jts-provision health --json) and returns its report as the fact C(jts_health), with
     the overall status, the status of each tier, and each mount's status and message.
   - The statuses are jts's, under the spec's C([health]) thresholds. A WARNING or CRITICAL host
     is not a failed task; decide with C(failed_when) (see the examples).
