@@ -49,6 +49,10 @@ def message(rc, documents, stderr):
     lines = [line for line in stderr.splitlines() if line.strip()]
     if not lines:
         for document in documents:
+            failed = document.get('failed') if isinstance(document, dict) else None
+            if isinstance(failed, dict):
+                step = failed.get('step') or {}
+                lines.append('%s: failed: %s' % (step.get('description'), failed.get('error')))
             lines += document.get('errors', []) if isinstance(document, dict) else []
             for refusal in document.get('refused', []) if isinstance(document, dict) else []:
                 lines.append('%s: %s; fix: %s' % (refusal.get('object'), refusal.get('reason'), refusal.get('fix')))
