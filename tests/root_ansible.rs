@@ -169,7 +169,7 @@ fn root_ansible_fleet_converges_is_idempotent_checks_without_changes_and_fails_o
     assert_eq!(run.code, 0, "{run:?}");
     for host in HOSTS {
         assert!(stat(&report, host, "changed") >= 1, "{host}: {report:?}");
-        assert!(jts_testkit::mounted_at(&fleet.root(host).join("data").join(host)).is_some(), "{host} mounted");
+        assert!(jts_testkit::mounted_at(fleet.root(host).join("data").join(host)).is_some(), "{host} mounted");
         let fstab = std::fs::read_to_string(fleet.root(host).join("etc/fstab")).unwrap();
         assert!(
             fstab.starts_with("# /etc/fstab of the image\n") && fstab.contains(&format!("/data/{host}")),
