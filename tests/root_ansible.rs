@@ -179,10 +179,22 @@ fn root_ansible_fleet_converges_is_idempotent_checks_without_changes_and_fails_o
         // systemctl --root links it as the host will see it (absolute, so dangling from here).
         assert!(timer.symlink_metadata().is_ok(), "{host}: apply enabled jts-health.timer");
     }
-    let (run, report) = fleet.play(&inventory, &[]);
+    let (run, report) = fleet.play(&inventory, &["-v"]);
     assert_eq!(run.code, 0, "{run:?}");
     for host in HOSTS {
         assert_eq!(stat(&report, host, "changed"), 0, "{host}: second run: {report:?}");
+        // The playbook's last task read the host's health as facts (`-v` prints the result).
+        let health = run
+            .stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix(&format!("ok: [{host}] => ")))
+            .filter_map(|result| serde_json::from_str::<Value>(result).ok())
+            .find(|result| result["ansible_facts"].get("jts_health").is_some())
+            .unwrap_or_else(|| panic!("no health facts of {host}:{run:?}"));
+        let facts = &health["ansible_facts"]["jts_health"];
+        assert_eq!(facts["status"], "ok", "{facts}");
+        assert_eq!(facts["mounts"][0]["status"], "ok", "{facts}");
+        assert!(facts["mounts"][0]["mount"].as_str().unwrap().ends_with(&format!("/data/{host}")), "{facts}");
     }
 
     // --check on converged hosts: nothing to change, nothing touched.
