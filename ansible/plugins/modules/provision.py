@@ -27,11 +27,12 @@ author:
 options:
   spec:
     description:
-      - The host spec. Either the path of a TOML file on the managed host, or the spec itself as
-        TOML text (any value with a newline), for example from C(lookup('template', ...)).
-      - An inline spec is written to O(dest), atomically and only when it differs; the units
-        C(apply) renders run jts-provision with that file as C(--config).
-    type: str
+      - The host spec. One of the path of a TOML file on the managed host; the spec itself as TOML
+        text (any string with a newline), for example from C(lookup('template', ...)); or the spec
+        as YAML, a dictionary with the TOML spec's keys and nesting, written as TOML.
+      - An inline spec (TOML text or YAML) is written to O(dest), atomically and only when it
+        differs; the units C(apply) renders run jts-provision with that file as C(--config).
+    type: raw
     required: true
   dest:
     description:
@@ -83,6 +84,15 @@ EXAMPLES = r'''
   jts.storage.provision:
     spec: "{{ lookup('template', 'storage.toml.j2') }}"
 
+- name: Provision from a spec given as YAML (written as TOML to /etc/jts/storage.toml)
+  jts.storage.provision:
+    spec:
+      version: 1
+      groups:
+        dba: {gid: 2001}
+      directories:
+        - {path: /data/jts/hot/postgresql, owner: root, group: dba, mode: "0750"}
+
 - name: Allow shrinking one volume (the spec's allow_destroy names it too)
   jts.storage.provision:
     spec: /etc/jts/storage.toml
@@ -131,6 +141,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.jts.storage.plugins.module_utils import jts
+from ansible_collections.jts.storage.plugins.module_utils import toml_text
 
 
 def read(path):
@@ -173,7 +184,7 @@ def step_lines(steps):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            spec=dict(type='str', required=True),
+            spec=dict(type='raw', required=True),
             dest=dict(type='path', default='/etc/jts/storage.toml'),
             root=dict(type='path'),
             allow_destroy=dict(type='list', elements='str', default=[]),
@@ -186,6 +197,13 @@ def main():
     if not os.path.exists(params['binary']):
         module.fail_json(msg='%s not found: install the jts-provision package, or set binary' % params['binary'])
     spec = params['spec']
+    if isinstance(spec, dict):
+        try:
+            spec = toml_text.dumps(spec, header='Written by jts.storage.provision from a YAML spec; edits here are overwritten.')
+        except toml_text.TomlError as err:
+            module.fail_json(msg='spec: %s' % err)
+    elif not isinstance(spec, str):
+        module.fail_json(msg='spec must be a path, TOML text or a YAML mapping, not %s' % type(spec).__name__)
     spec_changed = False
     before = None
     if '\n' in spec:
