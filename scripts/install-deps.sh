@@ -19,6 +19,8 @@ packages=(
     systemd         # systemd-analyze verify checks the rendered units
     prometheus      # promtool: the tests parse the health metrics with Prometheus's own parser
     fio             # verify performance: the I/O engine (root tier runs it on loop filesystems)
+    dpkg-dev        # the .deb: dpkg-shlibdeps computes its libc dependency for cargo-deb
+    man-db          # the .deb's test: `man -w jts-provision` finds the installed page
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -32,6 +34,13 @@ fi
 if ! command -v vng >/dev/null 2>&1; then
     pip install -q virtme-ng   # provides vng and virtme-run
     command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+if ! command -v ansible-playbook >/dev/null 2>&1 || ! command -v yamllint >/dev/null 2>&1; then
+    pip install -q ansible-core yamllint   # the Ansible collection's fleet test, ansible-doc, ansible-test
+    command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+if ! command -v cargo-deb >/dev/null 2>&1; then
+    cargo install -q --locked cargo-deb   # scripts/build-deb.sh; about 3 minutes to compile
 fi
 if command -v rustup >/dev/null 2>&1; then
     rustup component add clippy rustfmt >/dev/null 2>&1 || true

@@ -560,3 +560,63 @@ fn the_tier_demo_of_the_example_moves_the_old_log_and_deletes_the_old_temp_file(
     assert!(!at("data/hot/tmp/x.tmp").exists() && at("data/hot/tmp").is_dir());
     assert!(at("var/lib/jts/tier/last-run.json").is_file());
 }
+
+/// What bash offers on <TAB> after `line`, with the script `jts-provision completions bash`
+/// prints, driven as bash's programmable completion calls it.
+fn bash_completes(script: &Path, line: &str) -> Vec<String> {
+    let words: Vec<&str> = line.split(' ').collect();
+    let driver = format!(
+        "source {script} && fn=$(complete -p jts-provision | sed -E 's/.* -F ([^ ]+) .*/\\1/') && \
+         COMP_WORDS=({words}) COMP_CWORD={cword} COMP_LINE='{line}' COMP_POINT={point} && \
+         $fn jts-provision '{cur}' '{prev}' && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script = script.display(),
+        words = words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" "),
+        cword = words.len() - 1,
+        point = line.len(),
+        cur = words[words.len() - 1],
+        prev = words[words.len() - 2],
+    );
+    let run = jts_testkit::tool("bash", &["-c", driver.as_str()]);
+    run.expect_code(0);
+    run.stdout.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn completions_complete_subcommands_and_their_options_in_bash() {
+    let dir = tempdir();
+    let run = jts(&["completions", "bash"]);
+    run.expect_code(0);
+    let script = write_file(dir.path(), "jts-provision.bash", &run.stdout);
+    assert!(bash_completes(&script, "jts-provision ap").contains(&"apply".to_owned()));
+    // A subcommand's own subcommands (clap_complete offers hidden ones too: `run-rule`).
+    let tier = bash_completes(&script, "jts-provision tier r");
+    assert!(tier.contains(&"run".to_owned()) && !tier.contains(&"plan".to_owned()), "{tier:?}");
+    let options = bash_completes(&script, "jts-provision apply --");
+    for option in ["--dry-run", "--allow-destroy", "--journal", "--config", "--root", "--json"] {
+        assert!(options.contains(&option.to_owned()), "{option} not in {options:?}");
+    }
+    for shell in ["zsh", "fish"] {
+        let run = jts(&["completions", shell]);
+        assert!(run.expect_code(0).stdout.contains("allow-destroy"), "{run:?}");
+    }
+    let unknown = jts(&["completions", "tcsh"]);
+    assert!(unknown.expect_code(2).stderr.contains("possible values: bash"), "{unknown:?}");
+}
+
+#[test]
+fn manpages_writes_one_page_per_command_and_none_for_hidden_ones() {
+    let dir = tempdir();
+    let run = jts(&["manpages", dir.path().to_str().unwrap()]);
+    run.expect_code(0);
+    let mut pages: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    pages.sort();
+    for page in ["jts-provision.1", "jts-provision-apply.1", "jts-provision-tier-run.1", "jts-provision-completions.1"]
+    {
+        assert!(pages.contains(&page.to_owned()), "{page} not in {pages:?}");
+    }
+    assert!(!pages.iter().any(|p| p.contains("run-rule") || p.contains("manpages")), "{pages:?}");
+    assert_eq!(run.stdout.lines().count(), pages.len(), "{run:?}");
+    let top = std::fs::read_to_string(dir.path().join("jts-provision.1")).unwrap();
+    assert!(top.starts_with(".ie \\n(.g .ds Aq") && top.contains("jts\\-provision\\-apply(1)"), "{top}");
+}

@@ -101,10 +101,31 @@ pub enum Command {
     /// verified at its destination.
     #[command(subcommand, after_help = TIER_HELP)]
     Tier(TierCommand),
+    /// Print the shell completion script for SHELL on stdout. The Debian package installs
+    /// those of bash, zsh and fish.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages generated from these definitions into DIR (one per command,
+    /// e.g. jts-provision.1, jts-provision-apply.1), for packaging.
+    #[command(hide = true)]
+    Manpages {
+        /// An existing directory.
+        dir: PathBuf,
+    },
     /// Prove the host serves its databases: the kernel's own answers, not the spec's bits.
     #[command(subcommand)]
     Verify(VerifyCommand),
 }
+
+const COMPLETIONS_HELP: &str = "\
+Without the package:
+  jts-provision completions bash > /etc/bash_completion.d/jts-provision
+  jts-provision completions zsh > /usr/local/share/zsh/site-functions/_jts-provision
+  jts-provision completions fish > ~/.config/fish/completions/jts-provision.fish";
 
 #[derive(Debug, Subcommand)]
 pub enum VerifyCommand {

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::anyhow;
+use clap::CommandFactory;
 use jts_core::{AbsPath, Context, Root, SystemRunner};
 use jts_host::{Applied, ConfigError, HostObserved, HostPlan, HostSpec, MachineObserver};
 use jts_perms::Accounts;
@@ -34,6 +35,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Tier(command) => crate::tier::run(global, &root, command),
         Command::Verify(command) => crate::verify::run(global, &root, command),
         Command::Scrub(args) => crate::verify::scrub(global, &root, args),
+        Command::Completions { shell } => completions(*shell),
+        Command::Manpages { dir } => manpages(dir),
     };
     match result {
         Err(err) => match config_error(err) {
@@ -262,6 +265,40 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
     let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
     output::applied(&applied, &[], journal.path(), global.json);
     Ok(if applied.failed.is_some() { Exit::Failed } else { Exit::Ok })
+}
+
+/// Prints the completion script of `shell`, generated from the argument definitions.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "jts-provision", &mut script);
+    let mut script = String::from_utf8(script)?;
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete spells the case arms of a hyphenated binary `jts__subcmd__provision__…`
+        // while its loop arrives at `jts__provision__…`, so nothing after a subcommand would
+        // complete (clap-rs/clap#6421, open). Spell the arms as the loop does.
+        script = script.replace("jts__subcmd__provision", "jts__provision");
+    }
+    say!("{}", script.trim_end());
+    Ok(Exit::Ok)
+}
+
+/// Writes the man page of every command that is not hidden into `dir`, atomically, and
+/// prints their paths.
+fn manpages(dir: &Path) -> anyhow::Result<Exit> {
+    let out = Root::new(std::path::absolute(dir)?)?;
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let mut pending = vec![cli];
+    while let Some(command) = pending.pop() {
+        pending.extend(command.get_subcommands().filter(|sub| !sub.is_hide_set()).cloned());
+        let man = clap_mangen::Man::new(command);
+        let mut page = Vec::new();
+        man.render(&mut page)?;
+        let path = AbsPath::new(Path::new("/").join(man.get_filename()))?;
+        jts_core::write_atomic(&out, &path, &page, 0o644)?;
+        say!("{}", out.resolve(&path).display());
+    }
+    Ok(Exit::Ok)
 }
 
 /// `health` exits with the monitoring-plugin code of the report, not the CLI contract's.

@@ -143,6 +143,22 @@ pub enum CheckKind {
     Reachable,
 }
 
+impl CheckKind {
+    /// Its name in JSON and in the `check` label of `jts_mount_check_status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mounted => "mounted",
+            Self::Source => "source",
+            Self::ReadWrite => "read_write",
+            Self::Options => "options",
+            Self::Responding => "responding",
+            Self::Bytes => "bytes",
+            Self::Inodes => "inodes",
+            Self::Reachable => "reachable",
+        }
+    }
+}
+
 /// One check made on one mount.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -99,7 +99,8 @@
 //! # Prometheus metrics
 //!
 //! All gauges: `jts_health_status`, `jts_tier_status{tier}`, and per mount
-//! (`{tier,mount}`) `jts_mount_status`, `jts_mount_responding`, `jts_mount_bytes_used`,
+//! (`{tier,mount}`) `jts_mount_status`, `jts_mount_check_status` (also labelled `check`:
+//! `mounted`, `read_write`, `bytes`, … one per finding), `jts_mount_responding`, `jts_mount_bytes_used`,
 //! `jts_mount_bytes_available`, `jts_mount_size_bytes`, `jts_mount_used_ratio`,
 //! `jts_mount_inodes_used`, `jts_mount_inodes`, `jts_mount_probe_duration_seconds`;
 //! and `jts_check_duration_seconds`. Status gauges hold the plugin codes 0..3.

@@ -145,6 +145,25 @@ impl HealthReport {
             mounts(&|p| Some(p.status.code().to_string())),
         );
         family(
+            "jts_mount_check_status",
+            "Status of one check of a mount (check: mounted, source, read_write, options, responding, bytes, \
+             inodes, reachable): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            self.probes
+                .iter()
+                .flat_map(|p| {
+                    p.findings.iter().map(|f| {
+                        let labels = format!(
+                            "{{tier=\"{}\",mount=\"{}\",check=\"{}\"}}",
+                            escape(&p.tier),
+                            escape(&p.mount),
+                            f.check.as_str()
+                        );
+                        (labels, f.status.code().to_string())
+                    })
+                })
+                .collect(),
+        );
+        family(
             "jts_mount_responding",
             "1 if stat and statvfs of the mount answered within the timeout, else 0.",
             mounts(&|p| Some(u8::from(p.values.is_some()).to_string())),

@@ -357,3 +357,28 @@ fn concurrent_checks_share_a_probe_in_flight_instead_of_calling_it_stuck() {
     assert!(*calls.lock().unwrap() <= 20);
     assert_eq!(prober.worker_count(), 1);
 }
+
+/// Each finding is exported on its own, so an alert can tell a mount that is missing from
+/// one that is read-only, full or not responding, under the spec's own thresholds.
+#[test]
+fn each_check_of_a_mount_is_a_status_gauge_labelled_with_the_check() {
+    let prober = prober(&[("/data/kafka", 10), ("/data/postgresql", 850)]);
+    let config = HealthConfig::builder()
+        .mount(mount("hot", "/data/kafka"))
+        .mount(mount("hot", "/data/postgresql"))
+        .mount(mount("hot", "/data/clickhouse"))
+        .build()
+        .unwrap();
+    let text = prober.check(&config).to_prometheus();
+    let families = exposition::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let check = |mount: &str, check: &str| {
+        exposition::value(&families, "jts_mount_check_status", &[("tier", "hot"), ("mount", mount), ("check", check)])
+    };
+    assert_eq!(check("/data/kafka", "read_write"), Some(2.0), "{text}");
+    assert_eq!(check("/data/kafka", "mounted"), Some(0.0));
+    assert_eq!(check("/data/kafka", "bytes"), Some(0.0));
+    assert_eq!(check("/data/postgresql", "bytes"), Some(1.0), "85% is a warning under the default 80/90");
+    assert_eq!(check("/data/postgresql", "read_write"), Some(0.0));
+    assert_eq!(check("/data/clickhouse", "mounted"), Some(2.0));
+    assert_eq!(check("/data/clickhouse", "responding"), None, "an unmounted path is not probed");
+}

@@ -142,15 +142,7 @@ fn new_families_parse_strictly_with_their_labels() {
 /// runs as root: there, a missing promtool fails the test; as another user it skips.
 #[test]
 fn prometheus_text_passes_promtool() {
-    let Some(promtool) = ["/usr/bin/promtool", "/usr/local/bin/promtool"].into_iter().find(|p| Path::new(p).exists())
-    else {
-        assert!(
-            !jts_testkit::is_root(),
-            "promtool is missing: run `bash scripts/install-deps.sh` (apt package prometheus)"
-        );
-        println!("skipped: promtool not installed (apt-get install prometheus); required when run as root");
-        return;
-    };
+    let Some(promtool) = promtool() else { return };
     let work = tempfile::tempdir().unwrap();
     let text = full_report(work.path()).to_prometheus();
     let out = assert_cmd::Command::new(promtool)
@@ -167,6 +159,95 @@ fn prometheus_text_passes_promtool() {
         "promtool check metrics: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}\ntext:\n{text}",
         out.status
     );
+}
+
+/// promtool, where `scripts/install-deps.sh` puts it; `None` (the test then skips) only
+/// when not root, since the test command installs it as root.
+fn promtool() -> Option<&'static str> {
+    let found = ["/usr/bin/promtool", "/usr/local/bin/promtool"].into_iter().find(|p| Path::new(p).exists());
+    if found.is_none() {
+        assert!(
+            !jts_testkit::is_root(),
+            "promtool is missing: run `bash scripts/install-deps.sh` (apt package prometheus)"
+        );
+        println!("skipped: promtool not installed (apt-get install prometheus); required when run as root");
+    }
+    found
+}
+
+/// The alerting rules (`monitoring/jts-storage.rules.yml`) and their promtool fixtures.
+fn alerting_files() -> Vec<std::path::PathBuf> {
+    let monitoring = jts_testkit::repo_root().join("monitoring");
+    let mut files = vec![monitoring.join("jts-storage.rules.yml")];
+    let mut fixtures: Vec<_> =
+        std::fs::read_dir(monitoring.join("tests")).unwrap().map(|entry| entry.unwrap().path()).collect();
+    fixtures.sort();
+    assert!(!fixtures.is_empty(), "monitoring/tests has no promtool fixtures");
+    files.extend(fixtures);
+    files
+}
+
+/// The words of `text` that look like a jts metric name (`jts_` then `[a-z0-9_]`).
+fn jts_metric_names(text: &str) -> std::collections::BTreeSet<&str> {
+    let is_name = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    text.match_indices("jts_")
+        .filter(|(at, _)| !text[..*at].ends_with(is_name))
+        .map(|(at, _)| {
+            let rest = &text[at..];
+            &rest[..rest.find(|c: char| !is_name(c)).unwrap_or(rest.len())]
+        })
+        .collect()
+}
+
+/// The rules alert on, and their fixtures feed, only series jts exports, and only the
+/// `check` labels its findings have: a renamed metric fails here, not silently in production.
+#[test]
+fn the_alerting_rules_use_only_metrics_and_checks_jts_exports() {
+    let work = tempfile::tempdir().unwrap();
+    let families = exposition::parse(&full_report(work.path()).to_prometheus()).unwrap();
+    let exported: std::collections::BTreeSet<&str> = families.iter().map(|f| f.name.as_str()).collect();
+    let checks = [
+        CheckKind::Mounted,
+        CheckKind::Source,
+        CheckKind::ReadWrite,
+        CheckKind::Options,
+        CheckKind::Responding,
+        CheckKind::Bytes,
+        CheckKind::Inodes,
+        CheckKind::Reachable,
+    ]
+    .map(CheckKind::as_str);
+    for file in alerting_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let used = jts_metric_names(&text);
+        assert!(!used.is_empty(), "{} names no jts metric", file.display());
+        let unknown: Vec<_> = used.iter().filter(|name| !exported.contains(*name)).collect();
+        assert!(unknown.is_empty(), "{} uses metrics jts does not export: {unknown:?}", file.display());
+        for quoted in text.split("check=").skip(1) {
+            let value = quoted.trim_start_matches('~').trim_start_matches('"');
+            let value = &value[..value.find('"').unwrap()];
+            for check in value.split('|') {
+                assert!(checks.contains(&check), "{}: check {check:?} is not one of {checks:?}", file.display());
+            }
+        }
+    }
+    assert!(jts_metric_names("jts-provision jts_mount_status{x} ajts_y").contains("jts_mount_status"));
+    assert_eq!(jts_metric_names("jts-provision jts.prom ajts_y").len(), 0);
+}
+
+/// `promtool check rules` accepts the rules and `promtool test rules` passes every fixture
+/// (each alert firing where it must and silent where it must not).
+#[test]
+fn the_alerting_rules_pass_promtool_check_and_test() {
+    let Some(promtool) = promtool() else { return };
+    let files = alerting_files();
+    let check = jts_testkit::tool(promtool, &["check".as_ref(), "rules".as_ref(), files[0].as_os_str()]);
+    assert!(check.code == 0 && check.stdout.contains("SUCCESS: 13 rules found"), "{check:?}");
+    let mut args = vec!["test".as_ref(), "rules".as_ref()];
+    args.extend(files[1..].iter().map(|f| f.as_os_str()));
+    let test = jts_testkit::tool(promtool, &args);
+    assert_eq!(test.code, 0, "{test:?}");
+    assert_eq!(test.stdout.matches("SUCCESS").count(), files.len() - 1, "{test:?}");
 }
 
 #[test]
