@@ -4,6 +4,7 @@ set -euo pipefail
 
 packages=(
     acl             # getfacl/setfacl: the tests check ACLs with the real tools
+    attr            # getfattr/setfattr: the backup tests compare xattrs with the real tools
     passwd          # useradd, groupadd, usermod (with --prefix)
     util-linux      # setpriv, losetup, mount, blkid, wipefs
     e2fsprogs       # mkfs.ext4, tune2fs, resize2fs

@@ -32,6 +32,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Snapshot(command) => snapshot(global, &root, command),
         Command::Health(args) => health(global, &root, args),
         Command::Tier(command) => crate::tier::run(global, &root, command),
+        Command::Backup(command) => crate::backup::run(global, &root, command),
     };
     match result {
         Err(err) => match config_error(err) {

@@ -37,6 +37,7 @@
 
 mod adopted;
 mod apply;
+mod backups;
 mod check;
 mod consent;
 mod error;
@@ -53,6 +54,7 @@ mod timers;
 mod units;
 
 pub use apply::{Applied, apply, verify};
+pub use backups::{backup_locations, backups};
 pub use check::{check_filesystems, load_checked, load_for_machine};
 pub use consent::refuse_without_consent;
 pub use error::{Error, Result};

@@ -39,6 +39,8 @@ struct RawHostSpec {
     #[serde(default)]
     rules: Vec<jts_tiering::rules::RuleSpec>,
     #[serde(default)]
+    backups: std::collections::BTreeMap<String, Spanned<jts_backup::BackupSpec>>,
+    #[serde(default)]
     boot: BootSection,
     #[serde(default)]
     systemd: SystemdSection,
@@ -191,6 +193,8 @@ pub struct HostSpec {
     pub health_levels: HealthLevels,
     /// Lifecycle rules between tiers (`[[rules]]`).
     pub rules: Vec<jts_tiering::rules::RuleSpec>,
+    /// Backups (`[backups.NAME]`).
+    pub backups: std::collections::BTreeMap<String, Spanned<jts_backup::BackupSpec>>,
     /// What a managed mount that fails at boot does (`[boot]`).
     pub boot: jts_mounts::BootPolicy,
     /// How the rendered units run jts (`[systemd]`).
@@ -303,6 +307,7 @@ pub(crate) fn load_partial(file: &Path) -> Result<(HostSpec, Vec<SpecError>), Co
         probe_timeout,
         health_levels,
         rules: raw.rules,
+        backups: raw.backups,
         boot: raw.boot.policy(),
         systemd: SystemdSection {
             config: raw
