@@ -107,7 +107,8 @@ fn root_path_backups_round_trip_exactly_through_restore_and_gnu_tar() {
     let plain = data.join("plain");
     std::fs::create_dir(&plain).unwrap();
     sh(&format!("cd '{}' && tar --zstd -xf '{archive}'", plain.display()));
-    let stat_lines = |text: &str| text.lines().take_while(|l| !l.starts_with("# file")).map(str::to_owned).collect::<Vec<_>>();
+    let stat_lines =
+        |text: &str| text.lines().take_while(|l| !l.starts_with("# file")).map(str::to_owned).collect::<Vec<_>>();
     assert_eq!(stat_lines(&fingerprint(&plain)), stat_lines(&expected), "after plain tar --zstd -xf");
 
     for dir in [&restored, &by_tar, &plain] {
@@ -176,7 +177,8 @@ fn root_kill_9_during_backup_run_never_leaves_a_partial_archive() {
         std::fs::write(src.join(format!("part-{n}.bin")), noise(n + 1, 4 * MIB as usize)).unwrap();
     }
     let spec = root.path().join("storage.toml");
-    std::fs::write(&spec, "version = 1\n[backups.etc]\npath = \"/data/src\"\nto = \"/data/backups\"\ncompress = 1\n").unwrap();
+    std::fs::write(&spec, "version = 1\n[backups.etc]\npath = \"/data/src\"\nto = \"/data/backups\"\ncompress = 1\n")
+        .unwrap();
     let args = ["--config", spec.to_str().unwrap(), "--root", root.path().to_str().unwrap(), "backup", "run"];
 
     // How long one whole run takes here bounds the kill delays (not asserted on).
@@ -306,7 +308,8 @@ reserve = "1MiB"
     }
     jts_at(&spec, root.path(), &["tier", "run"]).expect_code(0);
     let listed_now = listed(&spec, root.path());
-    let places: Vec<bool> = listed_now.iter().map(|(_, path, _)| path.starts_with(cold_dir.to_str().unwrap())).collect();
+    let places: Vec<bool> =
+        listed_now.iter().map(|(_, path, _)| path.starts_with(cold_dir.to_str().unwrap())).collect();
     assert_eq!(places, [true, true, false, false], "{listed_now:?}");
 
     // Retention counts all four together: `last = 3` drops the oldest, on the cold tier.

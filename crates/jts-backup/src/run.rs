@@ -103,6 +103,15 @@ pub fn run(root: &Root, backup: &Backup, now: SystemTime, progress: &dyn Fn(u64)
     let final_name = archive_name(&backup.name, &id);
     let temp = temp_name(&backup.name, &id);
     let temp_path = to.join(&temp);
+    if nix::sys::stat::fstatat(&dir, final_name.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
+        return Err(Error::Source {
+            backup: backup.name.clone(),
+            what: format!(
+                "{} already exists (a run finished within this second); run it again",
+                to.join(&final_name).display()
+            ),
+        });
+    }
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = openat(&dir, temp.as_str(), flags, Mode::from_bits_truncate(0o600))
         .map_err(|err| Error::io("create", &temp_path, err))?;

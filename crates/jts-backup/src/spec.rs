@@ -216,7 +216,8 @@ pub fn check(backups: &BTreeMap<String, Spanned<BackupSpec>>, context: &SpecCont
     let mut destinations: BTreeMap<&AbsPath, &str> = BTreeMap::new();
     for (name, entry) in backups {
         let backup = entry.get_ref();
-        let key = |field: &str| format!("backups.{name}.{field}");
+        let key =
+            |field: &str| if field.is_empty() { format!("backups.{name}") } else { format!("backups.{name}.{field}") };
         let mut push = |at: Option<Range<usize>>, field: &str, message: String| {
             errors.push(SpecError::new(at.or_else(|| Some(entry.span())), key(field), message));
         };
