@@ -134,3 +134,108 @@ fn unknown_names_and_a_missing_destination_are_clear() {
     missing.expect_code(1);
     assert!(missing.stderr.contains("its `to` directory") && missing.stderr.contains("does not exist"), "{missing:?}");
 }
+
+/// A spec whose backup `db` dumps with `command` (TOML array text) into /data/dumps.
+fn command_spec(root: &Path, command: &str, extra: &str) -> std::path::PathBuf {
+    let spec = root.join("storage.toml");
+    write(
+        &spec,
+        &format!(
+            "version = 1\n[backups.db]\ncommand = {command}\nmember = \"trading.dump\"\nto = \"/data/dumps\"\n{extra}\n"
+        ),
+    );
+    std::fs::create_dir_all(root.join("data/dumps")).unwrap();
+    spec
+}
+
+fn dumps(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("data/dumps"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_failed_dump_keeps_no_archive_and_says_why() {
+    let cases = [
+        (
+            r#"["/bin/sh", "-c", "echo partial; echo 'pg_dump: error: connection refused' >&2; exit 3"]"#,
+            "",
+            "exited with status 3",
+            Some("connection refused"),
+        ),
+        (r#"["/bin/sh", "-c", "echo partial; kill -9 $$"]"#, "", "was killed by signal 9", None),
+        (
+            r#"["/bin/sh", "-c", "echo partial; sleep 60; echo late"]"#,
+            "timeout = \"1s\"",
+            "timed out after 1s and was killed",
+            None,
+        ),
+        (r#"["/bin/true"]"#, "", "printed nothing", None),
+        (r#"["/nonexistent/pg_dump"]"#, "", "/nonexistent/pg_dump", None),
+    ];
+    for (command, extra, why, stderr) in cases {
+        let root = tempdir();
+        let spec = command_spec(root.path(), command, extra);
+        let run = jts_at(&spec, root.path(), &["backup", "run"]);
+        run.expect_code(1);
+        assert!(run.stderr.contains(why) && run.stderr.contains("no archive was kept"), "{command}: {run:?}");
+        if let Some(stderr) = stderr {
+            assert!(run.stderr.contains(stderr), "the dump's stderr is reported: {run:?}");
+        }
+        assert!(dumps(root.path()).is_empty(), "{command}: left {:?}", dumps(root.path()));
+        let list = jts_at(&spec, root.path(), &["backup", "list", "--json"]);
+        assert_eq!(list.json()["archives"].as_array().map(Vec::len), Some(0));
+    }
+}
+
+#[test]
+fn a_dump_is_one_member_and_hooks_run_around_it() {
+    let root = tempdir();
+    let log = root.path().join("hooks.log");
+    let hooks = format!(
+        "hooks = {{ before = [\"/bin/sh\", \"-c\", \"echo before >> {0}; echo CHECKPOINT\"], after = [\"/bin/sh\", \"-c\", \"echo after >> {0}\"] }}",
+        log.display()
+    );
+    let spec = command_spec(root.path(), r#"["/bin/sh", "-c", "printf 'COPY accounts'; echo warning >&2"]"#, &hooks);
+    let run = jts_at(&spec, root.path(), &["backup", "run", "--json"]);
+    run.expect_code(0);
+    let report = &run.json()["backups"][0]["report"];
+    assert_eq!(report["files"], 1, "{run:?}");
+    assert_eq!(report["source"]["status"], "exited with status 0");
+    assert_eq!(report["source"]["stderr"], "warning");
+    assert_eq!(report["hooks"][0]["output"], "CHECKPOINT", "{run:?}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "before\nafter\n");
+    let archive = report["archive"].as_str().unwrap();
+    let listing = jts_testkit::tool("tar", &["--zstd", "-tf", archive]);
+    assert_eq!(listing.stdout, "./trading.dump\n./.jts-manifest.json\n", "{listing:?}");
+    let content = jts_testkit::tool("tar", &["--zstd", "-xOf", archive, "./trading.dump"]);
+    assert_eq!(content.stdout, "COPY accounts");
+    assert_eq!(dumps(root.path()).len(), 1, "no spool left: {:?}", dumps(root.path()));
+    jts_at(&spec, root.path(), &["backup", "verify"]).expect_code(0);
+}
+
+#[test]
+fn a_failed_before_hook_aborts_and_the_after_hook_still_runs() {
+    let root = tempdir();
+    let log = root.path().join("hooks.log");
+    let hooks = format!(
+        "hooks = {{ before = [\"/bin/sh\", \"-c\", \"echo 'database is starting up'; exit 1\"], after = [\"/bin/sh\", \"-c\", \"echo after >> {}\"] }}",
+        log.display()
+    );
+    let spec = command_spec(root.path(), r#"["/bin/echo", "dump"]"#, &hooks);
+    let run = jts_at(&spec, root.path(), &["backup", "run"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("hooks.before failed") && run.stderr.contains("database is starting up"), "{run:?}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "after\n");
+    assert!(dumps(root.path()).is_empty());
+
+    let spec =
+        command_spec(root.path(), r#"["/bin/echo", "dump"]"#, &format!("{hooks}\non_hook_failure = \"continue\""));
+    let run = jts_at(&spec, root.path(), &["backup", "run", "--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()["backups"][0]["report"]["hooks"][0]["status"], "exited with status 1");
+    assert_eq!(dumps(root.path()).len(), 1);
+}

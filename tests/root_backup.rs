@@ -334,3 +334,28 @@ reserve = "1MiB"
     }
     jts_at(&spec, root.path(), &["backup", "verify"]).expect_code(0);
 }
+
+#[test]
+#[ignore = "root tier: needs uid 0 (loop devices, mount, chown, ACLs)"]
+fn root_a_command_source_dumps_as_its_user() {
+    require_root();
+    let root = tempdir();
+    std::fs::create_dir_all(under(root.path(), "/data/dumps")).unwrap();
+    let spec = root.path().join("storage.toml");
+    std::fs::write(
+        &spec,
+        "version = 1\n[backups.db]\ncommand = [\"/bin/sh\", \"-c\", \"printf '%s:%s:%s' $(id -u) $(id -g) $(id -G | wc -w)\"]\n\
+         user = \"nobody\"\nto = \"/data/dumps\"\n",
+    )
+    .unwrap();
+    let run = jts_at(&spec, root.path(), &["backup", "run", "--json"]);
+    run.expect_code(0);
+    let report = &run.json()["backups"][0]["report"];
+    assert_eq!(report["source"]["user"], "nobody", "{run:?}");
+    let archive = report["archive"].as_str().unwrap();
+    let dumped = tool("tar", &["--zstd", "-xOf", archive, "./dump"]);
+    let nobody = tool("id", &["-u", "nobody"]).stdout.trim().to_owned();
+    let group = tool("id", &["-g", "nobody"]).stdout.trim().to_owned();
+    let groups = tool("id", &["-G", "nobody"]).stdout.split_whitespace().count();
+    assert_eq!(dumped.stdout, format!("{nobody}:{group}:{groups}"), "uid, gid and groups of the user");
+}

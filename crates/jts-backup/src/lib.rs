@@ -31,6 +31,7 @@
 //! ```
 
 mod calendar;
+mod child;
 mod error;
 pub mod footer;
 mod list;

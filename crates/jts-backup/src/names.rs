@@ -10,6 +10,8 @@ use crate::calendar::parse_archive_id;
 pub const SUFFIX: &str = ".tar.zst";
 /// The suffix of an archive being written.
 const TEMP_SUFFIX: &str = ".tar.zst.tmp";
+/// The suffix of a `command` source's output while it is spooled.
+const SPOOL_SUFFIX: &str = ".dump.tmp";
 
 /// The file name of `backup`'s archive `id`.
 pub fn archive_name(backup: &str, id: &str) -> String {
@@ -27,9 +29,15 @@ pub fn parse_archive(backup: &str, file: &str) -> Option<String> {
     parse_archive_id(id).map(|_| id.to_owned())
 }
 
-/// The id of `backup`'s temporary archive named `file`, if `file` is one.
+/// Where a `command` source's output is spooled before it is archived.
+pub fn spool_name(backup: &str, id: &str) -> String {
+    format!(".{backup}-{id}{SPOOL_SUFFIX}")
+}
+
+/// The id of `backup`'s temporary archive or spool named `file`, if `file` is one.
 pub fn parse_temp(backup: &str, file: &str) -> Option<String> {
-    let id = file.strip_prefix('.')?.strip_prefix(backup)?.strip_prefix('-')?.strip_suffix(TEMP_SUFFIX)?;
+    let rest = file.strip_prefix('.')?.strip_prefix(backup)?.strip_prefix('-')?;
+    let id = rest.strip_suffix(TEMP_SUFFIX).or_else(|| rest.strip_suffix(SPOOL_SUFFIX))?;
     parse_archive_id(id).map(|_| id.to_owned())
 }
 
@@ -50,6 +58,7 @@ mod tests {
         let id = "20261203T230000Z";
         assert_eq!(parse_archive("pg", &archive_name("pg", id)).as_deref(), Some(id));
         assert_eq!(parse_temp("pg", &temp_name("pg", id)).as_deref(), Some(id));
+        assert_eq!(parse_temp("pg", &spool_name("pg", id)).as_deref(), Some(id));
         assert_eq!(parse_temp("pg", &archive_name("pg", id)), None, "a finished archive is no temporary");
         assert_eq!(parse_archive("pg", &temp_name("pg", id)), None);
         assert_eq!(parse_archive("pg", &archive_name("pg-old", id)), None, "another backup's archive");
