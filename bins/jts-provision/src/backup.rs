@@ -236,10 +236,10 @@ fn restore(
     to: &std::path::Path,
 ) -> anyhow::Result<Exit> {
     let found = archives(root, spec, backup)?;
-    let readable = found.iter().filter(|a| a.problem.is_none());
+    let mut readable = found.iter().filter(|a| a.problem.is_none());
     let chosen = match id {
-        Some(id) => readable.filter(|a| a.id == id).last(),
-        None => readable.last(),
+        Some(id) => readable.rfind(|a| a.id == id),
+        None => readable.next_back(),
     };
     let Some(archive) = chosen else {
         let ids: Vec<&str> = found.iter().map(|a| a.id.as_str()).collect();

@@ -43,7 +43,7 @@ pub(crate) fn hash_content(
         if offset < at {
             return Err(Error::damaged(archive, format!("member {}: its sparse map goes backwards", entry.path)));
         }
-        zeros(&mut hasher, offset - at);
+        hash_zeros(&mut hasher, offset - at);
         let mut done = 0u64;
         while done < len {
             let want = usize::try_from((len - done).min(buffer.len() as u64)).unwrap_or(buffer.len());
@@ -54,12 +54,13 @@ pub(crate) fn hash_content(
         }
         at = offset + len;
     }
-    zeros(&mut hasher, entry.size.saturating_sub(at));
+    hash_zeros(&mut hasher, entry.size.saturating_sub(at));
     Ok(hasher.finalize())
 }
 
-fn zeros(hasher: &mut blake3::Hasher, mut len: u64) {
-    const ZEROS: [u8; 65_536] = [0; 65_536];
+/// Feeds `len` zero bytes (a hole) to `hasher`.
+pub(crate) fn hash_zeros(hasher: &mut blake3::Hasher, mut len: u64) {
+    static ZEROS: [u8; 65_536] = [0; 65_536];
     while len > 0 {
         let n = len.min(ZEROS.len() as u64);
         hasher.update(&ZEROS[..usize::try_from(n).unwrap_or(0)]);
@@ -170,11 +171,7 @@ pub fn verify_archive(path: &Path) -> Result<Verified> {
 /// Which of `archives` (ids) a `--sample PERCENT` verify reads: the rounded-up share,
 /// never-verified first, then those verified longest ago (`last_verified` gives the
 /// time), so that repeated runs cover every archive in turn.
-pub fn rolling_sample<'a>(
-    archives: &'a [String],
-    percent: u8,
-    last_verified: impl Fn(&str) -> Option<i64>,
-) -> Vec<&'a String> {
+pub fn rolling_sample(archives: &[String], percent: u8, last_verified: impl Fn(&str) -> Option<i64>) -> Vec<&String> {
     let count = (archives.len() * usize::from(percent.min(100))).div_ceil(100);
     let mut order: Vec<&String> = archives.iter().collect();
     order.sort_by_key(|id| (last_verified(id).unwrap_or(i64::MIN), (*id).clone()));

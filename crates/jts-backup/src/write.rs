@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::footer::write_footer;
 use crate::manifest::{FileRecord, MANIFEST_MEMBER, Manifest};
 use crate::pax::{Kind, Meta, data_len, padded, sparse_map, sparse_segments, write_header};
+use crate::verify::hash_zeros;
 
 /// Bytes read from a source file at a time.
 const CHUNK: usize = 1 << 20;
@@ -319,15 +320,6 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64, path: &Path) -> Result<usiz
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
             Err(err) => return Err(Error::io("read", path, err)),
         }
-    }
-}
-
-fn hash_zeros(hasher: &mut blake3::Hasher, mut len: u64) {
-    const ZEROS: [u8; 65_536] = [0; 65_536];
-    while len > 0 {
-        let n = len.min(ZEROS.len() as u64);
-        hasher.update(&ZEROS[..usize::try_from(n).unwrap_or(0)]);
-        len -= n;
     }
 }
 
