@@ -20,7 +20,8 @@ pub struct Observed {
     pub accounts: Accounts,
     /// Each spec'd directory and its ancestors; paths below a non-directory are absent.
     pub paths: BTreeMap<AbsPath, PathState>,
-    /// Existing contents of `recursive` directories, outside other spec'd directories.
+    /// Existing contents of `recursive` directories, outside other spec'd directories,
+    /// each list sorted by path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub contents: BTreeMap<AbsPath, Vec<ContentEntry>>,
 }

@@ -503,8 +503,11 @@ impl jts_core::Step for PermsStep {
                 let (uid, gid) =
                     (state.accounts.uid(owner).unwrap_or(u32::MAX), state.accounts.gid(group).unwrap_or(u32::MAX));
                 let Some(entries) = state.contents.get_mut(path) else { return };
+                // Observed entries are sorted by path (`observe` sorts them), so each fix is
+                // found by binary search: a linear search made this quadratic in the tree.
                 for fix in fixes {
-                    if let Some(entry) = entries.iter_mut().find(|e| e.path == fix.path) {
+                    if let Ok(at) = entries.binary_search_by(|e| e.path.cmp(&fix.path)) {
+                        let entry = &mut entries[at];
                         if fix.chown {
                             (entry.uid, entry.gid) = (uid, gid);
                         }
