@@ -108,6 +108,9 @@ fn verify_names_the_damaged_archive_and_file() {
     run.expect_code(0);
     let archive = run.json()["backups"][0]["report"]["archive"].as_str().unwrap().to_owned();
     jts_at(&spec, root.path(), &["backup", "verify"]).expect_code(0);
+    let health = jts_at(&spec, root.path(), &["health", "--json"]);
+    health.expect_code(0);
+    assert_eq!(health.json()["backups"][0]["last_verify_ok"], true, "{health:?}");
 
     let mut bytes = std::fs::read(&archive).unwrap();
     let middle = bytes.len() / 2;
@@ -120,6 +123,25 @@ fn verify_names_the_damaged_archive_and_file() {
     list.expect_code(0);
     let verified = &list.json()["archives"][0]["verified"];
     assert_eq!(verified["ok"], false, "the failed verify is recorded: {list:?}");
+    let health = jts_at(&spec, root.path(), &["health", "--prometheus"]);
+    health.expect_code(2);
+    assert!(health.stdout.contains("jts_backup_status{backup=\"conf\"} 2"), "{health:?}");
+    assert!(health.stdout.contains("jts_backup_last_verify_ok{backup=\"conf\"} 0"), "{health:?}");
+}
+
+#[test]
+fn health_warns_of_a_backup_that_never_ran_and_of_one_that_failed() {
+    let root = tempdir();
+    let spec = path_spec(root.path());
+    std::fs::create_dir_all(root.path().join("srv/conf")).unwrap();
+    let health = jts_at(&spec, root.path(), &["health", "--json"]);
+    health.expect_code(1);
+    assert!(health.json()["backups"][0]["message"].as_str().unwrap().contains("no backup run recorded"), "{health:?}");
+    // `to` is missing: the run fails, and health still says no archive was ever kept.
+    jts_at(&spec, root.path(), &["backup", "run"]).expect_code(1);
+    let health = jts_at(&spec, root.path(), &["health", "--json"]);
+    health.expect_code(1);
+    assert!(health.json()["backups"][0]["message"].as_str().unwrap().contains("no archive kept yet"), "{health:?}");
 }
 
 #[test]

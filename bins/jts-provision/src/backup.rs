@@ -61,6 +61,8 @@ fn run_backups(global: &GlobalArgs, root: &Root, backups: &[Backup]) -> anyhow::
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
+        let outcome = result.as_ref().map(|report| report.archive.as_path()).map_err(ToString::to_string);
+        jts_backup::state::record_run(root, &backup.name, jts_backup::unix(SystemTime::now()), outcome)?;
         match result {
             Ok(report) => {
                 if !global.json {

@@ -104,6 +104,7 @@ fn has_anything_to_monitor(spec: &HostSpec) -> bool {
         || !spec.lvm.volume_groups.is_empty()
         || !spec.rules.is_empty()
         || !spec.health_levels.directory_budgets.is_empty()
+        || !spec.backups.is_empty()
 }
 
 /// `jts-health.service` (one `health --textfile`, exit codes 0–3 all success) and
