@@ -16,6 +16,7 @@ packages=(
     busybox-static  # VM tier: virtme-ng builds its initramfs with it
     nfs-kernel-server # VM tier: loopback NFS server
     rsync           # benchmarks: the peer tool
+    b3sum           # benchmarks: the peer of `backup verify`
     zstd            # root tier: decompresses what the mover compressed
     systemd         # systemd-analyze verify checks the rendered units
     prometheus      # promtool: the tests parse the health metrics with Prometheus's own parser

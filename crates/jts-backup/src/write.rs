@@ -64,6 +64,9 @@ impl<'p> ArchiveWriter<'p> {
         let mut encoder = zstd::stream::write::Encoder::new(BufWriter::with_capacity(CHUNK, file), level)
             .map_err(|err| Error::io("zstd", &temp, err))?;
         encoder.include_checksum(true).map_err(|err| Error::io("zstd", &temp, err))?;
+        // One compression worker per core, as `zstd -T0`; reading stays on this thread.
+        let workers = std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1));
+        encoder.multithread(workers).map_err(|err| Error::io("zstd", &temp, err))?;
         let mut builder = tar::Builder::new(encoder);
         builder.mode(tar::HeaderMode::Complete);
         Ok(Self {
