@@ -4,6 +4,7 @@ set -euo pipefail
 
 packages=(
     acl             # getfacl/setfacl: the tests check ACLs with the real tools
+    attr            # getfattr/setfattr: the backup tests compare xattrs with the real tools
     passwd          # useradd, groupadd, usermod (with --prefix)
     util-linux      # setpriv, losetup, mount, blkid, wipefs
     e2fsprogs       # mkfs.ext4, tune2fs, resize2fs
@@ -15,6 +16,7 @@ packages=(
     busybox-static  # VM tier: virtme-ng builds its initramfs with it
     nfs-kernel-server # VM tier: loopback NFS server
     rsync           # benchmarks: the peer tool
+    b3sum           # benchmarks: the peer of `backup verify`
     zstd            # root tier: decompresses what the mover compressed
     systemd         # systemd-analyze verify checks the rendered units
     prometheus      # promtool: the tests parse the health metrics with Prometheus's own parser

@@ -119,6 +119,70 @@ pub enum Command {
     /// Prove the host serves its databases: the kernel's own answers, not the spec's bits.
     #[command(subcommand)]
     Verify(VerifyCommand),
+    /// Backups under the spec's `[backups.NAME]`: one file per archive (pax tar + zstd,
+    /// readable by `tar --zstd -xf`), its manifest of blake3 sums inside, found on every
+    /// tier `[[rules]]` move it to.
+    #[command(subcommand, after_help = BACKUP_HELP)]
+    Backup(BackupCommand),
+}
+
+const BACKUP_HELP: &str = "\
+Exit codes: 0 done, 1 a backup, verify or restore failed (the others still ran), 2 invalid
+spec or arguments (a non-empty restore target included); nothing touched.
+
+Examples:
+  jts-provision backup run etc                     # one archive of backup `etc` now
+  jts-provision backup list                        # every archive, on every tier
+  jts-provision backup verify --sample 10          # re-read the least recently verified tenth
+  jts-provision backup prune --dry-run             # what `keep` would remove, and why
+  jts-provision backup restore etc --to /srv/restore/etc
+  tar --zstd --xattrs --xattrs-include='*' -xpf etc-20261203T220000Z.tar.zst   # no jts needed";
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a backup now: a new archive in its `to`, written under a temporary name,
+    /// synced, then renamed. Shows bytes/s on a terminal; `--json` prints the report.
+    Run {
+        /// Only these backups (all by default).
+        names: Vec<String>,
+    },
+    /// Every archive, wherever it lies (`to` or where `[[rules]]` moved it): age, size,
+    /// files and last verification. Reads only each archive's footer.
+    List {
+        /// Only these backups (all by default).
+        names: Vec<String>,
+    },
+    /// Re-read archives and check every file against the manifest. The result is
+    /// recorded for `backup list` (and `health`).
+    Verify {
+        /// Only this backup.
+        name: Option<String>,
+        /// Verify only this percentage of the archives, those verified longest ago first,
+        /// so that a nightly `--sample 10` covers every archive in ten nights.
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100))]
+        sample: Option<u8>,
+    },
+    /// Apply `keep` over every tier together and remove what it drops, saying why.
+    /// The newest archive is never removed.
+    Prune {
+        /// Only this backup.
+        name: Option<String>,
+        /// Print what would be removed, and why, without removing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Restore an archive (the newest by default) into an empty directory, verifying each
+    /// file as it is written; owners, modes, ACLs, xattrs, hard links and holes are kept.
+    Restore {
+        /// The backup.
+        name: String,
+        /// The archive's id (`YYYYMMDDTHHMMSSZ`, as `backup list` shows).
+        #[arg(long, value_name = "ID")]
+        archive: Option<String>,
+        /// The empty directory to restore into (created if missing; not re-rooted).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
 }
 
 const COMPLETIONS_HELP: &str = "\

@@ -37,6 +37,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Scrub(args) => crate::verify::scrub(global, &root, args),
         Command::Completions { shell } => completions(*shell),
         Command::Manpages { dir } => manpages(dir),
+        Command::Backup(command) => crate::backup::run(global, &root, command),
     };
     match result {
         Err(err) => match config_error(err) {

@@ -4,6 +4,7 @@
 //! observe → plan → apply → verify, tiering, snapshots and health, and prints. All
 //! printing, logging setup and progress bars happen here.
 
+mod backup;
 mod cli;
 mod commands;
 mod output;

@@ -122,7 +122,10 @@ impl SystemRunner {
 }
 
 impl Runner for SystemRunner {
-    #[allow(clippy::disallowed_methods, reason = "with spawn_self, the only places that spawn processes")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "with spawn_self and spawn_piped, the only places that spawn processes"
+    )]
     fn run(&self, cmd: &CmdSpec) -> Result<CmdOutput> {
         let path = Self::resolve(cmd.program())?;
         tracing::debug!(command = %cmd, "running");
@@ -163,7 +166,37 @@ impl SystemRunner {
     }
 }
 
-fn describe_status(status: std::process::ExitStatus) -> String {
+impl SystemRunner {
+    /// Starts `cmd` (found as [`SystemRunner::resolve`] finds it) in a process group of
+    /// its own, stdin closed, stdout and stderr piped: for output too large to hold (a
+    /// database dump) that the caller streams, times out and kills as a group itself.
+    #[allow(clippy::disallowed_methods, reason = "the one external command whose output is streamed, not captured")]
+    pub fn spawn_piped(cmd: &CmdSpec) -> Result<std::process::Child> {
+        use std::os::unix::process::CommandExt;
+        let path = Self::resolve(cmd.program())?;
+        tracing::debug!(command = %cmd, "starting");
+        std::process::Command::new(&path)
+            .args(cmd.args())
+            .env("LC_ALL", "C")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|err| {
+                CmdFailure {
+                    command: cmd.to_shell(),
+                    status: format!("could not start: {err}"),
+                    stderr: String::new(),
+                    stdout: String::new(),
+                }
+                .into()
+            })
+    }
+}
+
+/// How a process ended, in words: `exited with status 3`, `was killed by signal 9`.
+pub fn describe_status(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with status {code}"),

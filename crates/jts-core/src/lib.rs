@@ -48,7 +48,9 @@ pub mod walk;
 mod watched;
 
 pub use atomic::write_atomic;
-pub use cmd::{CmdFailure, CmdOutput, CmdSpec, DryRunner, RecordingRunner, Reply, Runner, SystemRunner, quote};
+pub use cmd::{
+    CmdFailure, CmdOutput, CmdSpec, DryRunner, RecordingRunner, Reply, Runner, SystemRunner, describe_status, quote,
+};
 pub use duration::SpecDuration;
 pub use error::{Error, Result};
 pub use executor::{ApplyReport, FailedPhase, StepFailure, StepRecord, execute};

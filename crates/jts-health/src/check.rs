@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use jts_mounts::{MountFs, MountInfo, compare_options, is_userspace_only, mount_at};
 use serde::{Deserialize, Serialize};
 
+use crate::backups::{BackupResult, backup_result};
 use crate::config::{HealthConfig, MountCheck};
 use crate::dirsize::{DirectoryResult, RunningScan, directory_result};
 use crate::lvm::{LvmReport, SnapshotResult, VgResult, lvm_results};
@@ -43,6 +44,9 @@ pub struct HealthReport {
     /// Age of the last successful tier run, when checked.
     #[serde(default)]
     pub tier_run: Option<TierRunResult>,
+    /// Each backup's last archive and last verification.
+    #[serde(default)]
+    pub backups: Vec<BackupResult>,
     /// How long the check took.
     #[serde(rename = "elapsed_seconds", with = "seconds")]
     pub elapsed: Duration,
@@ -281,6 +285,15 @@ impl Prober {
         let tier_run = config
             .tier_run()
             .map(|run| tier_run_result(run, std::fs::read_to_string(&run.status_file), std::time::SystemTime::now()));
+        let backups: Vec<BackupResult> = config
+            .backups()
+            .iter()
+            .map(|b| {
+                let (run, verified) =
+                    (std::fs::read_to_string(&b.status_file), std::fs::read_to_string(&b.verified_file));
+                backup_result(b, run, verified, std::time::SystemTime::now())
+            })
+            .collect();
         let mut tiers = BTreeMap::<String, Status>::new();
         let tiered = probes
             .iter()
@@ -292,7 +305,9 @@ impl Prober {
             let tier = tiers.entry(name.clone()).or_default();
             *tier = tier.and(status);
         }
-        let status = Status::worst(tiers.values().copied().chain(tier_run.iter().map(|r| r.status)));
+        let status = Status::worst(
+            tiers.values().copied().chain(tier_run.iter().map(|r| r.status)).chain(backups.iter().map(|b| b.status)),
+        );
         let report = HealthReport {
             schema_version: SCHEMA_VERSION,
             status,
@@ -302,6 +317,7 @@ impl Prober {
             snapshots,
             directories,
             tier_run,
+            backups,
             elapsed: start.elapsed(),
         };
         tracing::debug!(status = %report.status, elapsed = ?report.elapsed, "health check done");

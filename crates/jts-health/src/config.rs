@@ -6,6 +6,7 @@ use std::time::Duration;
 use jts_core::AbsPath;
 use jts_mounts::{MountFs, MountTarget};
 
+use crate::backups::BackupCheck;
 use crate::error::{Error, Result};
 use crate::lvm::LvmCheck;
 use crate::nas::NasTarget;
@@ -42,6 +43,7 @@ pub struct HealthConfig {
     directories: Vec<DirectoryCheck>,
     directory_budget: Duration,
     tier_run: Option<TierRunCheck>,
+    backups: Vec<BackupCheck>,
 }
 
 impl HealthConfig {
@@ -90,6 +92,11 @@ impl HealthConfig {
     pub fn tier_run(&self) -> Option<&TierRunCheck> {
         self.tier_run.as_ref()
     }
+
+    /// The backups to check.
+    pub fn backups(&self) -> &[BackupCheck] {
+        &self.backups
+    }
 }
 
 /// Builds a [`HealthConfig`]; [`HealthConfigBuilder::build`] validates it.
@@ -102,6 +109,7 @@ pub struct HealthConfigBuilder {
     directories: Vec<DirectoryCheck>,
     directory_budget: Duration,
     tier_run: Option<TierRunCheck>,
+    backups: Vec<BackupCheck>,
 }
 
 impl Default for HealthConfigBuilder {
@@ -114,6 +122,7 @@ impl Default for HealthConfigBuilder {
             directories: Vec::new(),
             directory_budget: DEFAULT_DIRECTORY_BUDGET,
             tier_run: None,
+            backups: Vec::new(),
         }
     }
 }
@@ -176,6 +185,13 @@ impl HealthConfigBuilder {
         self
     }
 
+    /// Checks the age of one backup's last archive and its last verification.
+    #[must_use]
+    pub fn backup(mut self, backup: BackupCheck) -> Self {
+        self.backups.push(backup);
+        self
+    }
+
     /// Checks the config: a non-zero timeout, no mount path twice, no empty tier or name.
     pub fn build(self) -> Result<HealthConfig> {
         if self.timeout.is_zero() {
@@ -212,6 +228,7 @@ impl HealthConfigBuilder {
             directories: self.directories,
             directory_budget: self.directory_budget,
             tier_run: self.tier_run,
+            backups: self.backups,
         })
     }
 }

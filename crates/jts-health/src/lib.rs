@@ -33,6 +33,7 @@
 //! | lvm itself | [`LvmCheck`] | `vgs`/`lvs` failed or gave no answer by the timeout | UNKNOWN |
 //! | directory usage | [`DirectoryCheck`] (opt-in: it reads every inode) | `du -sx` bytes ≥ warn/crit % of the budget; scan out of [`HealthConfig::directory_budget`]: partial | WARNING / CRITICAL; partial at least WARNING |
 //! | last tier run | [`TierRunCheck`] | `last_success_at` older than warn/crit age (36h/72h); no run recorded | WARNING / CRITICAL; unparsable UNKNOWN |
+//! | each backup | [`BackupCheck`] | last archive older than warn/crit age (36h/72h); none kept; its newest verification failed | WARNING / CRITICAL; failed verify CRITICAL |
 //!
 //! ```
 //! use std::time::Duration;
@@ -111,8 +112,11 @@
 //! `jts_directory_bytes_used`, `jts_directory_budget_bytes`, `jts_directory_budget_used_ratio`,
 //! `jts_directory_files`, `jts_directory_partial`, `jts_directory_scan_duration_seconds`
 //! (`{tier,directory}`); `jts_tier_run_status`, `jts_tier_run_last_success_timestamp_seconds`,
-//! `jts_tier_run_age_seconds`. `promtool check metrics` accepts the text.
+//! `jts_tier_run_age_seconds`; `jts_backup_status`, `jts_backup_last_success_timestamp_seconds`,
+//! `jts_backup_age_seconds`, `jts_backup_last_verify_ok`, `jts_backup_last_verify_timestamp_seconds`
+//! (`{backup}`). `promtool check metrics` accepts the text.
 
+mod backups;
 mod check;
 mod config;
 pub mod dirsize;
@@ -124,6 +128,7 @@ pub mod probe;
 mod status;
 mod tierrun;
 
+pub use backups::{BackupCheck, BackupResult, backup_result};
 pub use check::{CheckKind, Finding, HealthReport, ProbeResult, SCHEMA_VERSION, Usage, check, check_with_lvm};
 pub use config::{
     DEFAULT_DIRECTORY_BUDGET, DEFAULT_TIMEOUT, DirectoryCheck, HealthConfig, HealthConfigBuilder, MountCheck,

@@ -82,6 +82,11 @@ impl HealthReport {
             let row = ["-", "tier run", run.status.as_str(), "-", "-", "-", "-", run.message.as_str()];
             rows.push(row.map(str::to_owned));
         }
+        for backup in &self.backups {
+            let name = format!("backup {}", backup.name);
+            let row = ["-", name.as_str(), backup.status.as_str(), "-", "-", "-", "-", backup.message.as_str()];
+            rows.push(row.map(str::to_owned));
+        }
         let widths: Vec<usize> =
             (0..8).map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0)).collect();
         let mut out = String::new();
@@ -338,6 +343,37 @@ impl HealthReport {
                 run.age_seconds.map(|a| (String::new(), a.to_string())).into_iter().collect(),
             );
         }
+        let backups = |value: &dyn Fn(&crate::BackupResult) -> Option<String>| -> Samples {
+            self.backups
+                .iter()
+                .filter_map(|b| Some((format!("{{backup=\"{}\"}}", escape(&b.name)), value(b)?)))
+                .collect()
+        };
+        some(
+            "jts_backup_status",
+            "Status of the backup (last archive's age, last verification): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            backups(&|b| Some(b.status.code().to_string())),
+        );
+        some(
+            "jts_backup_last_success_timestamp_seconds",
+            "Unix time of the backup's last run that kept an archive.",
+            backups(&|b| b.last_success_at.map(|t| t.to_string())),
+        );
+        some(
+            "jts_backup_age_seconds",
+            "Seconds since the backup's last run that kept an archive.",
+            backups(&|b| b.age_seconds.map(|a| a.to_string())),
+        );
+        some(
+            "jts_backup_last_verify_ok",
+            "1 if the backup's most recent verification passed, 0 if it failed (absent: never verified).",
+            backups(&|b| b.last_verify_ok.map(|ok| u8::from(ok).to_string())),
+        );
+        some(
+            "jts_backup_last_verify_timestamp_seconds",
+            "Unix time of the backup's most recent verification.",
+            backups(&|b| b.last_verify_at.map(|t| t.to_string())),
+        );
     }
 }
 

@@ -27,6 +27,7 @@ pub fn load_checked(file: &Path, accounts: &Accounts) -> Result<HostSpec, Config
     errors.extend(jts_perms::check(&spec.perms, accounts));
     errors.extend(jts_lvm::check(&spec.lvm));
     errors.extend(jts_tiering::rules::check(&spec.rules));
+    errors.extend(jts_backup::spec::check(&spec.backups, &crate::backups::context(&spec)));
     let (fs_errors, warnings) = check_filesystems(&spec);
     errors.extend(fs_errors);
     for warning in warnings.iter().chain(&spec.warnings) {

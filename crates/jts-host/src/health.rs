@@ -1,5 +1,5 @@
 //! The spec's health config for jts-health: managed mounts by tier, volume groups,
-//! directory budgets and the tier-run age.
+//! directory budgets, the tier-run age and each backup's last archive and verification.
 
 use jts_core::{AbsPath, Root};
 use jts_mounts::MountTarget;
@@ -57,6 +57,16 @@ pub fn health_config(spec: &HostSpec, root: &Root) -> Result<jts_health::HealthC
             status_file: root.resolve(&status_file),
             warn_age: levels.tier_run_ages.0,
             crit_age: levels.tier_run_ages.1,
+        });
+    }
+    let verified_file = root.resolve(&AbsPath::new(jts_backup::state::VERIFIED_FILE)?);
+    for name in spec.backups.keys() {
+        builder = builder.backup(jts_health::BackupCheck {
+            name: name.clone(),
+            status_file: root.resolve(&AbsPath::new(jts_backup::state::last_run_file(name))?),
+            verified_file: verified_file.clone(),
+            warn_age: levels.backup_ages.0,
+            crit_age: levels.backup_ages.1,
         });
     }
     builder.build()

@@ -41,6 +41,7 @@
 mod access;
 mod adopted;
 mod apply;
+mod backups;
 mod check;
 mod consent;
 mod error;
@@ -62,6 +63,7 @@ mod upkeep;
 
 pub use access::{AccessCell, AccessReport, run_probes, verify_access};
 pub use apply::{Applied, apply, verify};
+pub use backups::{backup_locations, backups};
 pub use check::{check_filesystems, load_checked, load_for_machine};
 pub use consent::refuse_without_consent;
 pub use error::{Error, Result};

@@ -39,6 +39,8 @@ struct RawHostSpec {
     #[serde(default)]
     rules: Vec<jts_tiering::rules::RuleSpec>,
     #[serde(default)]
+    backups: std::collections::BTreeMap<String, Spanned<jts_backup::BackupSpec>>,
+    #[serde(default)]
     boot: BootSection,
     #[serde(default)]
     systemd: SystemdSection,
@@ -113,6 +115,10 @@ pub struct HealthSection {
     pub tier_run_crit_age: Option<jts_core::SpecDuration>,
     /// How long `vgs` and `lvs` may take before the VGs are UNKNOWN (default 10s).
     pub lvm_timeout: Option<jts_core::SpecDuration>,
+    /// A backup whose last archive is older than this is WARNING (default 36h).
+    pub backup_warn_age: Option<jts_core::SpecDuration>,
+    /// A backup whose last archive is older than this is CRITICAL (default 72h).
+    pub backup_crit_age: Option<jts_core::SpecDuration>,
     /// How long the directory usage scans may take together (default 10s).
     pub directory_time_budget: Option<jts_core::SpecDuration>,
     /// `[health.directory_budgets]`: directory path = planned size, e.g.
@@ -136,6 +142,8 @@ pub struct HealthLevels {
     pub lvm_timeout: std::time::Duration,
     /// Directories and their budgets in bytes.
     pub directory_budgets: Vec<(jts_core::AbsPath, u64)>,
+    /// Backup ages (warn, crit).
+    pub backup_ages: (std::time::Duration, std::time::Duration),
 }
 
 impl HealthSection {
@@ -158,6 +166,10 @@ impl HealthSection {
         if tier_run_ages.0 > tier_run_ages.1 {
             return Err("tier_run_warn_age is above tier_run_crit_age; e.g. \"36h\" and \"72h\"".to_owned());
         }
+        let backup_ages = (age(self.backup_warn_age, 36 * 3600), age(self.backup_crit_age, 72 * 3600));
+        if backup_ages.0 > backup_ages.1 {
+            return Err("backup_warn_age is above backup_crit_age; e.g. \"36h\" and \"72h\"".to_owned());
+        }
         let directory_budgets = self
             .directory_budgets
             .iter()
@@ -174,6 +186,7 @@ impl HealthSection {
             directory_time_budget: age(self.directory_time_budget, 10),
             lvm_timeout: age(self.lvm_timeout, 10),
             directory_budgets,
+            backup_ages,
         })
     }
 }
@@ -197,6 +210,8 @@ pub struct HostSpec {
     pub health_levels: HealthLevels,
     /// Lifecycle rules between tiers (`[[rules]]`).
     pub rules: Vec<jts_tiering::rules::RuleSpec>,
+    /// Backups (`[backups.NAME]`).
+    pub backups: std::collections::BTreeMap<String, Spanned<jts_backup::BackupSpec>>,
     /// What a managed mount that fails at boot does (`[boot]`).
     pub boot: jts_mounts::BootPolicy,
     /// How the rendered units run jts (`[systemd]`).
@@ -317,6 +332,7 @@ pub(crate) fn load_partial(file: &Path) -> Result<(HostSpec, Vec<SpecError>), Co
         probe_timeout,
         health_levels,
         rules: raw.rules,
+        backups: raw.backups,
         boot: raw.boot.policy(),
         systemd: SystemdSection {
             config: raw

@@ -93,6 +93,11 @@ pub(crate) fn jts_units(spec: &HostSpec, targets: &[MountTarget]) -> Vec<Rendere
     if !defragmented.is_empty() {
         files.extend(defragment_units(&defragmented));
     }
+    for (name, backup) in &spec.backups {
+        if let (Some(schedule), Some(compiled)) = (&backup.get_ref().schedule, backup.get_ref().compile(name)) {
+            files.extend(backup_units(spec, &compiled, schedule.get_ref(), &run));
+        }
+    }
     files
 }
 
@@ -157,6 +162,7 @@ fn has_anything_to_monitor(spec: &HostSpec) -> bool {
         || !spec.lvm.volume_groups.is_empty()
         || !spec.rules.is_empty()
         || !spec.health_levels.directory_budgets.is_empty()
+        || !spec.backups.is_empty()
 }
 
 /// `jts-health.service` (one `health --textfile`, exit codes 0–3 all success) and
@@ -246,6 +252,37 @@ fn snapshot_units(volume: &str, schedule: &str, run: &Invocation) -> [RenderedFi
     [
         file(&format!("/etc/systemd/system/{unit}.service"), service),
         timer(&unit, &format!("LVM snapshots of {volume}"), &format!("OnCalendar={schedule}\nPersistent=true")),
+    ]
+}
+
+/// `jts-backup-NAME.service` (`backup run NAME`, then `backup prune NAME` when it has a
+/// `keep`) and `jts-backup-NAME.timer` at its `schedule`: one pair per backup, as each
+/// has its own schedule and mounts. It waits for the source, `to` and every tier its
+/// archives move to, and reads and writes at the lowest best-effort I/O priority.
+fn backup_units(spec: &HostSpec, backup: &jts_backup::Backup, schedule: &str, run: &Invocation) -> [RenderedFile; 2] {
+    let unit = format!("jts-backup-{}", unit_name_part(&backup.name));
+    let mut paths: Vec<String> = Vec::new();
+    if let jts_backup::Source::Path { path } = &backup.source {
+        paths.push(jts_mounts::unit_path(path));
+    }
+    for dir in crate::backups::backup_locations(spec, backup).dirs {
+        let path = jts_mounts::unit_path(&dir);
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    let prune = if backup.keep.is_empty() { String::new() } else { run.exec(&format!("backup prune {}", backup.name)) };
+    let service = format!(
+        "{HEADER}[Unit]\nDescription=Back up {name} (jts) and prune its archives\n\
+         After=local-fs.target remote-fs.target\nRequiresMountsFor={}\n\n\
+         [Service]\nType=oneshot\n{}{prune}Nice=10\nIOSchedulingClass=best-effort\nIOSchedulingPriority=7\n",
+        paths.join(" "),
+        run.exec(&format!("backup run {}", backup.name)),
+        name = backup.name,
+    );
+    [
+        file(&format!("/etc/systemd/system/{unit}.service"), service),
+        timer(&unit, &format!("jts backups of {}", backup.name), &format!("OnCalendar={schedule}\nPersistent=true")),
     ]
 }
 

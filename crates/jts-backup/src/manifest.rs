@@ -1,0 +1,91 @@
+//! The manifest: what an archive holds (every file's path, size and blake3), where it
+//! came from, when, and what the hooks said. It travels inside the archive twice: as the
+//! tar's last member [`MANIFEST_MEMBER`], and in the footer ([`crate::footer`]).
+
+use serde::{Deserialize, Serialize};
+
+/// The manifest's name as the tar's last member (extracted by stock `tar` too).
+pub const MANIFEST_MEMBER: &str = ".jts-manifest.json";
+
+/// The manifest format this version writes and reads.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// One archive's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: u32,
+    /// The backup's name.
+    pub backup: String,
+    /// The archive's id (`YYYYMMDDTHHMMSSZ`, UTC).
+    pub id: String,
+    /// The jts version that wrote it.
+    pub jts_version: String,
+    /// What was read.
+    pub source: SourceIdentity,
+    /// When reading started and ended (Unix seconds).
+    pub started: i64,
+    /// See `started`.
+    pub finished: i64,
+    /// Every regular file (and dump member), in archive order.
+    pub files: Vec<FileRecord>,
+    /// Files that changed while they were read (their archived content may be torn).
+    #[serde(default)]
+    pub changed: Vec<String>,
+    /// What the hooks did.
+    #[serde(default)]
+    pub hooks: Vec<HookRecord>,
+}
+
+impl Manifest {
+    /// The bytes of file content the archive holds.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// One regular file of the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Its path relative to the source (`etc/jts/storage.toml`).
+    pub path: String,
+    /// Its size in bytes (holes included).
+    pub size: u64,
+    /// The blake3 of its content, hex.
+    pub blake3: String,
+}
+
+/// Where an archive's content came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceIdentity {
+    /// A live directory.
+    Path {
+        /// The directory.
+        path: String,
+    },
+    /// A command's output.
+    Command {
+        /// Its argv.
+        argv: Vec<String>,
+        /// The user it ran as.
+        user: Option<String>,
+        /// How it ended (`exited with status 0`).
+        status: String,
+        /// The tail of its stderr.
+        stderr: String,
+    },
+}
+
+/// One hook's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRecord {
+    /// `before` or `after`.
+    pub phase: String,
+    /// Its argv.
+    pub argv: Vec<String>,
+    /// How it ended.
+    pub status: String,
+    /// The tail of what it printed.
+    pub output: String,
+}
