@@ -238,7 +238,7 @@ impl std::fmt::Debug for Prober {
 }
 
 impl Default for Prober {
-    /// The real [`statvfs_probe`]; mounts that [`answers_from_memory`] are probed on the
+    /// The real [`statvfs_probe`]; mounts whose filesystem answers from memory are probed on the
     /// calling thread, which spares a one-shot process (`jts-provision health`) a thread
     /// start per local mount.
     fn default() -> Self {
