@@ -80,13 +80,35 @@ fn blank_machine(spec: &HostSpec) -> HostObserved {
             "groups": {"root": {"gid": 0, "members": []}}}, "paths": {}}}"#,
     )
     .unwrap();
-    let pvs = spec.lvm.volume_groups.values().flat_map(|vg| vg.get_ref().devices.iter().map(|d| d.get_ref().clone()));
-    let filesystems = spec.mounts.filesystems.values().map(|fs| fs.get_ref().device.get_ref().clone());
-    for device in pvs.chain(filesystems) {
-        let disk = jts_lvm::DeviceInfo { present: true, size: 64 << 40, signatures: Vec::new() };
-        machine.lvm.devices.insert(device, disk);
+    let empty = |size| jts_lvm::DeviceInfo { present: true, size, signatures: Vec::new() };
+    for vg in spec.lvm.volume_groups.values().map(|vg| vg.get_ref()) {
+        let size = room_for(vg) / vg.devices.len().max(1) as u64;
+        for device in &vg.devices {
+            machine.lvm.devices.insert(device.get_ref().clone(), empty(size));
+        }
+    }
+    for fs in spec.mounts.filesystems.values() {
+        machine.lvm.devices.insert(fs.get_ref().device.get_ref().clone(), empty(64 << 40));
     }
     machine
+}
+
+/// Bytes of devices that hold everything `vg` asks for, twice over: at least 64 TiB,
+/// more when hostile sizes ask for more.
+fn room_for(vg: &jts_lvm::VgSpec) -> u64 {
+    let (mut fixed, mut percent) = match vg.reserve {
+        jts_lvm::Reserve::Size(size) => (size.bytes(), 0),
+        jts_lvm::Reserve::Percent(p) => (0, u64::from(p)),
+    };
+    for volume in vg.volumes.values().map(|volume| volume.get_ref()) {
+        match volume.size {
+            jts_lvm::SizeRequest::Size(size) => fixed += size.bytes(),
+            jts_lvm::SizeRequest::Percent(p) => percent += u64::from(p),
+            jts_lvm::SizeRequest::Rest => fixed += 1 << 30,
+        }
+    }
+    let share = 100u64.saturating_sub(percent).max(1);
+    (fixed.saturating_mul(200) / share).max(64 << 40)
 }
 
 /// Checks `text`; when accepted, plans it and asserts what check promised.

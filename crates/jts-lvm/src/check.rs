@@ -15,6 +15,10 @@ use crate::spec::{LvmSpec, Reserve, SizeRequest, VgSpec};
 /// metadata bigger.
 const MIN_EXTENT_SIZE: u64 = 1 << 20;
 
+/// The largest data alignment jts accepts: far past any erase block or RAID stripe,
+/// and small enough that the PV's data area cannot start beyond its device.
+const MAX_DATA_ALIGNMENT: u64 = 1 << 30;
+
 /// Checks the spec against itself. Whether it fits the devices is the planner's
 /// business ([`crate::plan()`] returns a [`crate::CapacityError`]).
 pub fn check(spec: &LvmSpec) -> Vec<SpecError> {
@@ -90,6 +94,16 @@ fn check_vg<'a>(
             format!("data alignment {alignment} is not a positive whole number of KiB; use e.g. \"1MiB\" or \"4MiB\""),
         ));
     }
+    if let Some(alignment) = vg.data_alignment.filter(|a| a.bytes() > MAX_DATA_ALIGNMENT) {
+        errors.push(error(
+            spanned,
+            format!("{key}.data_alignment"),
+            format!(
+                "data alignment {alignment} is larger than 1GiB; it is the SSD erase block or RAID stripe, \
+                 a few MiB at most: use e.g. \"1MiB\" or \"4MiB\""
+            ),
+        ));
+    }
     let mut rest: Option<&str> = None;
     let mut percent_total: u32 = match vg.reserve {
         Reserve::Percent(percent) => u32::from(percent),
@@ -151,10 +165,20 @@ fn check_vg<'a>(
             )));
         }
     }
+    let unpercented = vg.volumes.iter().find(|(_, v)| !matches!(v.get_ref().size, SizeRequest::Percent(_)));
     if percent_total > 100 {
         errors.push(error(spanned, &key, format!(
             "the percentages of {name} (volumes plus reserve) add up to {percent_total}%, more than 100%; lower them"
         )));
+    } else if let (100, Some((other, _))) = (percent_total, unpercented) {
+        errors.push(error(
+            spanned,
+            &key,
+            format!(
+                "the percentages of {name} (volumes plus reserve) add up to 100%, which leaves nothing for {other}; \
+             lower them, or size {other} as a percentage too"
+            ),
+        ));
     }
 }
 
@@ -312,6 +336,38 @@ mod tests {
             assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
         }
         assert_eq!(errors.len(), 10, "{joined}");
+    }
+
+    #[test]
+    fn percentages_that_take_everything_leave_nothing_for_the_other_volumes() {
+        let errors = messages(
+            r#"
+            [volume_groups.vg]
+            devices = ["/dev/vda"]
+            reserve = "10%"
+            [volume_groups.vg.volumes.lv_x]
+            size = "90%"
+            [volume_groups.vg.volumes.lv_y]
+            size = "1GiB"
+            "#,
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("add up to 100%, which leaves nothing for lv_y"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_data_alignment_past_any_erase_block_or_stripe_is_refused() {
+        let errors = messages(
+            r#"
+            [volume_groups.vg]
+            devices = ["/dev/vda"]
+            data_alignment = "999TiB"
+            [volume_groups.vg.volumes.lv_x]
+            size = "rest"
+            "#,
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("data alignment 999TiB is larger than 1GiB"), "{errors:?}");
     }
 
     #[test]

@@ -44,10 +44,8 @@ impl VgSpec {
     }
 }
 
-/// `[volume_groups.VG.volumes.LV]`: one logical volume.
-///
-/// Mount keys (`mount_point`, `mount_options`, `owner`, `group`, `mode`) are not part of
-/// this section yet; they come with the mounts crate.
+/// `[volume_groups.VG.volumes.LV]`: one logical volume, and where its filesystem is
+/// mounted (the host crate turns the mount keys into an fstab line and a root directory).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeSpec {
