@@ -3,8 +3,9 @@
 //! pages, the bash completion) and purges it, leaving none of its files behind.
 
 use std::path::Path;
+use std::time::Duration;
 
-use jts_testkit::{repo_root, require_root, tool};
+use jts_testkit::{repo_root, require_root, tool, tool_within};
 
 const PACKAGE: &str = "jts-provision";
 
@@ -28,7 +29,8 @@ fn root_deb_installs_works_and_purges_cleanly() {
     assert!(!installed(), "{PACKAGE} is already installed here; `dpkg --purge {PACKAGE}` first");
     assert!(!Path::new("/usr/bin/jts-provision").exists(), "/usr/bin/jts-provision exists but not from the package");
     let script = repo_root().join("scripts/build-deb.sh");
-    let build = tool("bash", &[script.to_str().unwrap()]);
+    // A release build from scratch: minutes on two cores, more while other builds run.
+    let build = tool_within(Duration::from_secs(30 * 60), "bash", &[script.to_str().unwrap()]);
     build.expect_code(0);
     let deb = repo_root().join(build.stdout.lines().last().expect("build-deb.sh prints the .deb's path").trim());
     assert!(deb.is_file(), "{build:?}");
