@@ -15,7 +15,7 @@ use crate::scan::Candidate;
 /// unlinks durable. Returns the directories that lost a file.
 pub(crate) fn delete_files(
     from: &Dir,
-    candidates: &[Candidate],
+    candidates: impl Iterator<Item = Candidate>,
     report: &mut RuleReport,
     context: &Context<'_>,
 ) -> Result<BTreeSet<PathBuf>> {

@@ -842,7 +842,7 @@ mod tests {
                 older_than: SpecDuration::from_secs(86_400),
                 larger_than: None,
             };
-            scan(&from, &selector, SystemTime::now(), &BTreeSet::new()).unwrap()
+            scan(&from, &selector, SystemTime::now(), &BTreeSet::new()).unwrap().iter().collect()
         }
 
         /// Every file below `warm`: final names decompressed, temporaries as they are.

@@ -94,12 +94,11 @@ fn plan_rule(
         plan.idle = idle;
         select(root, rule, open_for_write, progress)
     });
-    let planned = planned.and_then(|mut candidates| {
-        plan.open_for_writing = candidates.iter().filter(|c| c.open_for_writing).map(|c| c.path.clone()).collect();
-        candidates.retain(|c| !c.open_for_writing);
-        plan.files = candidates.len() as u64;
-        plan.bytes = candidates.iter().map(|c| c.size).sum();
-        plan.examples = candidates.iter().take(EXAMPLES).map(|c| c.path.clone()).collect();
+    let planned = planned.and_then(|mut selection| {
+        plan.open_for_writing = selection.take_open_for_writing();
+        plan.files = selection.len() as u64;
+        plan.bytes = selection.bytes();
+        plan.examples = selection.iter().take(EXAMPLES).map(|c| c.path).collect();
         if let RuleAction::Move { to, reserve, compress, .. } = &rule.action {
             let (from, to) = (Dir::open(root, &rule.from)?, Dir::open(root, to)?);
             let available = to.available_bytes()?;

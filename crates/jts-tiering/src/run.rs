@@ -16,7 +16,7 @@ use crate::journal::{Journal, STATE_DIR};
 use crate::mover::{Mover, recover};
 use crate::report::{RuleReport, RunReport};
 use crate::rules::{Rule, RuleAction};
-use crate::scan::{Candidate, open_for_write_files, scan_with_heartbeat};
+use crate::scan::{Candidate, Selection, open_for_write_files, scan_with_heartbeat};
 
 /// The status file: written atomically after every run, read by `jts-provision health`.
 pub const STATUS_FILE: &str = "/var/lib/jts/tier/last-run.json";
@@ -228,17 +228,13 @@ struct Limits {
 
 impl Limits {
     /// Keeps the first candidates that fit.
-    fn apply(self, candidates: &mut Vec<Candidate>) {
+    fn apply(self, selection: &mut Selection) {
         let (mut files, mut bytes) = (0u64, 0u64);
-        let fits = candidates
-            .iter()
-            .take_while(|candidate| {
-                files += 1;
-                bytes = bytes.saturating_add(candidate.size);
-                self.files.is_none_or(|max| files <= max) && self.bytes.is_none_or(|max| bytes <= max)
-            })
-            .count();
-        candidates.truncate(fits);
+        selection.keep_while(|candidate| {
+            files += 1;
+            bytes = bytes.saturating_add(candidate.size);
+            self.files.is_none_or(|max| files <= max) && self.bytes.is_none_or(|max| bytes <= max)
+        });
     }
 
     fn consume(&mut self, report: &RuleReport) {
@@ -285,31 +281,31 @@ fn run_rule_into(
         report.idle = Some(idle);
         return Ok(());
     }
-    let mut candidates = select(root, rule, open_for_write, context.progress)?;
-    for busy in candidates.iter().filter(|candidate| candidate.open_for_writing) {
-        report.skip(&busy.path, "open for writing by a process; left for a later run");
+    let mut selection = select(root, rule, open_for_write, context.progress)?;
+    for busy in selection.take_open_for_writing() {
+        report.skip(&busy, "open for writing by a process; left for a later run");
     }
-    candidates.retain(|candidate| !candidate.open_for_writing);
-    report.selected_files = candidates.len() as u64;
-    report.selected_bytes = candidates.iter().map(|c| c.size).sum();
-    limits.apply(&mut candidates);
+    report.selected_files = selection.len() as u64;
+    report.selected_bytes = selection.bytes();
+    limits.apply(&mut selection);
     match &rule.action {
         RuleAction::Delete => {
             let from = Dir::open(root, &rule.from)?;
-            let emptied = delete_files(&from, &candidates, report, context)?;
+            let emptied = delete_files(&from, selection.iter(), report, context)?;
             if rule.prune_empty_dirs {
                 report.pruned_dirs = prune_empty_dirs(&from, &emptied)?;
             }
         }
         RuleAction::Move { to, compress, verify, reserve } => {
             let mover = Mover::new(root, (&rule.from, to), *compress, rule.prune_empty_dirs, report, context)?;
+            let files_only = RunOptions { batch_bytes: u64::MAX, ..context.options.clone() };
             if mover.same_filesystem()? {
-                for chunk in candidates.chunks(context.options.batch_files.max(1)) {
-                    mover.rename_batch(chunk)?;
+                for chunk in batches(selection.iter(), &files_only) {
+                    mover.rename_batch(&chunk)?;
                 }
             } else {
-                let batches: Vec<&[Candidate]> = batches(&candidates, context.options).collect();
-                copy_pipelined(&mover, &batches, &mut journals, (*verify, *reserve), &rule.name, context)?;
+                let batches = batches(selection.iter(), context.options);
+                copy_pipelined(&mover, batches, &mut journals, (*verify, *reserve), &rule.name, context)?;
             }
         }
     }
@@ -322,7 +318,7 @@ fn run_rule_into(
 /// batches, of disjoint files, and settles each on its own.
 fn copy_pipelined(
     mover: &Mover<'_>,
-    batches: &[&[Candidate]],
+    batches: impl Iterator<Item = Vec<Candidate>>,
     journals: &mut [Journal; 2],
     (verify, reserve): (crate::rules::Verify, u64),
     rule: &str,
@@ -342,7 +338,7 @@ fn copy_pipelined(
                 committing.map(finish).transpose()?;
                 return Err(Error::Cancelled { rule: rule.to_owned() });
             }
-            let copied = mover.copy(number, batch, reserve, &mut lock(slot))?;
+            let copied = mover.copy(number, &batch, reserve, &mut lock(slot))?;
             // The previous batch is settled before this one commits. If it failed (the
             // destination full, say), this one is committed as far as it got, so that no
             // temporary is left behind, and the rule stops with the first error.
@@ -376,36 +372,39 @@ pub(crate) fn idle(root: &Root, rule: &Rule) -> Result<Option<String>> {
     }))
 }
 
-/// The files `rule` selects now, in path order, including those open for writing (marked).
+/// The files `rule` selects now, in [`Selection`] order, including those open for
+/// writing (marked).
 pub(crate) fn select(
     root: &Root,
     rule: &Rule,
     open_for_write: &BTreeSet<(u64, u64)>,
     progress: &Progress,
-) -> Result<Vec<Candidate>> {
+) -> Result<Selection> {
     let from = jts_core::nofollow::open_dir(root, &rule.from)?;
     Ok(scan_with_heartbeat(&from, &rule.selector, SystemTime::now(), open_for_write, &|| progress.beat())?)
 }
 
-/// Consecutive slices of at most `batch_files` files and `batch_bytes` bytes (at least
-/// one file each).
-fn batches<'c>(candidates: &'c [Candidate], options: &RunOptions) -> impl Iterator<Item = &'c [Candidate]> {
-    let mut rest = candidates;
+/// Consecutive batches of at most `batch_files` files and `batch_bytes` bytes (at least
+/// one file each), made as they are asked for.
+fn batches(
+    mut candidates: impl Iterator<Item = Candidate>,
+    options: &RunOptions,
+) -> impl Iterator<Item = Vec<Candidate>> {
+    let (max_files, max_bytes) = (options.batch_files.max(1), options.batch_bytes);
+    let mut next = candidates.next();
     std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut bytes = 0u64;
-        let mut take = 0;
-        for candidate in rest.iter().take(options.batch_files.max(1)) {
-            if take > 0 && bytes + candidate.size > options.batch_bytes {
-                break;
+        let mut batch = vec![next.take()?];
+        let mut bytes = batch[0].size;
+        while batch.len() < max_files {
+            let Some(candidate) = candidates.next() else { break };
+            if bytes.saturating_add(candidate.size) > max_bytes {
+                next = Some(candidate);
+                return Some(batch);
             }
             bytes += candidate.size;
-            take += 1;
+            batch.push(candidate);
         }
-        let (batch, tail) = rest.split_at(take);
-        rest = tail;
+        next = candidates.next();
         Some(batch)
     })
 }
@@ -542,15 +541,17 @@ mod tests {
     fn batches_respect_files_and_bytes_and_never_come_out_empty() {
         let options = RunOptions { batch_files: 3, batch_bytes: 100, ..RunOptions::default() };
         let all = candidates(&[10, 10, 10, 10, 90, 500, 1, 1]);
-        let sizes: Vec<Vec<u64>> = batches(&all, &options).map(|b| b.iter().map(|c| c.size).collect()).collect();
+        let sizes: Vec<Vec<u64>> =
+            batches(all.into_iter(), &options).map(|b| b.iter().map(|c| c.size).collect()).collect();
         assert_eq!(sizes, [vec![10, 10, 10], vec![10, 90], vec![500], vec![1, 1]]);
     }
 
     #[test]
     fn limits_keep_the_first_candidates_that_fit_and_are_consumed_by_what_was_done() {
-        let mut some = candidates(&[5, 5, 5, 5]);
+        let mut some = Selection::of(&[("a", 5), ("b", 5), ("c", 5), ("d", 5)]);
         Limits { files: Some(3), bytes: Some(12) }.apply(&mut some);
-        assert_eq!(some.len(), 2, "the third file would make 15 bytes");
+        let kept: Vec<PathBuf> = some.iter().map(|c| c.path).collect();
+        assert_eq!(kept, [PathBuf::from("a"), PathBuf::from("b")], "the third file would make 15 bytes");
         let mut limits = Limits { files: Some(3), bytes: None };
         limits.consume(&RuleReport { moved_files: 1, duplicates: 1, ..RuleReport::default() });
         assert_eq!(limits.files, Some(1));

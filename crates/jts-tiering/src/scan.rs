@@ -6,6 +6,8 @@
 //! candidates. The decision for one file is the pure [`Selector::selects`].
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -73,20 +75,169 @@ fn epoch_seconds(time: SystemTime) -> i64 {
     }
 }
 
+/// The files a scan selected, held compactly: a directory's path once, its selected
+/// files' names in one buffer, and per file only what identifies it (the device is the
+/// walk's). A million candidates take about 60 bytes each; [`Selection::iter`] hands them
+/// out as [`Candidate`]s, in path order, one at a time.
+#[derive(Debug, Default)]
+pub struct Selection {
+    dev: u64,
+    dirs: Vec<SelectedDir>,
+    /// `(directory, file)` indexes, in path order.
+    order: Vec<(u32, u32)>,
+}
+
+/// One directory's selected files.
+#[derive(Debug)]
+struct SelectedDir {
+    /// Relative to the walk's root.
+    path: PathBuf,
+    /// The files' names, back to back; each file knows where its name ends.
+    names: Vec<u8>,
+    files: Vec<SelectedFile>,
+}
+
+/// A selected file, without its directory and device.
+#[derive(Debug, Clone, Copy)]
+struct SelectedFile {
+    name_end: u32,
+    mtime_nsec: u32,
+    ctime_nsec: u32,
+    open_for_writing: bool,
+    size: u64,
+    mtime: i64,
+    ctime: i64,
+    ino: u64,
+}
+
+impl SelectedDir {
+    fn name(&self, index: usize) -> &[u8] {
+        let start = index.checked_sub(1).map_or(0, |before| self.files[before].name_end as usize);
+        &self.names[start..self.files[index].name_end as usize]
+    }
+
+    /// The bytes of the relative path of file `index`: the directory, `/`, the name.
+    fn path_bytes(&self, index: usize) -> impl Iterator<Item = u8> + '_ {
+        let dir = self.path.as_os_str().as_bytes();
+        let separator = (!dir.is_empty()).then_some(b'/');
+        dir.iter().copied().chain(separator).chain(self.name(index).iter().copied())
+    }
+}
+
+/// Where a name just appended to `names` ends (a directory's names stay far below 4 GiB).
+fn end_of(names: &[u8]) -> u32 {
+    u32::try_from(names.len()).expect("a directory's selected names exceed 4 GiB")
+}
+
+impl Selection {
+    fn new(dev: u64, dirs: Vec<SelectedDir>) -> Self {
+        let mut order: Vec<(u32, u32)> = Vec::with_capacity(dirs.iter().map(|dir| dir.files.len()).sum());
+        for (d, dir) in (0u32..).zip(&dirs) {
+            order.extend((0u32..).zip(&dir.files).map(|(f, _)| (d, f)));
+        }
+        // Path order, as `Path`'s own ordering and `jts_core::walk::tree_order` have it:
+        // byte by byte with `/` lowest, so a directory's files and subdirectories interleave.
+        order.sort_unstable_by(|&(da, fa), &(db, fb)| {
+            let (a, b) = (&dirs[da as usize], &dirs[db as usize]);
+            if da == db {
+                return a.name(fa as usize).cmp(b.name(fb as usize));
+            }
+            let key = |byte: u8| if byte == b'/' { 0 } else { byte };
+            a.path_bytes(fa as usize).map(key).cmp(b.path_bytes(fb as usize).map(key))
+        });
+        Self { dev, dirs, order }
+    }
+
+    /// How many files are selected.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether nothing is selected.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The selected files' bytes.
+    pub fn bytes(&self) -> u64 {
+        self.order.iter().map(|&(d, f)| self.dirs[d as usize].files[f as usize].size).sum()
+    }
+
+    /// The selected files, in path order.
+    pub fn iter(&self) -> impl Iterator<Item = Candidate> + '_ {
+        self.order.iter().map(|&(d, f)| {
+            let dir = &self.dirs[d as usize];
+            let file = &dir.files[f as usize];
+            Candidate {
+                path: dir.path.join(OsStr::from_bytes(dir.name(f as usize))),
+                size: file.size,
+                mtime: file.mtime,
+                mtime_nsec: i64::from(file.mtime_nsec),
+                ctime: file.ctime,
+                ctime_nsec: i64::from(file.ctime_nsec),
+                dev: self.dev,
+                ino: file.ino,
+                open_for_writing: file.open_for_writing,
+            }
+        })
+    }
+
+    /// Takes the files some process has open for writing out of the selection, and
+    /// returns their paths.
+    pub fn take_open_for_writing(&mut self) -> Vec<PathBuf> {
+        let busy: Vec<PathBuf> = self.iter().filter(|c| c.open_for_writing).map(|c| c.path).collect();
+        self.retain_not_open();
+        busy
+    }
+
+    /// Keeps the first files while `keep` says yes, and drops the rest.
+    pub fn keep_while(&mut self, mut keep: impl FnMut(&Candidate) -> bool) {
+        let kept = self.iter().take_while(|candidate| keep(candidate)).count();
+        self.order.truncate(kept);
+    }
+
+    fn retain_not_open(&mut self) {
+        let dirs = &self.dirs;
+        self.order.retain(|&(d, f)| !dirs[d as usize].files[f as usize].open_for_writing);
+    }
+
+    /// A selection of files `(name, size)` in one top directory, for tests.
+    #[cfg(test)]
+    pub(crate) fn of(files: &[(&str, u64)]) -> Self {
+        let mut dir = SelectedDir { path: PathBuf::new(), names: Vec::new(), files: Vec::new() };
+        for (ino, &(name, size)) in (1..).zip(files) {
+            dir.names.extend_from_slice(name.as_bytes());
+            let name_end = end_of(&dir.names);
+            let (mtime_nsec, ctime_nsec, mtime, ctime) = (0, 0, 0, 0);
+            dir.files.push(SelectedFile {
+                name_end,
+                mtime_nsec,
+                ctime_nsec,
+                open_for_writing: false,
+                size,
+                mtime,
+                ctime,
+                ino,
+            });
+        }
+        Self::new(1, vec![dir])
+    }
+}
+
 /// Walks the directory `root` and returns the regular files `selector` selects at `now`,
-/// sorted by path, leaving out files whose `(dev, ino)` is in `open_for_write` (see
-/// [`open_for_write_files`]) and the mover's temporaries. Symlinks are never followed and
-/// directories on another filesystem than `root` are not entered. Entries that vanish
-/// during the walk are skipped.
+/// in path order, leaving out files whose `(dev, ino)` is in
+/// `open_for_write` (see [`open_for_write_files`]) and the mover's temporaries. Symlinks
+/// are never followed and directories on another filesystem than `root` are not entered.
+/// Entries that vanish during the walk are skipped.
 pub fn scan(
     root: &Node,
     selector: &Selector,
     now: SystemTime,
     open_for_write: &BTreeSet<(u64, u64)>,
-) -> Result<Vec<Candidate>> {
-    let mut candidates = scan_with_heartbeat(root, selector, now, open_for_write, &|| {})?;
-    candidates.retain(|candidate| !candidate.open_for_writing);
-    Ok(candidates)
+) -> Result<Selection> {
+    let mut selection = scan_with_heartbeat(root, selector, now, open_for_write, &|| {})?;
+    selection.retain_not_open();
+    Ok(selection)
 }
 
 /// [`scan`], but files open for writing are included, marked
@@ -98,73 +249,85 @@ pub fn scan_with_heartbeat(
     now: SystemTime,
     open_for_write: &BTreeSet<(u64, u64)>,
     beat: &(dyn Fn() + Sync),
-) -> Result<Vec<Candidate>> {
+) -> Result<Selection> {
     if root.kind() != FileKind::Directory {
         return Err(Error::NotADirectory { path: root.path().to_path_buf(), found: root.kind().name() });
     }
-    let now = epoch_seconds(now);
-    let root_dev = root.stat().st_dev;
-    let mut candidates = Vec::new();
+    let walk = Walk { dev: root.stat().st_dev, selector, now: epoch_seconds(now), open_for_write };
+    let mut dirs = Vec::new();
     let mut subdirs = Vec::new();
-    walk_dir(root, Path::new(""), root_dev, selector, now, open_for_write, &mut candidates, &mut subdirs)?;
-    candidates.append(&mut jts_core::walk::in_parallel(subdirs, |(dir, relative): Pending, found, next| {
+    walk.read_dir(root, Path::new(""), &mut dirs, &mut subdirs)?;
+    dirs.append(&mut jts_core::walk::in_parallel(subdirs, |(dir, relative): Pending, found, next| {
         beat();
-        walk_dir(&dir, &relative, root_dev, selector, now, open_for_write, found, next)
+        walk.read_dir(&dir, &relative, found, next)
     })?);
-    candidates.sort_unstable_by(|a, b| jts_core::walk::tree_order(&a.path, &b.path));
-    Ok(candidates)
+    Ok(Selection::new(walk.dev, dirs))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn walk_dir(
-    dir: &Node,
-    relative: &Path,
-    root_dev: u64,
-    selector: &Selector,
+/// What every directory of one scan is read with.
+struct Walk<'a> {
+    dev: u64,
+    selector: &'a Selector,
     now: i64,
-    open_for_write: &BTreeSet<(u64, u64)>,
-    candidates: &mut Vec<Candidate>,
-    stack: &mut Vec<Pending>,
-) -> Result<()> {
-    for name in jts_core::walk::read_names(dir)? {
-        if crate::names::is_temp_name(&name) {
-            continue;
-        }
-        let Some(stat) = dir.stat_child(&name)? else { continue };
-        let path = relative.join(&name);
-        match FileKind::of(&stat) {
-            FileKind::Directory if stat.st_dev == root_dev => {
-                // Opened with O_NOFOLLOW; if it was swapped for something else since the
-                // lstat, it is skipped.
-                let Some(child) = dir.child(&name)? else { continue };
-                let same = child.kind() == FileKind::Directory
-                    && child.stat().st_dev == stat.st_dev
-                    && child.stat().st_ino == stat.st_ino;
-                if same {
-                    stack.push((child, path));
-                }
+    open_for_write: &'a BTreeSet<(u64, u64)>,
+}
+
+impl Walk<'_> {
+    /// Reads the directory `dir` (at `relative`): its selected files become one entry
+    /// of `selected`, its subdirectories on the same filesystem go to `stack`.
+    fn read_dir(
+        &self,
+        dir: &Node,
+        relative: &Path,
+        selected: &mut Vec<SelectedDir>,
+        stack: &mut Vec<Pending>,
+    ) -> Result<()> {
+        let mut here = SelectedDir { path: relative.to_path_buf(), names: Vec::new(), files: Vec::new() };
+        for name in jts_core::walk::read_names(dir)? {
+            if crate::names::is_temp_name(&name) {
+                continue;
             }
-            FileKind::File => {
-                let (dev, ino) = (stat.st_dev, stat.st_ino);
-                let size = u64::try_from(stat.st_size).unwrap_or(0);
-                if selector.selects(&path.to_string_lossy(), size, stat.st_mtime, now) {
-                    candidates.push(Candidate {
-                        path,
-                        size,
-                        mtime: stat.st_mtime,
-                        mtime_nsec: stat.st_mtime_nsec,
-                        ctime: stat.st_ctime,
-                        ctime_nsec: stat.st_ctime_nsec,
-                        dev,
-                        ino,
-                        open_for_writing: open_for_write.contains(&(dev, ino)),
-                    });
+            let Some(stat) = dir.stat_child(&name)? else { continue };
+            match FileKind::of(&stat) {
+                FileKind::Directory if stat.st_dev == self.dev => {
+                    // Opened with O_NOFOLLOW; if it was swapped for something else since the
+                    // lstat, it is skipped.
+                    let Some(child) = dir.child(&name)? else { continue };
+                    let same = child.kind() == FileKind::Directory
+                        && child.stat().st_dev == stat.st_dev
+                        && child.stat().st_ino == stat.st_ino;
+                    if same {
+                        stack.push((child, relative.join(&name)));
+                    }
                 }
+                FileKind::File => {
+                    let size = u64::try_from(stat.st_size).unwrap_or(0);
+                    let path = relative.join(&name);
+                    if self.selector.selects(&path.to_string_lossy(), size, stat.st_mtime, self.now) {
+                        here.names.extend_from_slice(name.as_bytes());
+                        here.files.push(SelectedFile {
+                            name_end: end_of(&here.names),
+                            // Nanoseconds are below 10^9.
+                            mtime_nsec: u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
+                            ctime_nsec: u32::try_from(stat.st_ctime_nsec).unwrap_or(0),
+                            open_for_writing: self.open_for_write.contains(&(stat.st_dev, stat.st_ino)),
+                            size,
+                            mtime: stat.st_mtime,
+                            ctime: stat.st_ctime,
+                            ino: stat.st_ino,
+                        });
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
+        if !here.files.is_empty() {
+            here.names.shrink_to_fit();
+            here.files.shrink_to_fit();
+            selected.push(here);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The `(dev, ino)` of every regular file some process has open for writing (`O_WRONLY`

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jts_core::nofollow::open_root;
 use jts_core::{Root, SpecDuration};
 use jts_tiering::glob::Glob;
-use jts_tiering::scan::{Selector, open_for_write_files, scan};
+use jts_tiering::scan::{Selector, open_for_write_files, scan, scan_with_heartbeat};
 use nix::sys::stat::{UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
 use proptest::prelude::*;
@@ -137,8 +137,8 @@ fn selector(include: &[&str], exclude: &[&str], days: u64) -> Selector {
     }
 }
 
-fn paths(candidates: &[jts_tiering::scan::Candidate]) -> Vec<String> {
-    candidates.iter().map(|c| c.path.to_string_lossy().into_owned()).collect()
+fn paths(selection: &jts_tiering::scan::Selection) -> Vec<String> {
+    selection.iter().map(|c| c.path.to_string_lossy().into_owned()).collect()
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn scans_a_real_tree_without_following_symlinks() {
     let root = open_root(&Root::new(tier.path()).unwrap()).unwrap();
     let found = scan(&root, &selector(&["**/*.log"], &["x/skip/**"], 7), now(), &BTreeSet::new()).unwrap();
     assert_eq!(paths(&found), ["a.log", "x/y/z/deep.log"]);
-    let a = &found[0];
+    let a = found.iter().next().unwrap();
     let meta = std::fs::metadata(tier.path().join("a.log")).unwrap();
     assert_eq!((a.size, a.dev, a.ino, a.mtime), (meta.len(), meta.dev(), meta.ino(), meta.mtime()));
 
@@ -197,4 +197,60 @@ fn future_mtimes_are_never_old() {
     let root = open_root(&Root::new(tier.path()).unwrap()).unwrap();
     let later = now() + Duration::from_secs(86_400);
     assert!(scan(&root, &selector(&[], &[], 0), later, &BTreeSet::new()).unwrap().is_empty());
+}
+
+#[test]
+fn a_selection_keeps_each_name_with_its_own_file_through_sorting_and_taking_out() {
+    let tier = tempfile::tempdir().unwrap();
+    // Written in an order unlike the sorted one, with names of different lengths.
+    for (path, days) in [("b/zz.log", 30), ("b/a", 30), ("b/mmm-long-name.log", 30), ("c.log", 30), ("a/x", 30)] {
+        write(tier.path(), path, days);
+    }
+    let busy = tier.path().join("b/a");
+    let writer = std::fs::OpenOptions::new().append(true).open(&busy).unwrap();
+    set_mtime(&busy, now_secs() - 30 * DAY);
+
+    let root = open_root(&Root::new(tier.path()).unwrap()).unwrap();
+    let mut found = scan_with_heartbeat(&root, &selector(&[], &[], 7), now(), &open_for_write_files(), &|| {}).unwrap();
+    assert_eq!(paths(&found), ["a/x", "b/a", "b/mmm-long-name.log", "b/zz.log", "c.log"]);
+    assert_eq!(found.take_open_for_writing(), [PathBuf::from("b/a")]);
+    drop(writer);
+    assert_eq!(paths(&found), ["a/x", "b/mmm-long-name.log", "b/zz.log", "c.log"]);
+    for candidate in found.iter() {
+        let meta = std::fs::symlink_metadata(tier.path().join(&candidate.path)).unwrap();
+        assert_eq!((candidate.ino, candidate.size), (meta.ino(), meta.len()), "{}", candidate.path.display());
+    }
+    let mut seen = 0;
+    found.keep_while(|_| {
+        seen += 1;
+        seen <= 3
+    });
+    assert_eq!(paths(&found), ["a/x", "b/mmm-long-name.log", "b/zz.log"]);
+    assert_eq!((found.len(), found.bytes()), (3, found.iter().map(|c| c.size).sum()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// A selection comes out in `Path`'s own order, however files and subdirectories
+    /// interleave (names with `-` and `.` sort below `/`).
+    #[test]
+    fn a_selection_is_in_path_order(paths_in in prop::collection::btree_set("[ab.-]{1,2}(/[ab.-]{1,2}){0,2}", 1..24)) {
+        let tier = tempfile::tempdir().unwrap();
+        let mut written = Vec::new();
+        for path in &paths_in {
+            let full = tier.path().join(path);
+            // A name taken by a directory cannot also be a file, and the other way round.
+            if full.ancestors().skip(1).any(|a| a.is_file()) || full.is_dir() || path.split('/').any(|c| c == "." || c == "..") {
+                continue;
+            }
+            write(tier.path(), path, 30);
+            written.push(PathBuf::from(path));
+        }
+        written.sort();
+        let root = open_root(&Root::new(tier.path()).unwrap()).unwrap();
+        let found = scan(&root, &selector(&[], &[], 7), now(), &BTreeSet::new()).unwrap();
+        let found: Vec<PathBuf> = found.iter().map(|c| c.path).collect();
+        prop_assert_eq!(found, written);
+    }
 }
