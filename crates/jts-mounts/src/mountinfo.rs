@@ -101,8 +101,13 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<MountInfo>> {
 
 /// Reads and parses `/proc/self/mountinfo`.
 pub fn read_mountinfo() -> Result<Vec<MountInfo>> {
+    use std::io::Read;
     let path = "/proc/self/mountinfo";
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    let read = |source| Error::Read { path: path.into(), source };
+    // The file reports size 0, so `read_to_string` would start from a 32-byte read and
+    // double: one buffer that holds a typical table makes it one read and an end.
+    let mut text = String::with_capacity(64 << 10);
+    std::fs::File::open(path).and_then(|mut file| file.read_to_string(&mut text)).map_err(read)?;
     parse_mountinfo(&text)
 }
 
