@@ -154,6 +154,8 @@ fn plan(global: &GlobalArgs, root: &Root, args: &PlanArgs) -> anyhow::Result<Exi
 fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let cli_allows = &args.consent.allow_destroy;
     let spec = load_spec(global, root)?;
+    // Once an apply has run here, the lock is there: plan under it, observing once.
+    let held = if args.dry_run { None } else { jts_host::lock_if_present(root)? };
     let planned = plan_observed(&spec, root, cli_allows)?;
     output::warnings(&planned.warnings);
     if let Some(exit) = nothing_to_run(&planned, root, global.json) {
@@ -163,13 +165,22 @@ fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<E
         output::dry_run(&planned.report, global.json);
         return Ok(Exit::Ok);
     }
-    // Planned again under the lock: another apply may have run meanwhile, and the plan
-    // must see jts's own state directories, which the lock has just made.
-    let _lock = lock(root, "apply")?;
-    let planned = plan_observed(&spec, root, cli_allows)?;
-    if let Some(exit) = nothing_to_run(&planned, root, global.json) {
-        return Ok(exit);
-    }
+    let (_lock, planned) = match held {
+        Some(mut held) => {
+            held.announce("jts-provision apply")?;
+            (held, planned)
+        }
+        // The first apply on this host: planned again under the lock, which has just
+        // made jts's own state directories, and another apply may have run meanwhile.
+        None => {
+            let lock = lock(root, "apply")?;
+            let planned = plan_observed(&spec, root, cli_allows)?;
+            if let Some(exit) = nothing_to_run(&planned, root, global.json) {
+                return Ok(exit);
+            }
+            (lock, planned)
+        }
+    };
     let mut journal = jts_host::open_journal(root, args.journal.as_deref(), "apply")?;
     let runner = SystemRunner;
     let ctx = Context { root, runner: &runner };

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use nix::fcntl::{Flock, FlockArg, OFlag, openat};
@@ -15,7 +16,7 @@ use crate::path::{AbsPath, Root};
 /// An exclusive `flock` on a file in jts's state directory (under the root), held until
 /// dropped. The file names its holder: process id, command and start time.
 #[derive(Debug)]
-pub struct StateLock(#[allow(dead_code, reason = "held, not read: the lock ends when it is dropped")] Flock<File>);
+pub struct StateLock(Flock<File>, PathBuf);
 
 impl StateLock {
     /// Takes the lock `dir/name` for `command` (`"jts-provision apply"`), creating `dir`
@@ -23,20 +24,50 @@ impl StateLock {
     /// when another process holds it; never waits.
     pub fn take(root: &Root, dir: &AbsPath, name: &str, mode: u32, command: &str) -> Result<Self> {
         let dir_node = create_dir_all(root, dir, mode)?;
-        let path = root.resolve(dir).join(name);
         let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(&reopen_dir(&dir_node)?, name, flags, Mode::from_bits_truncate(0o600))
-            .map_err(|err| Error::io("open", &path, err))?;
-        let mut lock = match Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => lock,
-            Err((file, nix::errno::Errno::EWOULDBLOCK)) => return Err(Error::Locked { path, holder: holder(file) }),
-            Err((_, errno)) => return Err(Error::io("lock", &path, errno)),
+        let mut lock = Self::lock_at(&dir_node, name, flags)?;
+        lock.announce(command)?;
+        Ok(lock)
+    }
+
+    /// Takes the lock `dir/name` only if that file is there already, and neither creates
+    /// nor writes anything: `Ok(None)` when it is missing. A command that may find nothing
+    /// to do takes it this way, and [`StateLock::announce`]s itself once it has work.
+    pub fn take_existing(root: &Root, dir: &AbsPath, name: &str) -> Result<Option<Self>> {
+        let missing =
+            |err: &Error| matches!(err, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+        let dir_node = match crate::nofollow::lookup(root, dir) {
+            Ok(crate::nofollow::Lookup::Found(node)) if node.kind() == crate::nofollow::FileKind::Directory => node,
+            Ok(_) => return Ok(None),
+            // No root directory yet (a fresh `--root`): no lock either.
+            Err(err) if missing(&err) => return Ok(None),
+            Err(err) => return Err(err),
         };
+        match Self::lock_at(&dir_node, name, OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(err) if missing(&err) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Writes the holder line, `command (pid N, since TIME)`, into the lock file.
+    pub fn announce(&mut self, command: &str) -> Result<()> {
         let since = humantime::format_rfc3339_seconds(SystemTime::now());
         let holder = format!("{command} (pid {}, since {since})\n", std::process::id());
+        let lock = &mut self.0;
         let written = lock.set_len(0).and_then(|()| lock.rewind()).and_then(|()| lock.write_all(holder.as_bytes()));
-        written.map_err(|source| Error::Io { op: "write", path, source })?;
-        Ok(Self(lock))
+        written.map_err(|source| Error::Io { op: "write", path: self.1.clone(), source })
+    }
+
+    fn lock_at(dir: &crate::nofollow::Node, name: &str, flags: OFlag) -> Result<Self> {
+        let path = dir.path().join(name);
+        let fd = openat(&reopen_dir(dir)?, name, flags, Mode::from_bits_truncate(0o600))
+            .map_err(|err| Error::io("open", &path, err))?;
+        match Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Self(lock, path)),
+            Err((file, nix::errno::Errno::EWOULDBLOCK)) => Err(Error::Locked { path, holder: holder(file) }),
+            Err((_, errno)) => Err(Error::io("lock", &path, errno)),
+        }
     }
 }
 
@@ -79,6 +110,28 @@ fn holder(mut file: File) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn taking_an_existing_lock_creates_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AbsPath::new("/var/lib/jts").unwrap();
+        let fresh = Root::new(dir.path().join("fresh")).unwrap();
+        assert!(StateLock::take_existing(&fresh, &state, "lock").unwrap().is_none(), "a root not made yet");
+        let root = Root::new(dir.path()).unwrap();
+        assert!(StateLock::take_existing(&root, &state, "lock").unwrap().is_none());
+        assert!(!dir.path().join("var").exists(), "nothing made for a missing lock");
+
+        drop(StateLock::take(&root, &state, "lock", 0o755, "jts-provision apply").unwrap());
+        let file = dir.path().join("var/lib/jts/lock");
+        let before = std::fs::read_to_string(&file).unwrap();
+        let mut held = StateLock::take_existing(&root, &state, "lock").unwrap().expect("the lock is there");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "taken without writing");
+        let err = StateLock::take(&root, &state, "lock", 0o755, "jts-provision apply").unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        held.announce("jts-provision snapshot create").unwrap();
+        let now = std::fs::read_to_string(&file).unwrap();
+        assert!(now.starts_with("jts-provision snapshot create (pid "), "{now}");
+    }
 
     #[test]
     fn a_second_taker_is_told_who_holds_the_lock() {

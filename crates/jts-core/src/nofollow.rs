@@ -136,12 +136,22 @@ impl Node {
     }
 
     /// Sets the permission bits of this very file; refuses symlinks.
+    ///
+    /// The descriptor is an `O_PATH` one, which `fchmod` refuses, so the mode is set
+    /// through its `/proc/self/fd` entry, looked up from a descriptor of that directory
+    /// opened once per process: the kernel resolves one name, not four.
     pub fn chmod(&self, mode: u32) -> Result<()> {
-        use std::os::unix::fs::PermissionsExt;
+        static PROC_FDS: std::sync::OnceLock<std::result::Result<OwnedFd, Errno>> = std::sync::OnceLock::new();
         if self.kind() == FileKind::Symlink {
             return Err(Error::NotADirectory { path: self.path.clone(), found: "symlink" });
         }
-        std::fs::set_permissions(self.proc_path(), std::fs::Permissions::from_mode(mode))
+        let fds = PROC_FDS.get_or_init(|| {
+            nix::fcntl::open("/proc/self/fd", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        });
+        let fds = fds.as_ref().map_err(|err| Error::io("open", "/proc/self/fd", *err))?;
+        let entry = self.fd.as_raw_fd().to_string();
+        let mode = Mode::from_bits_truncate(mode);
+        nix::sys::stat::fchmodat(fds, entry.as_str(), mode, nix::sys::stat::FchmodatFlags::FollowSymlink)
             .map_err(|err| Error::io("chmod", &self.path, err))
     }
 

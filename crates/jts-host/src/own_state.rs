@@ -24,6 +24,14 @@ pub fn lock(root: &Root, command: &str) -> Result<StateLock> {
     Ok(StateLock::take(root, &AbsPath::new(STATE_DIR)?, "lock", 0o755, command)?)
 }
 
+/// [`lock`], but only when an earlier run has made the lock file, and without writing
+/// to it: `None` on a host jts has not changed yet. `apply` plans under this lock, so
+/// that it observes the machine once, and a run that finds nothing to do (or refuses)
+/// still leaves everything as it was; it names itself with [`StateLock::announce`] once it has work.
+pub fn lock_if_present(root: &Root) -> Result<Option<StateLock>> {
+    Ok(StateLock::take_existing(root, &AbsPath::new(STATE_DIR)?, "lock")?)
+}
+
 use crate::Result;
 
 /// Opens a new journal for `command` (`apply`, `snapshot-create`, …): in `dir` when given
