@@ -17,6 +17,9 @@
 # rsync and cp leave their writes in the page cache; jts returns only when they are on
 # disk. So each peer is timed alone and with a final `sync` (same durability as jts).
 #
+# Physical limit: `dd` with O_DIRECT reads the source device and writes as many bytes to
+# the destination, in the same run; each tool is reported as a share of that time.
+#
 # Selection: `jts-provision tier plan` against `find -type f -name '*.log' -mtime +7` on a
 # 200,000-file tree (half old), warm cache, best of 5.
 #
@@ -127,8 +130,21 @@ for round in $(seq "$rounds"); do
     check_moved jts-readback
 done
 
+# The physical limit in this run: the source device read sequentially, then as many
+# bytes written to the destination filesystem, both with O_DIRECT (no page cache), fsynced.
+# A move reads and writes every byte once; metadata and small files only add to it.
+mib=$((bytes / 1048576 + 1))
+refill
+/usr/bin/time -f "%e" -o "$work/time" dd if="$hot" of=/dev/null bs=1M count="$mib" iflag=direct status=none
+read_s=$(cat "$work/time")
+/usr/bin/time -f "%e" -o "$work/time" dd if=/dev/zero of="$work/root/warm/dd.tmp" bs=1M count="$mib" oflag=direct conv=fsync status=none
+write_s=$(cat "$work/time")
+rm -f "$work/root/warm/dd.tmp"
+echo "limit $(python3 -c "print($read_s + $write_s)") 0" >>"$work/results"
+
 echo
 echo "Moving $files files, $((bytes / 1048576)) MiB, ext4 loop → btrfs loop, cold cache (best of $rounds):"
+echo "physical limit: dd read of the source device ${read_s}s + dd write to the destination ${write_s}s (O_DIRECT)"
 python3 - "$work/results" "$bytes" <<'EOF'
 import sys
 rows = [line.split() for line in open(sys.argv[1])]
@@ -138,10 +154,10 @@ for name, secs, rss in rows:
     secs, rss = float(secs), int(rss)
     if name not in best or secs < best[name][0]:
         best[name] = (secs, max(rss, best.get(name, (0, 0))[1]))
-jts = best["jts"][0]
-print(f"{'tool':<12} {'seconds':>8} {'MB/s':>8} {'peak RSS':>10}  jts speed relative to it")
+jts, limit = best["jts"][0], best.pop("limit")[0]
+print(f"{'tool':<12} {'seconds':>8} {'MB/s':>8} {'peak RSS':>10}  {'jts speed relative to it':>24}  share of the limit")
 for name, (secs, rss) in best.items():
-    print(f"{name:<12} {secs:>8.2f} {total / secs / 1e6:>8.0f} {rss / 1024:>7.1f} MiB  {secs / jts:>5.2f}x")
+    print(f"{name:<12} {secs:>8.2f} {total / secs / 1e6:>8.0f} {rss / 1024:>7.1f} MiB  {secs / jts:>23.2f}x  {limit / secs:>17.0%}")
 print(f"(jts-readback relative to rsync+sync: {best['rsync+sync'][0] / best['jts-readback'][0]:.2f}x)")
 EOF
 
