@@ -1,7 +1,6 @@
 //! `backup run`, `list`, `verify`, `prune` and `restore`: the spec's `[backups.NAME]`
 //! through jts-backup, printed.
 
-use std::io::IsTerminal;
 use std::time::{Duration, SystemTime};
 
 use jts_backup::state::{VerifyRecord, read_verified, write_verified};
@@ -51,7 +50,8 @@ fn run_backups(global: &GlobalArgs, root: &Root, backups: &[Backup]) -> anyhow::
     let mut exit = Exit::Ok;
     let mut reports = Vec::new();
     for backup in backups {
-        let bar = (!global.json && !global.quiet && std::io::stderr().is_terminal()).then(progress_bar);
+        let bar =
+            crate::output::progress_bar(global, "{spinner} {elapsed} {binary_bytes} read ({binary_bytes_per_sec})");
         let progress = |bytes| {
             if let Some(bar) = &bar {
                 bar.set_position(bytes);
@@ -281,16 +281,4 @@ fn restore(
             Ok(Exit::Failed)
         }
     }
-}
-
-/// A progress line on stderr, redrawn by indicatif's own thread.
-fn progress_bar() -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new_spinner();
-    let template = "{spinner} {elapsed} {binary_bytes} read ({binary_bytes_per_sec})";
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
 }

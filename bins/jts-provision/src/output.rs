@@ -221,3 +221,19 @@ pub fn snapshots(snapshots: &[jts_lvm::SnapshotInfo], json: bool) {
         say!("{:<12} {:<40} {:<16} {age:>10} {fill:>8}  {state}", snap.vg, snap.name, snap.origin);
     }
 }
+
+/// A progress line on stderr in indicatif's `template`, redrawn by indicatif's own
+/// thread; none for `--json`, `--quiet` or a stderr that is not a terminal.
+pub fn progress_bar(global: &crate::cli::GlobalArgs, template: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if global.json || global.quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    Some(bar)
+}

@@ -2,7 +2,6 @@
 //! jts-tiering, each rule of a run in a child process (`jts_tiering::process`).
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use jts_core::{Root, human_bytes};
@@ -68,7 +67,10 @@ fn run_rules(global: &GlobalArgs, root: &Root, rules: &[Rule], args: &TierRunArg
         Err(err) => return Err(err.into()),
     };
     let started_at = jts_tiering::run::unix_now();
-    let bar = (!global.json && !global.quiet && std::io::stderr().is_terminal()).then(progress_bar);
+    let bar = crate::output::progress_bar(
+        global,
+        "{spinner} {elapsed} {binary_bytes} copied ({binary_bytes_per_sec}), {msg}",
+    );
     let command = RuleCommand {
         prefix: child_prefix(global),
         io_timeout: Duration::from(args.select.io_timeout),
@@ -186,16 +188,4 @@ fn print_run(report: &RunReport, json: bool) {
             say!("  ERROR: {error}");
         }
     }
-}
-
-/// A progress line on stderr, redrawn by indicatif's own thread.
-fn progress_bar() -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new_spinner();
-    let template = "{spinner} {elapsed} {binary_bytes} copied ({binary_bytes_per_sec}), {msg}";
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
 }

@@ -7,7 +7,7 @@
 //!
 //! - [`Size`], [`SpecDuration`], [`Mode`] and [`Principal`]: the units, permission modes
 //!   and owners a spec is written in ([`serde_via_str!`] for more such types), and
-//!   [`human_bytes`] to print sizes;
+//!   [`human_bytes`] and [`human_duration`] to print sizes and ages;
 //! - [`AbsPath`] and [`Root`]: validated spec paths and `--root` re-rooting;
 //! - [`nofollow`]: walking those paths without ever following a symlink, and [`walk`]:
 //!   whole trees on a few threads;
@@ -60,7 +60,7 @@ pub use managed::{ManagedFile, ObservedFiles, observe_files, read_managed};
 pub use mode::Mode;
 pub use path::{AbsPath, Root};
 pub use principal::{Principal, check_name};
-pub use size::{Size, human_bytes};
+pub use size::{Size, human_bytes, human_duration};
 pub use spec_error::SpecError;
 pub use step::{Context, Drift, Plan, PlanReport, Refusal, Step, StepInfo};
 pub use watched::{Heard, WatchedChild};

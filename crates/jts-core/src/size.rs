@@ -79,6 +79,17 @@ impl fmt::Display for Size {
     }
 }
 
+/// A duration for messages and tables, to two units: `42s`, `5m 2s`, `5h 2m`, `3d 4h`.
+pub fn human_duration(seconds: u64) -> String {
+    let s = seconds;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
 /// A byte count for messages and tables: `512 B`, `300 MiB`, `1.5 GiB` (tenths truncated,
 /// never rounded up past what is there).
 pub fn human_bytes(bytes: u64) -> String {

@@ -95,9 +95,9 @@ pub fn backup_result(
                 };
                 let message = format!(
                     "last archive {} ago (warn after {}, crit after {})",
-                    humanize(age),
-                    humanize(check.warn_age.as_secs()),
-                    humanize(check.crit_age.as_secs())
+                    jts_core::human_duration(age),
+                    jts_core::human_duration(check.warn_age.as_secs()),
+                    jts_core::human_duration(check.crit_age.as_secs())
                 );
                 (status, message, Some(at), Some(age))
             }
@@ -132,17 +132,7 @@ pub fn backup_result(
 }
 
 fn humanize_since(now: i64, at: i64) -> String {
-    humanize(u64::try_from(now.saturating_sub(at)).unwrap_or(0))
-}
-
-/// `3d 4h`, `5h 2m`, `42s`.
-fn humanize(s: u64) -> String {
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
-    }
+    jts_core::human_duration(u64::try_from(now.saturating_sub(at)).unwrap_or(0))
 }
 
 #[cfg(test)]

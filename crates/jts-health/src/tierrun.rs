@@ -88,9 +88,9 @@ pub fn tier_run_result(check: &TierRunCheck, contents: io::Result<String>, now: 
     let status = classify_age(check, Duration::from_secs(age));
     let message = format!(
         "last successful tier run {} ago (warn after {}, crit after {})",
-        humanize(Duration::from_secs(age)),
-        humanize(check.warn_age),
-        humanize(check.crit_age)
+        jts_core::human_duration(age),
+        jts_core::human_duration(check.warn_age.as_secs()),
+        jts_core::human_duration(check.crit_age.as_secs())
     );
     result(status, message, Some(at), Some(age))
 }
@@ -104,17 +104,6 @@ pub fn classify_age(check: &TierRunCheck, age: Duration) -> Status {
         Status::Warning
     } else {
         Status::Ok
-    }
-}
-
-/// `3d 4h`, `5h 2m`, `42s`.
-fn humanize(duration: Duration) -> String {
-    let s = duration.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
     }
 }
 
