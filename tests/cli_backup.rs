@@ -42,6 +42,24 @@ volume = "lv_missing"
 to = "/data/warm/e"
 keep = { daily = 0 }
 
+[backups.btrfs]
+volume = "lv_backup"
+to = "/data/warm/g"
+
+[backups.raw]
+volume = "lv_raw"
+to = "/data/warm/h"
+
+[volume_groups.vg_jts]
+devices = ["/dev/nvme0n1"]
+
+[volume_groups.vg_jts.volumes.lv_backup]
+size = "10GiB"
+filesystem = "btrfs"
+
+[volume_groups.vg_jts.volumes.lv_raw]
+size = "10GiB"
+
 [backups.typo]
 path = "/srv"
 to = "/data/warm/f"
@@ -69,6 +87,8 @@ compress = "zstd"
         ("backups.nested.user", "applies to a `command` source only"),
         ("backups.lv.volume", "lv_missing is no volume of this spec"),
         ("backups.lv.keep", "every count is 0"),
+        ("backups.btrfs.volume", "lv_backup holds btrfs"),
+        ("backups.raw.volume", "lv_raw is a raw volume"),
         ("backups.none.to", "rule zip-warm compresses"),
     ];
     for (key, message) in expect {

@@ -57,7 +57,7 @@ fn run_backups(global: &GlobalArgs, root: &Root, backups: &[Backup]) -> anyhow::
                 bar.set_position(bytes);
             }
         };
-        let result = jts_backup::run(root, backup, SystemTime::now(), &progress);
+        let result = jts_backup::run(&jts_core::SystemRunner, root, backup, SystemTime::now(), &progress);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

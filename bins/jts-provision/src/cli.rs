@@ -372,6 +372,31 @@ pub enum SnapshotCommand {
         #[arg(long, value_name = "DIR")]
         journal: Option<PathBuf>,
     },
+    /// Roll a volume back to one of its snapshots (`lvconvert --merge`). Everything written
+    /// to the volume since the snapshot is lost and the snapshot is consumed, so
+    /// `--allow-destroy` must name the volume. The merge starts now when the volume is not
+    /// in use; when it is mounted, at its next activation: stop what uses it and unmount it
+    /// first to roll back now (the command says how).
+    ///
+    /// Example: jts-provision snapshot rollback lv_postgres --snapshot
+    /// lv_postgres-snap-20261203T183000Z --allow-destroy lv_postgres
+    Rollback {
+        /// The volume to roll back (an LV of the spec).
+        #[arg(value_name = "LV")]
+        volume: String,
+        /// The snapshot to roll back to (`snapshot list` shows them).
+        #[arg(long, value_name = "NAME")]
+        snapshot: String,
+        /// Consent: the rollback runs only when this names the volume.
+        #[arg(long, value_name = "LV")]
+        allow_destroy: Vec<String>,
+        /// Print the command and when the merge would happen, without running it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the journal here instead of ROOT/var/lib/jts/journal.
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

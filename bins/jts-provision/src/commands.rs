@@ -261,6 +261,30 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
             }
             (plan, journal, "snapshot-prune")
         }
+        SnapshotCommand::Rollback { volume, snapshot, allow_destroy, dry_run, journal } => {
+            let mut plan = match jts_lvm::plan_rollback(&spec.lvm, &observed, volume, snapshot) {
+                Ok(plan) => plan,
+                Err(err @ jts_lvm::Error::NoVolume { .. }) => {
+                    eprintln!("error: {err}");
+                    return Ok(Exit::Invalid);
+                }
+                Err(err) => return Err(err.into()),
+            };
+            if *dry_run {
+                output::dry_run(&plan.report(root), global.json);
+                return Ok(Exit::Ok);
+            }
+            if plan.refused.is_empty() && !allow_destroy.contains(volume) {
+                plan.refused.push(jts_core::Refusal {
+                    object: volume.clone(),
+                    path: None,
+                    reason: format!("rolling {volume} back destroys everything written to it since {snapshot}"),
+                    fix: format!("if you mean it, pass --allow-destroy {volume}"),
+                });
+                plan.steps.clear();
+            }
+            (plan, journal, "snapshot-rollback")
+        }
     };
     let report = plan.report(root);
     if !report.refused.is_empty() {
@@ -276,7 +300,13 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
     let ctx = Context { root, runner: &SystemRunner };
     let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
     output::applied(&applied, &[], journal.path(), global.json);
-    Ok(if applied.failed.is_some() { Exit::Failed } else { Exit::Ok })
+    if applied.failed.is_some() {
+        return Ok(Exit::Failed);
+    }
+    if let Some(advice) = plan.steps.first().and_then(jts_lvm::deferred_merge_note) {
+        eprintln!("note: {advice}");
+    }
+    Ok(Exit::Ok)
 }
 
 /// Prints the completion script of `shell`, generated from the argument definitions.

@@ -9,6 +9,9 @@ pub enum Error {
     /// A path, descriptor, lock or command failed in jts-core.
     #[error(transparent)]
     Core(#[from] jts_core::Error),
+    /// Reading LVM failed.
+    #[error(transparent)]
+    Lvm(#[from] jts_lvm::Error),
     /// A file-system call failed.
     #[error("{op} {}: {source}", .path.display())]
     Io {
@@ -68,6 +71,20 @@ pub enum Error {
         /// The target directory.
         path: PathBuf,
         /// What is wrong, with the fix.
+        what: String,
+    },
+    /// Reading was stopped from outside (a `volume` source's snapshot went over budget);
+    /// the caller says why.
+    #[error("reading was stopped")]
+    Stopped,
+    /// A backup's archive is complete, but what it borrowed could not be given back.
+    #[error("backup {backup}: the archive {} is complete, but {what}", .archive.display())]
+    Cleanup {
+        /// The backup.
+        backup: String,
+        /// The finished archive.
+        archive: PathBuf,
+        /// What is left behind, with the command that removes it.
         what: String,
     },
     /// The request names something that does not exist.

@@ -6,7 +6,8 @@
 //! - [`retention`]: the pure planner [`prune_plan`] (calendar periods in UTC, the newest
 //!   archive always kept), and [`prune()`], which applies it over every tier;
 //! - [`run()`]: one backup into `NAME-YYYYMMDDTHHMMSSZ.tar.zst`, written under a
-//!   temporary name, synced and renamed; [`list_archives`], [`verify_archive`] and
+//!   temporary name, synced and renamed; a `volume` source is read through a temporary
+//!   LVM snapshot mounted read-only, kept within its COW budget, and always removed; [`list_archives`], [`verify_archive`] and
 //!   [`restore()`] read archives back.
 //!
 //! **The archive format.** A POSIX pax tar compressed with zstd: owners, modes,
@@ -46,6 +47,7 @@ mod run;
 pub mod spec;
 pub mod state;
 mod verify;
+mod volume;
 mod write;
 
 pub use calendar::{archive_id, parse_archive_id};
@@ -56,5 +58,5 @@ pub use prune::{PruneOutcome, prune};
 pub use restore::{INCOMPLETE_MARKER, Restored, restore};
 pub use retention::prune_plan;
 pub use run::{RunReport, lock, run, unix};
-pub use spec::{Backup, BackupSpec, Source};
+pub use spec::{Backup, BackupSpec, Source, VolumeSource};
 pub use verify::{Verified, rolling_sample, verify_archive};

@@ -59,6 +59,22 @@ pub struct FileRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SourceIdentity {
+    /// An LV, read through a temporary snapshot mounted read-only.
+    Volume {
+        /// The LV's VG.
+        vg: String,
+        /// The LV.
+        lv: String,
+        /// The snapshot that was read (removed since).
+        snapshot: String,
+        /// The filesystem (`ext4`, `xfs`).
+        filesystem: String,
+        /// The filesystem's UUID (the origin's: a snapshot keeps it).
+        uuid: String,
+        /// How full the snapshot's COW space was when the archive was finished
+        /// (`"12.57%"`), when lvm2 reported it.
+        cow_fill: Option<String>,
+    },
     /// A live directory.
     Path {
         /// The directory.

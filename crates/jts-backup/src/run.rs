@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use jts_core::nofollow::{self, FileKind, Lookup};
-use jts_core::{AbsPath, Root, StateLock};
+use jts_core::{AbsPath, Root, Runner, StateLock};
 use nix::fcntl::{OFlag, RenameFlags, openat, renameat2};
 use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
@@ -21,6 +21,7 @@ use crate::manifest::{HookRecord, MANIFEST_FORMAT, Manifest, SourceIdentity};
 use crate::names::{archive_name, parse_temp, spool_name, temp_name};
 use crate::spec::{Backup, OnHookFailure, Source};
 use crate::state;
+use crate::volume::Volume;
 use crate::write::ArchiveWriter;
 
 /// What one backup run made.
@@ -93,17 +94,18 @@ fn clean_temporaries(dir: &OwnedFd, dir_path: &Path, backup: &str) -> Result<Vec
 /// `hooks.before` runs first; `hooks.after` runs whenever it ran, once the source is
 /// read. A failed hook fails the backup when `on_hook_failure = "abort"`. A failed
 /// source, or a failed hook that aborts, keeps no archive.
-pub fn run(root: &Root, backup: &Backup, now: SystemTime, progress: &dyn Fn(u64)) -> Result<RunReport> {
-    if let Source::Volume { .. } = backup.source {
-        return Err(Error::Source {
-            backup: backup.name.clone(),
-            what: "volume sources are not supported by this version yet; use a `path` source on the mounted \
-                   filesystem, or a `command` source that dumps the database"
-                .to_owned(),
-        });
-    }
+pub fn run(
+    runner: &dyn Runner,
+    root: &Root,
+    backup: &Backup,
+    now: SystemTime,
+    progress: &dyn Fn(u64),
+) -> Result<RunReport> {
     let (dir, to) = open_to(root, backup)?;
-    let cleaned = clean_temporaries(&dir, &to, &backup.name)?;
+    let mut cleaned = clean_temporaries(&dir, &to, &backup.name)?;
+    if let Source::Volume(source) = &backup.source {
+        cleaned.extend(Volume { backup: &backup.name, source }.clean_leftovers(runner, root)?);
+    }
     let started = unix(now);
     let id = archive_id(started);
     let final_name = archive_name(&backup.name, &id);
@@ -134,7 +136,7 @@ pub fn run(root: &Root, backup: &Backup, now: SystemTime, progress: &dyn Fn(u64)
         }
     }
     let after_hook = || after.as_ref().map(|argv| run_hook("after", argv, (*hook_timeout).into()));
-    let (manifest, archive_bytes) = write_archive(root, backup, &target, started, progress, hooks, after_hook)?;
+    let (manifest, archive_bytes) = write_archive(runner, root, backup, &target, started, progress, hooks, after_hook)?;
     Ok(RunReport {
         backup: backup.name.clone(),
         id,
@@ -201,7 +203,9 @@ fn run_hook(phase: &str, argv: &[String], timeout: Duration) -> HookRun {
 /// Writes the archive of `backup` under its temporary name, the source read, the after
 /// hook run, the manifest last; syncs and renames it. Removes the temporary (and a
 /// dump's spool) on any failure.
+#[allow(clippy::too_many_arguments, reason = "one call site; the pieces of one run")]
 fn write_archive(
+    runner: &dyn Runner,
     root: &Root,
     backup: &Backup,
     target: &Target<'_>,
@@ -225,7 +229,7 @@ fn write_archive(
             backup.level,
             progress,
         )?;
-        let read = read_source(root, backup, target, &mut writer);
+        let read = read_source(runner, root, backup, target, &mut writer);
         let after = after_hook();
         let source = read?;
         if let Some(after) = after {
@@ -276,6 +280,7 @@ fn remove_quietly(target: &Target<'_>, name: &str) {
 
 /// Reads `backup`'s source into `writer`, returning its identity for the manifest.
 fn read_source(
+    runner: &dyn Runner,
     root: &Root,
     backup: &Backup,
     target: &Target<'_>,
@@ -296,7 +301,7 @@ fn read_source(
             remove_quietly(target, &spool);
             result
         }
-        Source::Volume { .. } => unreachable!("refused before the archive is started"),
+        Source::Volume(source) => Volume { backup: &backup.name, source }.read(runner, root, target.id, writer),
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use jts_core::{AbsPath, Size, SpecDuration, SpecError};
+use jts_fs::FsKind;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
@@ -80,14 +81,14 @@ pub enum OnHookFailure {
     Continue,
 }
 
+/// The COW fill past which a `volume` backup fails when `max_cow_percent` is not given.
+pub const DEFAULT_MAX_COW_PERCENT: u8 = 90;
+
 /// What a backup reads, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// An LV of the spec, through a temporary snapshot.
-    Volume {
-        /// The LV's name.
-        lv: String,
-    },
+    Volume(VolumeSource),
     /// A live directory.
     Path {
         /// The directory.
@@ -110,11 +111,26 @@ impl Source {
     /// `"volume"`, `"path"` or `"command"`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Volume { .. } => "volume",
+            Self::Volume(_) => "volume",
             Self::Path { .. } => "path",
             Self::Command { .. } => "command",
         }
     }
+}
+
+/// A `volume` source, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSource {
+    /// The LV's VG.
+    pub vg: String,
+    /// The LV's name.
+    pub lv: String,
+    /// The filesystem on it (ext4 or xfs), which says how to mount the snapshot.
+    pub filesystem: FsKind,
+    /// The snapshot's COW space (`None`: a tenth of the origin).
+    pub snapshot_size: Option<Size>,
+    /// The COW fill, in percent, past which the backup fails.
+    pub max_cow_percent: u8,
 }
 
 /// A checked backup, ready to run: what [`BackupSpec::compile`] makes of a `[backups.NAME]`.
@@ -138,9 +154,18 @@ pub struct Backup {
 
 impl BackupSpec {
     /// The runnable backup; `None` when [`check`] reports a problem with its source.
-    pub fn compile(&self, name: &str) -> Option<Backup> {
+    pub fn compile(&self, name: &str, context: &SpecContext) -> Option<Backup> {
         let source = match (&self.volume, &self.path, &self.command) {
-            (Some(lv), None, None) => Source::Volume { lv: lv.get_ref().clone() },
+            (Some(lv), None, None) => {
+                let volume = context.volumes.iter().find(|v| v.name == *lv.get_ref())?;
+                Source::Volume(VolumeSource {
+                    vg: volume.vg.clone(),
+                    lv: volume.name.clone(),
+                    filesystem: volume.filesystem,
+                    snapshot_size: self.snapshot_size.as_ref().map(|s| *s.get_ref()),
+                    max_cow_percent: self.max_cow_percent.as_ref().map_or(DEFAULT_MAX_COW_PERCENT, |p| *p.get_ref()),
+                })
+            }
             (None, Some(path), None) => Source::Path { path: path.get_ref().clone() },
             (None, None, Some(argv)) => Source::Command {
                 argv: argv.get_ref().clone(),
@@ -171,10 +196,21 @@ impl BackupSpec {
 /// `[[rules]]` that move or delete files (by `from`, `action` and `compress`).
 #[derive(Debug, Clone, Default)]
 pub struct SpecContext {
-    /// Every LV name declared under `[volume_groups.VG.volumes]`.
-    pub volumes: Vec<String>,
+    /// Every LV declared under `[volume_groups.VG.volumes]`.
+    pub volumes: Vec<VolumeView>,
     /// Each rule: its name, its `from`, whether it deletes, and whether it compresses.
     pub rules: Vec<RuleView>,
+}
+
+/// The parts of an LV declaration a `volume` source needs.
+#[derive(Debug, Clone)]
+pub struct VolumeView {
+    /// Its VG.
+    pub vg: String,
+    /// The LV's name.
+    pub name: String,
+    /// The filesystem the spec makes on it.
+    pub filesystem: FsKind,
 }
 
 /// The parts of a `[[rules]]` entry the backup checks need.
@@ -355,15 +391,33 @@ fn check_source(backup: &BackupSpec, context: &SpecContext, push: &mut impl FnMu
         );
     }
     if let Some(lv) = &backup.volume {
-        if !context.volumes.iter().any(|v| v == lv.get_ref()) {
-            push(
+        match context.volumes.iter().find(|v| v.name == *lv.get_ref()) {
+            None => push(
                 span(lv),
                 "volume",
                 format!(
                     "{} is no volume of this spec; name an LV declared under [volume_groups.VG.volumes]",
                     lv.get_ref()
                 ),
-            );
+            ),
+            Some(VolumeView { filesystem: FsKind::Ext4 | FsKind::Xfs, .. }) => {}
+            Some(VolumeView { filesystem: FsKind::Btrfs, .. }) => push(
+                span(lv),
+                "volume",
+                format!(
+                    "{} holds btrfs, whose LVM snapshot cannot be mounted beside its origin (both have one fsid); \
+                     use a `path` source on a btrfs read-only subvolume snapshot instead",
+                    lv.get_ref()
+                ),
+            ),
+            Some(VolumeView { filesystem: FsKind::None, .. }) => push(
+                span(lv),
+                "volume",
+                format!(
+                    "{} is a raw volume with no filesystem to archive; use a `command` source that dumps it",
+                    lv.get_ref()
+                ),
+            ),
         }
     }
     if let Some(argv) = &backup.command {

@@ -14,6 +14,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
@@ -42,6 +44,7 @@ pub struct ArchiveWriter<'p> {
     links: HashMap<(u64, u64), String>,
     bytes: u64,
     progress: &'p dyn Fn(u64),
+    stop: Option<Arc<AtomicBool>>,
     buffer: Vec<u8>,
 }
 
@@ -79,8 +82,14 @@ impl<'p> ArchiveWriter<'p> {
             links: HashMap::new(),
             bytes: 0,
             progress,
+            stop: None,
             buffer: vec![0; CHUNK],
         })
+    }
+
+    /// Stops reading at the next chunk once `flag` is set (with [`Error::Stopped`]).
+    pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
     }
 
     /// An error writing the archive: out of space, or another I/O error on the temporary.
@@ -241,6 +250,9 @@ impl<'p> ArchiveWriter<'p> {
             hash_zeros(&mut hasher, offset - at);
             let mut done = 0u64;
             while done < len {
+                if self.stop.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+                    return Err(Error::Stopped);
+                }
                 let want = usize::try_from((len - done).min(CHUNK as u64)).unwrap_or(CHUNK);
                 let got = if short { 0 } else { read_at(&file, &mut buffer[..want], offset + done, path)? };
                 if got == 0 {

@@ -1,7 +1,7 @@
 //! The host's backups: `[backups.NAME]` with what the rest of the spec tells about them
 //! (the LVs it declares, and the `[[rules]]` that move archives to other tiers).
 
-use jts_backup::spec::{RuleView, SpecContext};
+use jts_backup::spec::{RuleView, SpecContext, VolumeView};
 use jts_backup::{Backup, Locations};
 use jts_core::AbsPath;
 
@@ -9,7 +9,11 @@ use crate::spec::HostSpec;
 
 /// The spec's LVs and rules, as the backup checks see them.
 pub(crate) fn context(spec: &HostSpec) -> SpecContext {
-    let volumes = spec.lvm.volume_groups.values().flat_map(|vg| vg.get_ref().volumes.keys().cloned()).collect();
+    let volumes = spec
+        .lvm
+        .volumes()
+        .map(|(vg, lv, volume)| VolumeView { vg: vg.to_owned(), name: lv.to_owned(), filesystem: volume.filesystem })
+        .collect();
     let rules = spec
         .rules
         .iter()
@@ -36,11 +40,12 @@ pub fn backups(spec: &HostSpec, names: &[String]) -> Result<Vec<Backup>, String>
         };
         return Err(format!("no backup named {unknown:?}: {list}"));
     }
+    let context = context(spec);
     Ok(spec
         .backups
         .iter()
         .filter(|(name, _)| names.is_empty() || names.contains(name))
-        .filter_map(|(name, backup)| backup.get_ref().compile(name))
+        .filter_map(|(name, backup)| backup.get_ref().compile(name, &context))
         .collect())
 }
 

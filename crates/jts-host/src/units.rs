@@ -94,7 +94,9 @@ pub(crate) fn jts_units(spec: &HostSpec, targets: &[MountTarget]) -> Vec<Rendere
         files.extend(defragment_units(&defragmented));
     }
     for (name, backup) in &spec.backups {
-        if let (Some(schedule), Some(compiled)) = (&backup.get_ref().schedule, backup.get_ref().compile(name)) {
+        if let (Some(schedule), Some(compiled)) =
+            (&backup.get_ref().schedule, backup.get_ref().compile(name, &crate::backups::context(spec)))
+        {
             files.extend(backup_units(spec, &compiled, schedule.get_ref(), &run));
         }
     }

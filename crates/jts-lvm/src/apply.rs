@@ -130,6 +130,20 @@ pub fn recheck(step: &LvmStep, runner: &dyn Runner) -> Result<()> {
                 None => Err(stale(format!("{vg}/{name} does not exist"))),
             }
         }
+        LvmStep::MergeSnapshot { vg, origin, name, .. } => {
+            let lvs = read_lvs(runner)?;
+            match find_lv(&lvs, vg, name) {
+                Some(lv)
+                    if lv.attr.volume_type == crate::VolumeType::Snapshot
+                        && !lv.attr.invalid_snapshot
+                        && lv.origin.as_deref() == Some(origin.as_str()) =>
+                {
+                    Ok(())
+                }
+                Some(_) => Err(stale(format!("{vg}/{name} is no longer a valid snapshot of {origin}"))),
+                None => Err(stale(format!("{vg}/{name} does not exist"))),
+            }
+        }
     }
 }
 

@@ -71,6 +71,11 @@ impl LvAttr {
         matches!(self.volume_type, VolumeType::Snapshot | VolumeType::MergingSnapshot)
     }
 
+    /// Character 6 is `o`: the device is open (mounted, or held by a process).
+    pub fn is_open(&self) -> bool {
+        self.raw.chars().nth(5) == Some('o')
+    }
+
     /// The same attributes with another volume type character, as lvm2 shows a volume
     /// that gains or loses snapshots.
     pub(crate) fn with_type(&self, c: char) -> Self {

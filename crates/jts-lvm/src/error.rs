@@ -25,6 +25,14 @@ pub enum Error {
         /// The volumes that have a policy, comma-separated.
         known: String,
     },
+    /// A command named a volume the spec does not declare.
+    #[error("no volume {name:?} in the spec; name one of: {known}")]
+    NoVolume {
+        /// The volume asked for.
+        name: String,
+        /// The spec's volumes, comma-separated.
+        known: String,
+    },
 }
 
 /// The result type of jts-lvm.

@@ -15,7 +15,10 @@
 //!
 //! Snapshots: [`plan_snapshots`] names them with [`snapshot_name`] (UTC timestamps),
 //! [`list_snapshots`] reports age, COW fill and validity, and [`plan_prune`] applies the
-//! pure retention planner [`prune`].
+//! pure retention planner [`prune`]; [`plan_rollback`] merges one back into its origin
+//! (destructive: consent names the origin). A `volume` backup's temporary snapshot is
+//! made and read through [`create_backup_snapshot_command`] and [`read_lv`]; its name
+//! ([`backup_snapshot_name`]) keeps it out of retention.
 //!
 //! Destructive steps ([`LvmStep::destructive`]): `pvcreate` on a device with any
 //! signature or partition table, and `lvreduce`. Their [`jts_core::StepInfo::object`]
@@ -54,6 +57,7 @@
 
 mod apply;
 mod attr;
+mod backup_snapshot;
 mod check;
 mod error;
 mod names;
@@ -61,6 +65,7 @@ mod observe;
 mod plan;
 mod report;
 mod retention;
+mod rollback;
 mod sizing;
 mod snapshot;
 mod spec;
@@ -68,6 +73,10 @@ mod state;
 mod step;
 
 pub use attr::{LvAttr, VolumeType};
+pub use backup_snapshot::{
+    BACKUP_SNAPSHOT_INFIX, DEFAULT_BACKUP_COW, backup_snapshot_name, backup_snapshots_of,
+    create_backup_snapshot_command, is_backup_snapshot, read_lv, remove_lv_command,
+};
 pub use check::check;
 pub use error::{Error, Result};
 pub use observe::{
@@ -76,6 +85,7 @@ pub use observe::{
 pub use plan::plan;
 pub use report::{parse_lvs, parse_pvs, parse_size64, parse_vgs, parse_wipefs};
 pub use retention::{PruneReason, Pruned, prune};
+pub use rollback::{deferred_merge_advice, deferred_merge_note, plan_rollback};
 pub use sizing::{
     CapacityError, GIB, Limit, Need, Occupant, VgLayout, VgShortfall, estimate_extents, extents_for, gib, layout,
     pe_start_for, percent_of,

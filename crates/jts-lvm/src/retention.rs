@@ -1,7 +1,7 @@
 //! The retention planner, pure: which snapshots a policy drops.
 //!
-//! Of the snapshots of the policy's origin in the policy's VG (all others, and LVs that
-//! are not snapshots, are never considered):
+//! Of the snapshots of the policy's origin in the policy's VG (all others, LVs that are
+//! not snapshots, and the temporary snapshots of running backups are never considered):
 //!
 //! 1. invalid ones, and ones whose copy-on-write space is full, are dropped;
 //! 2. the valid ones are ranked newest first (by creation time, unknown times last,
@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use jts_core::SpecDuration;
 use serde::Serialize;
 
+use crate::backup_snapshot::is_backup_snapshot;
 use crate::snapshot::{SnapshotInfo, unix_seconds};
 use crate::spec::SnapshotPolicy;
 use crate::state::Percent;
@@ -69,7 +70,8 @@ pub struct Pruned {
 /// The snapshots of `origin` that `policy` drops at `now`, by name.
 pub fn prune(origin: &str, policy: &SnapshotPolicy, snapshots: &[SnapshotInfo], now: SystemTime) -> Vec<Pruned> {
     let now = unix_seconds(now);
-    let mine = snapshots.iter().filter(|s| s.vg == policy.volume_group && s.origin == origin);
+    let mine =
+        snapshots.iter().filter(|s| s.vg == policy.volume_group && s.origin == origin && !is_backup_snapshot(&s.name));
     let (mut valid, invalid): (Vec<&SnapshotInfo>, Vec<&SnapshotInfo>) = mine.partition(|s| s.valid);
     let mut pruned: Vec<Pruned> = invalid
         .into_iter()
@@ -131,6 +133,15 @@ mod tests {
 
     fn now() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(NOW as u64)
+    }
+
+    #[test]
+    fn a_running_backups_snapshot_is_never_counted_or_pruned() {
+        let backup = crate::backup_snapshot_name("lv", "20261122T210000Z");
+        let list = [snap("a", NOW - 2 * 3600, true), snap(&backup, NOW - 3600, true), snap("c", NOW - 60, true)];
+        assert!(prune("lv", &policy(2, 7), &list, now()).is_empty());
+        let invalid = [snap(&backup, NOW - 3600, false)];
+        assert!(prune("lv", &policy(2, 7), &invalid, now()).is_empty());
     }
 
     #[test]

@@ -123,6 +123,20 @@ pub enum LvmStep {
         /// Why the policy drops it.
         reason: String,
     },
+    /// `lvconvert --merge --yes VG/NAME`: rolls `ORIGIN` back to the snapshot `NAME`,
+    /// which is consumed. Destructive, with `ORIGIN` as its object: everything written
+    /// to it since the snapshot is lost.
+    MergeSnapshot {
+        /// The VG.
+        vg: String,
+        /// The LV rolled back.
+        origin: String,
+        /// The snapshot merged into it.
+        name: String,
+        /// The origin is open (mounted) when planned: lvm2 then merges at its next
+        /// activation instead of now.
+        origin_open: bool,
+    },
 }
 
 /// A size as an lvm2 argument: the largest of `t`, `g`, `m`, `k` that divides it
@@ -193,6 +207,9 @@ impl LvmStep {
                     .arg(vg_lv(vg, origin)),
             ],
             Self::RemoveSnapshot { vg, name, .. } => vec![CmdSpec::new("lvremove").arg("--yes").arg(vg_lv(vg, name))],
+            Self::MergeSnapshot { vg, name, .. } => {
+                vec![CmdSpec::new("lvconvert").arg("--merge").arg("--yes").arg(vg_lv(vg, name))]
+            }
         }
     }
 
@@ -207,6 +224,7 @@ impl LvmStep {
             Self::ReduceLv { .. } => "ReduceLv",
             Self::CreateSnapshot { .. } => "CreateSnapshot",
             Self::RemoveSnapshot { .. } => "RemoveSnapshot",
+            Self::MergeSnapshot { .. } => "MergeSnapshot",
         }
     }
 
@@ -222,14 +240,16 @@ impl LvmStep {
             | Self::ReduceLv { name, .. }
             | Self::CreateSnapshot { name, .. }
             | Self::RemoveSnapshot { name, .. } => name.clone(),
+            Self::MergeSnapshot { origin, .. } => origin.clone(),
         }
     }
 
-    /// Whether it can destroy data: `pvcreate` over signatures, and `lvreduce`.
+    /// Whether it can destroy data: `pvcreate` over signatures, `lvreduce`, and a
+    /// rollback (`lvconvert --merge`).
     pub fn destructive(&self) -> bool {
         match self {
             Self::CreatePv { wipe, .. } => !wipe.is_empty(),
-            Self::ReduceLv { .. } => true,
+            Self::ReduceLv { .. } | Self::MergeSnapshot { .. } => true,
             _ => false,
         }
     }
@@ -282,6 +302,16 @@ impl LvmStep {
             Self::RemoveSnapshot { vg, origin, name, reason } => {
                 format!("remove snapshot {} of {origin}: {reason}", vg_lv(vg, name))
             }
+            Self::MergeSnapshot { vg, origin, name, origin_open } => format!(
+                "ROLL BACK {} to snapshot {name}, losing everything written to it since; the snapshot is consumed. \
+                 The merge starts {}",
+                vg_lv(vg, origin),
+                if *origin_open {
+                    "at the next activation of the volume: it is open (mounted) now"
+                } else {
+                    "now: the volume is not open"
+                }
+            ),
         }
     }
 
@@ -318,6 +348,9 @@ impl LvmStep {
             Self::RemoveSnapshot { vg, origin, name, .. } => {
                 vec![format!("{} is a snapshot of {origin}", vg_lv(vg, name))]
             }
+            Self::MergeSnapshot { vg, origin, name, .. } => {
+                vec![format!("{} is a valid snapshot of {origin}, not merging", vg_lv(vg, name))]
+            }
         }
     }
 
@@ -333,7 +366,7 @@ impl LvmStep {
             Self::ExtendLv { from, to, extent_size, .. } | Self::ReduceLv { from, to, extent_size, .. } => {
                 (human(*to, *extent_size), human(*from, *extent_size))
             }
-            Self::CreateSnapshot { .. } | Self::RemoveSnapshot { .. } => return None,
+            Self::CreateSnapshot { .. } | Self::RemoveSnapshot { .. } | Self::MergeSnapshot { .. } => return None,
         };
         Some(Drift { object: self.object(), path: None, expected, actual })
     }
@@ -417,7 +450,7 @@ impl LvmStep {
                 });
                 allocate(state, vg, i128::from(*extents), 1);
             }
-            Self::RemoveSnapshot { vg, origin, name, .. } => {
+            Self::RemoveSnapshot { vg, origin, name, .. } | Self::MergeSnapshot { vg, origin, name, .. } => {
                 let Some(index) = state.lvs.iter().position(|lv| lv.vg == *vg && lv.name == *name) else { return };
                 let removed = state.lvs.remove(index);
                 let extent_size = state.vg(vg).map_or(1, |v| v.extent_size.max(1));
