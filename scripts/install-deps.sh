@@ -15,6 +15,8 @@ packages=(
     linux-image-amd64 # VM tier: Debian's kernel, with device-mapper and NFS
     busybox-static  # VM tier: virtme-ng builds its initramfs with it
     nfs-kernel-server # VM tier: loopback NFS server
+    postgresql      # VM tier: a live database backed up by volume snapshot and pg_dump, then restored
+    postgresql-contrib # VM tier: pgbench writes while the backups run
     rsync           # benchmarks: the peer tool
     b3sum           # benchmarks: the peer of `backup verify`
     zstd            # root tier: decompresses what the mover compressed

@@ -7,7 +7,7 @@
 # kernel or virtme-ng is a failure, never a silent skip. The `vm_*` tests are #[ignore]d
 # (and fail outside the guest): the guest runs them with --include-ignored.
 #
-# Usage: scripts/vm-test.sh [TEST-NAME-FILTER]
+# Usage: scripts/vm-test.sh [TEST-NAME-FILTER...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +48,7 @@ truncate -s 2G "$work/sata.img"
     echo 'status=0'
     for binary in "${binaries[@]}"; do
         echo "echo \"== $(basename "$binary")\""
-        echo "( cd $PWD && $binary --test-threads=1 --include-ignored ${1:-} ) || status=1"
+        echo "( cd $PWD && $binary --test-threads=1 --include-ignored ${*:-} ) || status=1"
     done
     echo "echo \$status > $work/status"
 } > "$work/inside.sh"

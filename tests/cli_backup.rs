@@ -281,3 +281,36 @@ fn a_failed_before_hook_aborts_and_the_after_hook_still_runs() {
     assert_eq!(run.json()["backups"][0]["report"]["hooks"][0]["status"], "exited with status 1");
     assert_eq!(dumps(root.path()).len(), 1);
 }
+
+#[test]
+fn a_backup_waits_for_the_lock_when_asked_and_names_the_holder_when_not() {
+    let root = tempdir();
+    let spec = path_spec(root.path());
+    write(&root.path().join("srv/conf/app.toml"), "port = 1\n");
+    std::fs::create_dir_all(root.path().join("data/backups")).unwrap();
+    let lock = root.path().join("var/lib/jts/backup/lock");
+    write(&lock, "");
+    // Another backup command's hold on the lock, released after three seconds.
+    #[allow(clippy::disallowed_methods, reason = "a test's own lock holder, waited for below")]
+    let mut holder = std::process::Command::new("flock")
+        .args(["--exclusive", lock.to_str().unwrap(), "sleep", "3"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&lock).unwrap());
+    let held = || {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        locks.lines().any(|line| line.contains("FLOCK") && line.contains(&format!(":{inode} ")))
+    };
+    while !held() {
+        assert!(std::time::Instant::now() < deadline, "flock took the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let refused = jts_at(&spec, root.path(), &["backup", "run"]);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("flock"), "names the holder: {refused:?}");
+    let waited = jts_at(&spec, root.path(), &["backup", "run", "--wait", "60s", "--json"]);
+    waited.expect_code(0);
+    assert_eq!(waited.json()["backups"][0]["ok"], true, "{waited:?}");
+    holder.wait().unwrap();
+}

@@ -18,7 +18,7 @@ use crate::output::say;
 pub fn run(global: &GlobalArgs, root: &Root, command: &BackupCommand) -> anyhow::Result<Exit> {
     let spec = load_checked(global, root)?;
     let names: Vec<String> = match command {
-        BackupCommand::Run { names } | BackupCommand::List { names } => names.clone(),
+        BackupCommand::Run { names, .. } | BackupCommand::List { names } => names.clone(),
         BackupCommand::Verify { name, .. } | BackupCommand::Prune { name, .. } => name.iter().cloned().collect(),
         BackupCommand::Restore { name, .. } => vec![name.clone()],
     };
@@ -30,16 +30,16 @@ pub fn run(global: &GlobalArgs, root: &Root, command: &BackupCommand) -> anyhow:
         }
     };
     match command {
-        BackupCommand::Run { .. } => run_backups(global, root, &backups),
+        BackupCommand::Run { lock, .. } => run_backups(global, root, &backups, lock.wait.into()),
         BackupCommand::List { .. } => list(global, root, &spec, &backups),
-        BackupCommand::Verify { sample, .. } => verify(global, root, &spec, &backups, *sample),
-        BackupCommand::Prune { dry_run, .. } => prune(global, root, &spec, &backups, *dry_run),
+        BackupCommand::Verify { sample, lock, .. } => verify(global, root, &spec, &backups, *sample, lock.wait.into()),
+        BackupCommand::Prune { dry_run, lock, .. } => prune(global, root, &spec, &backups, *dry_run, lock.wait.into()),
         BackupCommand::Restore { archive, to, .. } => restore(global, root, &spec, &backups[0], archive.as_deref(), to),
     }
 }
 
-fn run_backups(global: &GlobalArgs, root: &Root, backups: &[Backup]) -> anyhow::Result<Exit> {
-    let _lock = match jts_backup::lock(root, "jts-provision backup run") {
+fn run_backups(global: &GlobalArgs, root: &Root, backups: &[Backup], wait: Duration) -> anyhow::Result<Exit> {
+    let _lock = match jts_backup::lock(root, "jts-provision backup run", wait) {
         Ok(lock) => lock,
         Err(err @ jts_backup::Error::Core(jts_core::Error::Locked { .. })) => {
             eprintln!("error: {err}");
@@ -150,8 +150,9 @@ fn verify(
     spec: &HostSpec,
     backups: &[Backup],
     sample: Option<u8>,
+    wait: Duration,
 ) -> anyhow::Result<Exit> {
-    let _lock = jts_backup::lock(root, "jts-provision backup verify")?;
+    let _lock = jts_backup::lock(root, "jts-provision backup verify", wait)?;
     let mut records = read_verified(root);
     let mut results = Vec::new();
     let mut exit = Exit::Ok;
@@ -202,8 +203,15 @@ fn verify(
     Ok(exit)
 }
 
-fn prune(global: &GlobalArgs, root: &Root, spec: &HostSpec, backups: &[Backup], dry_run: bool) -> anyhow::Result<Exit> {
-    let _lock = jts_backup::lock(root, "jts-provision backup prune")?;
+fn prune(
+    global: &GlobalArgs,
+    root: &Root,
+    spec: &HostSpec,
+    backups: &[Backup],
+    dry_run: bool,
+    wait: Duration,
+) -> anyhow::Result<Exit> {
+    let _lock = jts_backup::lock(root, "jts-provision backup prune", wait)?;
     let now = jts_backup::unix(SystemTime::now());
     let mut outcomes = Vec::new();
     for backup in backups {

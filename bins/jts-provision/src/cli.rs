@@ -145,6 +145,8 @@ pub enum BackupCommand {
     Run {
         /// Only these backups (all by default).
         names: Vec<String>,
+        #[command(flatten)]
+        lock: BackupLockArgs,
     },
     /// Every archive, wherever it lies (`to` or where `[[rules]]` moved it): age, size,
     /// files and last verification. Reads only each archive's footer.
@@ -161,6 +163,8 @@ pub enum BackupCommand {
         /// so that a nightly `--sample 10` covers every archive in ten nights.
         #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100))]
         sample: Option<u8>,
+        #[command(flatten)]
+        lock: BackupLockArgs,
     },
     /// Apply `keep` over every tier together and remove what it drops, saying why.
     /// The newest archive is never removed.
@@ -170,6 +174,8 @@ pub enum BackupCommand {
         /// Print what would be removed, and why, without removing anything.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        lock: BackupLockArgs,
     },
     /// Restore an archive (the newest by default) into an empty directory, verifying each
     /// file as it is written; owners, modes, ACLs, xattrs, hard links and holes are kept.
@@ -183,6 +189,15 @@ pub enum BackupCommand {
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupLockArgs {
+    /// While another backup command holds the backup lock, wait up to DURATION for it
+    /// instead of failing at once (the rendered timers wait 6h, so backups scheduled at
+    /// the same minute run one after the other).
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub wait: jts_core::SpecDuration,
 }
 
 const COMPLETIONS_HELP: &str = "\

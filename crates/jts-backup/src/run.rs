@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use jts_core::nofollow::{self, FileKind, Lookup};
 use jts_core::{AbsPath, Root, Runner, StateLock};
@@ -49,9 +49,24 @@ pub struct RunReport {
     pub source: SourceIdentity,
 }
 
-/// Takes the backup lock (`/var/lib/jts/backup/lock`), naming its holder if taken.
-pub fn lock(root: &Root, command: &str) -> Result<StateLock> {
-    Ok(StateLock::take(root, &AbsPath::new(state::STATE_DIR)?, "lock", 0o755, command)?)
+/// Takes the backup lock (`/var/lib/jts/backup/lock`) for `command`. While another
+/// process holds it, tries again every second for up to `wait`, then fails naming the
+/// holder.
+pub fn lock(root: &Root, command: &str, wait: Duration) -> Result<StateLock> {
+    let deadline = Instant::now() + wait;
+    let mut said = false;
+    loop {
+        match StateLock::take(root, &AbsPath::new(state::STATE_DIR)?, "lock", 0o755, command) {
+            Err(jts_core::Error::Locked { holder, .. }) if Instant::now() < deadline => {
+                if !said {
+                    tracing::warn!("waiting for the backup lock, held by {holder}");
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_secs(1).min(deadline - Instant::now()));
+            }
+            taken => return Ok(taken?),
+        }
+    }
 }
 
 /// Opens `backup`'s `to` directory, refusing a symlink on the way.

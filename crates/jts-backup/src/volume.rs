@@ -102,7 +102,9 @@ impl Volume<'_> {
             ))
         })?;
         let dir = self.mount_dir()?;
-        let result = self.mount_and_read(runner, root, &dir, &snapshot, writer);
+        let mut watched = None;
+        let read = self.mount_and_read(runner, root, &dir, &snapshot, writer, &mut watched);
+        let result = self.decide(runner, &snapshot, read, watched);
         let removed = runner.run(&remove_lv_command(&self.source.vg, &snapshot));
         match (result, removed) {
             (Ok(identity), Ok(_)) => Ok(identity),
@@ -119,6 +121,37 @@ impl Volume<'_> {
         }
     }
 
+    /// The decisive reading of the snapshot, after the last byte and whatever happened
+    /// before: a snapshot over budget or invalid fails the backup (and explains a mount
+    /// or a read that failed because of it); one whose state cannot be read fails it too.
+    fn decide(
+        &self,
+        runner: &dyn Runner,
+        snapshot: &str,
+        read: Result<SourceIdentity>,
+        watched: Option<String>,
+    ) -> Result<SourceIdentity> {
+        let last = match read_lv(runner, &self.source.vg, snapshot) {
+            Ok(last) => last,
+            Err(err) => {
+                return Err(read.err().unwrap_or_else(|| {
+                    self.fail(format!("could not read the snapshot's copy-on-write fill afterwards: {err}"))
+                }));
+            }
+        };
+        let limit = Percent::from_hundredths(u32::from(self.source.max_cow_percent) * 100);
+        if let Some(problem) = self.over_budget(last.as_ref(), limit).or(watched) {
+            return Err(self.fail(problem));
+        }
+        let mut identity = read?;
+        if let SourceIdentity::Volume { cow_fill, .. } = &mut identity {
+            *cow_fill = last.and_then(|lv| lv.data_percent).map(|fill| fill.to_string());
+        }
+        Ok(identity)
+    }
+
+    /// Mounts the snapshot, archives it while a watcher keeps the COW budget (what it
+    /// saw goes to `watched`), and unmounts it.
     fn mount_and_read(
         &self,
         runner: &dyn Runner,
@@ -126,6 +159,7 @@ impl Volume<'_> {
         dir: &AbsPath,
         snapshot: &str,
         writer: &mut ArchiveWriter<'_>,
+        watched: &mut Option<String>,
     ) -> Result<SourceIdentity> {
         let device = PathBuf::from(jts_lvm::lv_path(&self.source.vg, snapshot));
         let uuid = runner
@@ -153,13 +187,13 @@ impl Volume<'_> {
             ))
         })?;
         drop(node);
-        let read = self.read_watched(runner, &target, snapshot, writer);
+        let read = self.read_watched(runner, &target, snapshot, writer, watched);
         let unmounted = unmount(&target);
         if unmounted.is_ok() {
             // Only an empty directory goes; one that is not is left alone.
             let _ = std::fs::remove_dir(&target);
         }
-        let cow_fill = read?;
+        read?;
         unmounted.map_err(|what| self.fail(what))?;
         Ok(SourceIdentity::Volume {
             vg: self.source.vg.clone(),
@@ -167,19 +201,20 @@ impl Volume<'_> {
             snapshot: snapshot.to_owned(),
             filesystem: fstype.to_owned(),
             uuid,
-            cow_fill: cow_fill.map(|fill| fill.to_string()),
+            cow_fill: None,
         })
     }
 
-    /// Archives the mounted snapshot at `target` while a watcher keeps the COW budget;
-    /// returns the final fill.
+    /// Archives the mounted snapshot at `target` while a watcher reads its COW fill every
+    /// [`WATCH_INTERVAL`] and stops the reading past the budget, saying why in `watched`.
     fn read_watched(
         &self,
         runner: &dyn Runner,
         target: &Path,
         snapshot: &str,
         writer: &mut ArchiveWriter<'_>,
-    ) -> Result<Option<Percent>> {
+        watched: &mut Option<String>,
+    ) -> Result<()> {
         let source = open_mounted(target)?;
         let limit = Percent::from_hundredths(u32::from(self.source.max_cow_percent) * 100);
         let over = Arc::new(AtomicBool::new(false));
@@ -204,16 +239,8 @@ impl Volume<'_> {
             watcher.thread().unpark();
             read
         });
-        // The decisive reading: after the last byte, whatever the watcher saw.
-        let last = read_lv(runner, &self.source.vg, snapshot)?;
-        let problem = self
-            .over_budget(last.as_ref(), limit)
-            .or_else(|| seen.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
-        if let Some(problem) = problem {
-            return Err(self.fail(problem));
-        }
-        read?;
-        Ok(last.and_then(|lv| lv.data_percent))
+        *watched = seen.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        read
     }
 
     /// What is wrong with the snapshot `state`, if anything: gone, invalid, or past the
@@ -309,6 +336,45 @@ mod tests {
             data_percent: fill.map(Percent::from_hundredths),
             created: None,
         }
+    }
+
+    fn lvs_reply(attr: &str, fill: &str) -> jts_core::RecordingRunner {
+        let json = format!(
+            r#"{{"report":[{{"lv":[{{"vg_name":"vg","lv_name":"s","lv_uuid":"u","lv_size":"8388608",
+            "lv_attr":"{attr}","origin":"lv_pg","data_percent":"{fill}","snap_percent":"","lv_time":"1"}}]}}]}}"#
+        );
+        jts_core::RecordingRunner::new().reply(Ok(jts_core::CmdOutput { stdout: json, ..Default::default() }))
+    }
+
+    #[test]
+    fn an_overflow_explains_a_mount_that_failed_because_of_it() {
+        let v = volume();
+        let mount_failed = Err(v.fail("could not mount the snapshot: I/O error".to_owned()));
+        let err = v.decide(&lvs_reply("swi-I-s---", ""), "s", mount_failed, None).unwrap_err();
+        assert!(err.to_string().contains("overflowed its copy-on-write space"), "{err}");
+        let mount_failed = Err(v.fail("could not mount the snapshot: I/O error".to_owned()));
+        let err = v.decide(&lvs_reply("swi-a-s---", "12.00"), "s", mount_failed, None).unwrap_err();
+        assert!(err.to_string().contains("I/O error"), "a healthy snapshot keeps the real reason: {err}");
+    }
+
+    #[test]
+    fn a_good_read_of_a_snapshot_over_budget_is_no_backup() {
+        let v = volume();
+        let identity = SourceIdentity::Volume {
+            vg: "vg".into(),
+            lv: "lv_pg".into(),
+            snapshot: "s".into(),
+            filesystem: "ext4".into(),
+            uuid: String::new(),
+            cow_fill: None,
+        };
+        let err = v.decide(&lvs_reply("swi-a-s---", "85.00"), "s", Ok(identity.clone()), None).unwrap_err();
+        assert!(err.to_string().contains("past max_cow_percent = 80"), "{err}");
+        let watched = Some("seen by the watcher".to_owned());
+        let err = v.decide(&lvs_reply("swi-a-s---", "10.00"), "s", Ok(identity.clone()), watched).unwrap_err();
+        assert!(err.to_string().contains("seen by the watcher"), "{err}");
+        let ok = v.decide(&lvs_reply("swi-a-s---", "10.00"), "s", Ok(identity), None).unwrap();
+        assert!(matches!(ok, SourceIdentity::Volume { cow_fill: Some(ref fill), .. } if fill == "10.00%"), "{ok:?}");
     }
 
     #[test]

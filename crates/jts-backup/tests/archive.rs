@@ -43,7 +43,8 @@ fn a_tree_round_trips_through_an_archive() {
     let (source, to, target) = (scratch.path().join("src"), scratch.path().join("to"), scratch.path().join("restored"));
     tree(&source);
     std::fs::create_dir(&to).unwrap();
-    let report = run(&jts_core::SystemRunner, &Root::host(), &backup(&source, &to), SystemTime::now(), &|_| {}).unwrap();
+    let report =
+        run(&jts_core::SystemRunner, &Root::host(), &backup(&source, &to), SystemTime::now(), &|_| {}).unwrap();
     assert_eq!(report.files, 4, "{report:?}");
     assert!(report.archive.file_name().unwrap().to_str().unwrap().starts_with("etc-"));
     let names: Vec<_> = std::fs::read_dir(&to).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -81,7 +82,8 @@ fn a_flipped_byte_is_named_by_verify() {
     }
     std::fs::write(source.join("small.txt"), "hello\n").unwrap();
     std::fs::write(source.join("noise.bin"), &noise).unwrap();
-    let archive = run(&jts_core::SystemRunner, &Root::host(), &backup(&source, &to), SystemTime::now(), &|_| {}).unwrap().archive;
+    let archive =
+        run(&jts_core::SystemRunner, &Root::host(), &backup(&source, &to), SystemTime::now(), &|_| {}).unwrap().archive;
     let mut bytes = std::fs::read(&archive).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x01;

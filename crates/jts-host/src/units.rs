@@ -257,6 +257,9 @@ fn snapshot_units(volume: &str, schedule: &str, run: &Invocation) -> [RenderedFi
     ]
 }
 
+/// How long a rendered backup unit waits for another backup to release the lock.
+const BACKUP_LOCK_WAIT: &str = "6h";
+
 /// `jts-backup-NAME.service` (`backup run NAME`, then `backup prune NAME` when it has a
 /// `keep`) and `jts-backup-NAME.timer` at its `schedule`: one pair per backup, as each
 /// has its own schedule and mounts. It waits for the source, `to` and every tier its
@@ -273,13 +276,18 @@ fn backup_units(spec: &HostSpec, backup: &jts_backup::Backup, schedule: &str, ru
             paths.push(path);
         }
     }
-    let prune = if backup.keep.is_empty() { String::new() } else { run.exec(&format!("backup prune {}", backup.name)) };
+    // Backups scheduled at the same minute take the backup lock one after the other.
+    let prune = if backup.keep.is_empty() {
+        String::new()
+    } else {
+        run.exec(&format!("backup prune {} --wait {BACKUP_LOCK_WAIT}", backup.name))
+    };
     let service = format!(
         "{HEADER}[Unit]\nDescription=Back up {name} (jts) and prune its archives\n\
          After=local-fs.target remote-fs.target\nRequiresMountsFor={}\n\n\
          [Service]\nType=oneshot\n{}{prune}Nice=10\nIOSchedulingClass=best-effort\nIOSchedulingPriority=7\n",
         paths.join(" "),
-        run.exec(&format!("backup run {}", backup.name)),
+        run.exec(&format!("backup run {} --wait {BACKUP_LOCK_WAIT}", backup.name)),
         name = backup.name,
     );
     [

@@ -23,7 +23,7 @@
 //! use jts_tiering::{RunOptions, run};
 //! # fn rules() -> Vec<jts_tiering::Rule> { Vec::new() }
 //!
-//! let report = run(&jts_core::SystemRunner, &Root::host(), &rules(), &RunOptions::default(), &Arc::default())?;
+//! let report = run(&Root::host(), &rules(), &RunOptions::default(), &Arc::default())?;
 //! for rule in &report.rules {
 //!     println!("{}: {} files moved, {} deleted", rule.name, rule.moved_files, rule.deleted_files);
 //! }
