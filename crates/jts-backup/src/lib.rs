@@ -41,6 +41,7 @@ mod names;
 mod pax;
 mod prune;
 mod read;
+mod records;
 mod restore;
 pub mod retention;
 mod run;

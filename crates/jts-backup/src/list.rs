@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::calendar::parse_archive_id;
 use crate::error::{Error, Result};
 use crate::footer::read_footer;
+use crate::manifest::FileTally;
 use crate::names::{Locations, parse_archive};
 use crate::state::VerifyRecord;
 
@@ -69,9 +70,9 @@ pub fn list_archives(root: &Root, backup: &str, locations: &Locations) -> Result
             let stat = child.stat();
             let (files, bytes, problem) = match std::fs::File::open(child.proc_path())
                 .map_err(|err| Error::io("open", &file_path, err))
-                .and_then(|mut file| read_footer(&mut file, &file_path))
+                .and_then(|mut file| read_footer::<FileTally>(&mut file, &file_path))
             {
-                Ok(manifest) => (Some(manifest.files.len()), Some(manifest.bytes()), None),
+                Ok(manifest) => (Some(manifest.files.files), Some(manifest.files.bytes), None),
                 Err(err) => (None, None, Some(err.to_string())),
             };
             found.push(ArchiveInfo {

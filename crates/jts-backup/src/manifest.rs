@@ -10,9 +10,11 @@ pub const MANIFEST_MEMBER: &str = ".jts-manifest.json";
 /// The manifest format this version writes and reads.
 pub const MANIFEST_FORMAT: u32 = 1;
 
-/// One archive's manifest.
+/// One archive's manifest. `F` holds its files: the list itself by default, a
+/// [`FileTally`] when only their number matters, or records streamed from a spool as it
+/// is written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct Manifest<F = Vec<FileRecord>> {
     /// [`MANIFEST_FORMAT`].
     pub format: u32,
     /// The backup's name.
@@ -28,7 +30,7 @@ pub struct Manifest {
     /// See `started`.
     pub finished: i64,
     /// Every regular file (and dump member), in archive order.
-    pub files: Vec<FileRecord>,
+    pub files: F,
     /// Files that changed while they were read (their archived content may be torn).
     #[serde(default)]
     pub changed: Vec<String>,
@@ -41,6 +43,55 @@ impl Manifest {
     /// The bytes of file content the archive holds.
     pub fn bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+impl<F> Manifest<F> {
+    /// The same manifest with other `files`.
+    pub fn with_files<G>(self, files: G) -> Manifest<G> {
+        Manifest {
+            format: self.format,
+            backup: self.backup,
+            id: self.id,
+            jts_version: self.jts_version,
+            source: self.source,
+            started: self.started,
+            finished: self.finished,
+            files,
+            changed: self.changed,
+            hooks: self.hooks,
+        }
+    }
+}
+
+/// A manifest's files counted as they are read, not kept: what listing needs of a
+/// manifest of any size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FileTally {
+    /// How many files.
+    pub files: usize,
+    /// Their bytes of content.
+    pub bytes: u64,
+}
+
+impl<'de> Deserialize<'de> for FileTally {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Count;
+        impl<'de> serde::de::Visitor<'de> for Count {
+            type Value = FileTally;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of file records")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FileTally, A::Error> {
+                let mut tally = FileTally::default();
+                while let Some(record) = seq.next_element::<FileRecord>()? {
+                    tally.files += 1;
+                    tally.bytes += record.size;
+                }
+                Ok(tally)
+            }
+        }
+        deserializer.deserialize_seq(Count)
     }
 }
 

@@ -12,6 +12,9 @@ pub const SUFFIX: &str = ".tar.zst";
 const TEMP_SUFFIX: &str = ".tar.zst.tmp";
 /// The suffix of a `command` source's output while it is spooled.
 const SPOOL_SUFFIX: &str = ".dump.tmp";
+/// The suffixes of the scratch files of a run, on a filesystem without `O_TMPFILE`
+/// (they are unlinked as soon as they are made).
+const SCRATCH_SUFFIXES: [&str; 2] = [".records.tmp", ".manifest.tmp"];
 
 /// The file name of `backup`'s archive `id`.
 pub fn archive_name(backup: &str, id: &str) -> String {
@@ -34,10 +37,19 @@ pub fn spool_name(backup: &str, id: &str) -> String {
     format!(".{backup}-{id}{SPOOL_SUFFIX}")
 }
 
-/// The id of `backup`'s temporary archive or spool named `file`, if `file` is one.
+/// The names a run's scratch files take where the filesystem cannot make them unnamed:
+/// the file records, and the manifest.
+pub fn scratch_names(backup: &str, id: &str) -> [String; 2] {
+    SCRATCH_SUFFIXES.map(|suffix| format!(".{backup}-{id}{suffix}"))
+}
+
+/// The id of `backup`'s temporary archive, spool or scratch file named `file`, if
+/// `file` is one.
 pub fn parse_temp(backup: &str, file: &str) -> Option<String> {
     let rest = file.strip_prefix('.')?.strip_prefix(backup)?.strip_prefix('-')?;
-    let id = rest.strip_suffix(TEMP_SUFFIX).or_else(|| rest.strip_suffix(SPOOL_SUFFIX))?;
+    let id = [TEMP_SUFFIX, SPOOL_SUFFIX, SCRATCH_SUFFIXES[0], SCRATCH_SUFFIXES[1]]
+        .into_iter()
+        .find_map(|suffix| rest.strip_suffix(suffix))?;
     parse_archive_id(id).map(|_| id.to_owned())
 }
 
@@ -59,6 +71,9 @@ mod tests {
         assert_eq!(parse_archive("pg", &archive_name("pg", id)).as_deref(), Some(id));
         assert_eq!(parse_temp("pg", &temp_name("pg", id)).as_deref(), Some(id));
         assert_eq!(parse_temp("pg", &spool_name("pg", id)).as_deref(), Some(id));
+        for scratch in scratch_names("pg", id) {
+            assert_eq!(parse_temp("pg", &scratch).as_deref(), Some(id), "{scratch}");
+        }
         assert_eq!(parse_temp("pg", &archive_name("pg", id)), None, "a finished archive is no temporary");
         assert_eq!(parse_archive("pg", &temp_name("pg", id)), None);
         assert_eq!(parse_archive("pg", &archive_name("pg-old", id)), None, "another backup's archive");

@@ -20,7 +20,7 @@ use serde::Serialize;
 use xattr::FileExt as _;
 
 use crate::error::{Error, Result};
-use crate::footer::read_footer;
+use crate::footer::read_footer_hashed;
 use crate::manifest::MANIFEST_MEMBER;
 use crate::pax::Kind;
 use crate::read::{Entry, for_each_entry};
@@ -47,7 +47,7 @@ pub struct Restored {
 /// first member that does not match the manifest.
 pub fn restore(archive: &Path, target: &Path) -> Result<Restored> {
     let mut file = File::open(archive).map_err(|err| Error::io("open", archive, err))?;
-    let manifest = read_footer(&mut file, archive)?;
+    let (manifest, footer_hash) = read_footer_hashed(&mut file, archive)?;
     std::io::Seek::rewind(&mut file).map_err(|err| Error::io("read", archive, err))?;
     let root = open_target(target)?;
     let marker_flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
@@ -58,7 +58,7 @@ pub fn restore(archive: &Path, target: &Path) -> Result<Restored> {
         .write_all_at(note.as_bytes(), 0)
         .map_err(|err| Error::io("write", target.join(INCOMPLETE_MARKER), err))?;
 
-    let mut checker = Checker::new(archive, &manifest);
+    let mut checker = Checker::new(archive, &manifest, footer_hash);
     let mut dirs: Vec<Entry> = Vec::new();
     let walked = for_each_entry(file, archive, |entry, data| {
         if entry.path.is_empty() {
@@ -66,10 +66,7 @@ pub fn restore(archive: &Path, target: &Path) -> Result<Restored> {
             return Ok(());
         }
         if entry.path == MANIFEST_MEMBER {
-            let mut bytes = Vec::new();
-            data.read_to_end(&mut bytes)
-                .map_err(|err| Error::damaged(archive, format!("the manifest member: {err}")))?;
-            return checker.file(entry, None, Some(&bytes));
+            return checker.manifest_member(data);
         }
         let (parent, name) = open_parent(&root, &entry.path, target)?;
         let at = target.join(&entry.path);
@@ -88,7 +85,7 @@ pub fn restore(archive: &Path, target: &Path) -> Result<Restored> {
                     out.write_all_at(bytes, offset).map_err(|err| Error::io("write", &at, err))
                 })?;
                 out.set_len(entry.size).map_err(|err| Error::io("truncate", &at, err))?;
-                checker.file(entry, Some(hash), None)?;
+                checker.file(entry, hash)?;
                 if let Some(first) = checker.mismatched.first() {
                     return Err(Error::damaged(
                         archive,

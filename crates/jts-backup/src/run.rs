@@ -18,7 +18,8 @@ use crate::calendar::archive_id;
 use crate::child::{Ended, command_as, run_streaming};
 use crate::error::{Error, Result};
 use crate::manifest::{HookRecord, MANIFEST_FORMAT, Manifest, SourceIdentity};
-use crate::names::{archive_name, parse_temp, spool_name, temp_name};
+use crate::names::{archive_name, parse_temp, scratch_names, spool_name, temp_name};
+use crate::records::unnamed_file;
 use crate::spec::{Backup, OnHookFailure, Source};
 use crate::state;
 use crate::volume::Volume;
@@ -151,19 +152,29 @@ pub fn run(
         }
     }
     let after_hook = || after.as_ref().map(|argv| run_hook("after", argv, (*hook_timeout).into()));
-    let (manifest, archive_bytes) = write_archive(runner, root, backup, &target, started, progress, hooks, after_hook)?;
+    let written = write_archive(runner, root, backup, &target, started, progress, hooks, after_hook)?;
     Ok(RunReport {
         backup: backup.name.clone(),
         id,
         archive: to.join(final_name),
-        files: manifest.files.len(),
-        bytes: manifest.bytes(),
-        archive_bytes,
-        changed: manifest.changed,
+        files: written.files,
+        bytes: written.bytes,
+        archive_bytes: written.archive_bytes,
+        changed: written.changed,
         cleaned,
-        hooks: manifest.hooks,
-        source: manifest.source,
+        hooks: written.hooks,
+        source: written.source,
     })
+}
+
+/// What [`write_archive`] wrote: the manifest's summary and the archive's size.
+struct Written {
+    files: usize,
+    bytes: u64,
+    archive_bytes: u64,
+    changed: Vec<String>,
+    hooks: Vec<HookRecord>,
+    source: SourceIdentity,
 }
 
 /// Where a run writes: `to` (open), its path, and the new archive's id.
@@ -228,16 +239,19 @@ fn write_archive(
     progress: &dyn Fn(u64),
     mut hooks: Vec<HookRecord>,
     after_hook: impl FnOnce() -> Option<HookRun>,
-) -> Result<(Manifest, u64)> {
+) -> Result<Written> {
     let temp = temp_name(&backup.name, target.id);
     let temp_path = target.to.join(&temp);
     let final_name = archive_name(&backup.name, target.id);
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = openat(target.dir, temp.as_str(), flags, Mode::from_bits_truncate(0o600))
         .map_err(|err| Error::io("create", &temp_path, err))?;
+    let [records_name, manifest_name] = scratch_names(&backup.name, target.id);
     let result = (|| {
+        let records = unnamed_file(target.dir, target.to, &records_name)?;
         let mut writer = ArchiveWriter::new(
             File::from(fd),
+            records,
             temp_path.clone(),
             target.to.to_path_buf(),
             &backup.name,
@@ -255,26 +269,27 @@ fn write_archive(
                 return Err(Error::Source { backup: backup.name.clone(), what });
             }
         }
-        let (files, changed) = writer.take_records();
-        let manifest = Manifest {
+        let (files, bytes, changed) = writer.tally();
+        let (files, bytes, changed) = (files, bytes, changed.to_vec());
+        let head = Manifest {
             format: MANIFEST_FORMAT,
             backup: backup.name.clone(),
             id: target.id.to_owned(),
             jts_version: env!("CARGO_PKG_VERSION").to_owned(),
-            source,
+            source: source.clone(),
             started,
             finished: unix(SystemTime::now()),
-            files,
-            changed,
-            hooks,
+            files: (),
+            changed: Vec::new(),
+            hooks: hooks.clone(),
         };
-        let file = writer.finish(&manifest)?;
+        let file = writer.finish(head, unnamed_file(target.dir, target.to, &manifest_name)?)?;
         file.sync_all().map_err(|err| Error::io("fsync", &temp_path, err))?;
         let archive_bytes = file.metadata().map_err(|err| Error::io("stat", &temp_path, err))?.len();
         renameat2(target.dir, temp.as_str(), target.dir, final_name.as_str(), RenameFlags::RENAME_NOREPLACE)
             .map_err(|err| Error::io("rename", target.to.join(&final_name), err))?;
         nix::unistd::fsync(target.dir).map_err(|err| Error::io("fsync", target.to, err))?;
-        Ok((manifest, archive_bytes))
+        Ok(Written { files, bytes, archive_bytes, changed, hooks, source })
     })();
     if result.is_err() {
         remove_quietly(target, &temp);

@@ -1,14 +1,13 @@
 //! Verifying an archive: its footer, every member re-read and every file's blake3
 //! checked against the manifest, and the manifest member against the footer's copy.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::footer::read_footer;
+use crate::footer::read_footer_hashed;
 use crate::manifest::{FileRecord, MANIFEST_MEMBER, Manifest};
 use crate::pax::Kind;
 use crate::read::{Entry, for_each_entry};
@@ -68,12 +67,16 @@ pub(crate) fn hash_zeros(hasher: &mut blake3::Hasher, mut len: u64) {
     }
 }
 
-/// Checks one archive's content against its manifest, as it is read: the map of files
-/// still expected, and what was seen.
+/// Checks one archive's content against its manifest, as it is read. The writer records
+/// every regular file in archive order, so the files are expected in the manifest's
+/// order, one after the other, and nothing is looked up. The manifest member is hashed
+/// as it streams by and compared with the footer's blake3: the writer made both from the
+/// same bytes.
 pub(crate) struct Checker<'a> {
     archive: &'a Path,
-    expected: BTreeMap<&'a str, &'a FileRecord>,
-    manifest: &'a Manifest,
+    files: &'a [FileRecord],
+    next: usize,
+    footer_hash: blake3::Hash,
     /// Files whose content did not match.
     pub mismatched: Vec<String>,
     /// Whether the manifest member was seen and matched the footer.
@@ -83,35 +86,42 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub(crate) fn new(archive: &'a Path, manifest: &'a Manifest) -> Self {
-        let expected = manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    /// Checks against `manifest`, read from the footer whose JSON hashed to `footer_hash`.
+    pub(crate) fn new(archive: &'a Path, manifest: &'a Manifest, footer_hash: blake3::Hash) -> Self {
         Self {
             archive,
-            expected,
-            manifest,
+            files: &manifest.files,
+            next: 0,
+            footer_hash,
             mismatched: Vec::new(),
             manifest_seen: false,
             verified: Verified { files: 0, bytes: 0 },
         }
     }
 
-    /// Checks a file's hash; the manifest member is compared with the footer instead.
-    pub(crate) fn file(&mut self, entry: &Entry, hash: Option<blake3::Hash>, member: Option<&[u8]>) -> Result<()> {
-        if entry.path == MANIFEST_MEMBER {
-            let parsed: Option<Manifest> = member.and_then(|bytes| serde_json::from_slice(bytes).ok());
-            if parsed.as_ref() != Some(self.manifest) {
-                return Err(Error::damaged(self.archive, "the manifest member differs from the footer's copy"));
-            }
-            self.manifest_seen = true;
-            return Ok(());
+    /// Checks the manifest member, read from `data`, against the footer's copy.
+    pub(crate) fn manifest_member(&mut self, data: &mut dyn Read) -> Result<()> {
+        let mut hasher = blake3::Hasher::new();
+        std::io::copy(data, &mut hasher)
+            .map_err(|err| Error::damaged(self.archive, format!("the manifest member: {err}")))?;
+        if hasher.finalize() != self.footer_hash {
+            return Err(Error::damaged(self.archive, "the manifest member differs from the footer's copy"));
         }
-        let Some(record) = self.expected.remove(entry.path.as_str()) else {
-            return Err(Error::damaged(self.archive, format!("member {} is not in the manifest", entry.path)));
+        self.manifest_seen = true;
+        Ok(())
+    }
+
+    /// Checks a regular file's size and hash against the next record of the manifest.
+    pub(crate) fn file(&mut self, entry: &Entry, hash: blake3::Hash) -> Result<()> {
+        let Some(record) = self.files.get(self.next).filter(|record| record.path == entry.path) else {
+            let known = self.files.iter().any(|record| record.path == entry.path);
+            let what = if known { "is out of the manifest's order" } else { "is not in the manifest" };
+            return Err(Error::damaged(self.archive, format!("member {} {what}", entry.path)));
         };
+        self.next += 1;
         self.verified.files += 1;
         self.verified.bytes += entry.size;
-        let hash = hash.map(|h| h.to_hex().to_string());
-        if record.size != entry.size || hash.as_deref() != Some(record.blake3.as_str()) {
+        if record.size != entry.size || hash.to_hex().as_str() != record.blake3 {
             self.mismatched.push(entry.path.clone());
         }
         Ok(())
@@ -129,7 +139,7 @@ impl<'a> Checker<'a> {
                 ),
             ));
         }
-        if let Some(missing) = self.expected.keys().next() {
+        if let Some(missing) = self.files.get(self.next).map(|record| &record.path) {
             return Err(Error::damaged(
                 self.archive,
                 format!("file {missing} is in the manifest but not in the archive"),
@@ -146,20 +156,18 @@ impl<'a> Checker<'a> {
 /// naming the archive and the first file that failed.
 pub fn verify_archive(path: &Path) -> Result<Verified> {
     let mut file = std::fs::File::open(path).map_err(|err| Error::io("open", path, err))?;
-    let manifest = read_footer(&mut file, path)?;
+    let (manifest, footer_hash) = read_footer_hashed(&mut file, path)?;
     std::io::Seek::rewind(&mut file).map_err(|err| Error::io("read", path, err))?;
-    let mut checker = Checker::new(path, &manifest);
+    let mut checker = Checker::new(path, &manifest, footer_hash);
     let walked = for_each_entry(file, path, |entry, data| {
         if !matches!(entry.kind, Kind::File { .. }) {
             return Ok(());
         }
         if entry.path == MANIFEST_MEMBER {
-            let mut bytes = Vec::new();
-            data.read_to_end(&mut bytes).map_err(|err| Error::damaged(path, format!("the manifest member: {err}")))?;
-            return checker.file(entry, None, Some(&bytes));
+            return checker.manifest_member(data);
         }
         let hash = hash_content(entry, data, path, |_, _| Ok(()))?;
-        checker.file(entry, Some(hash), None)
+        checker.file(entry, hash)
     });
     // A damaged file is named first, before a stream error (the zstd checksum) it causes.
     if checker.mismatched.is_empty() {
@@ -181,6 +189,8 @@ pub fn rolling_sample(archives: &[String], percent: u8, last_verified: impl Fn(&
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::footer::write_footer;
 use crate::manifest::{FileRecord, MANIFEST_MEMBER, Manifest};
 use crate::pax::{Kind, Meta, data_len, padded, sparse_map, sparse_segments, write_header};
+use crate::records::RecordSpool;
 use crate::verify::hash_zeros;
 
 /// Bytes read from a source file at a time.
@@ -39,7 +40,7 @@ pub struct ArchiveWriter<'p> {
     temp: PathBuf,
     backup: String,
     to: PathBuf,
-    files: Vec<FileRecord>,
+    records: RecordSpool,
     changed: Vec<String>,
     links: HashMap<(u64, u64), String>,
     bytes: u64,
@@ -55,9 +56,12 @@ fn no_space(err: &std::io::Error) -> bool {
 
 impl<'p> ArchiveWriter<'p> {
     /// Starts an archive in `file`, the temporary file `temp` in the directory `to`,
-    /// compressed at zstd `level`; `progress` hears the source bytes read so far.
+    /// compressed at zstd `level`, the file records spooled to the unnamed file
+    /// `records`; `progress` hears the source bytes read so far.
+    #[allow(clippy::too_many_arguments, reason = "one call site; the pieces of one archive")]
     pub fn new(
         file: File,
+        records: File,
         temp: PathBuf,
         to: PathBuf,
         backup: &str,
@@ -77,7 +81,7 @@ impl<'p> ArchiveWriter<'p> {
             temp,
             backup: backup.to_owned(),
             to,
-            files: Vec::new(),
+            records: RecordSpool::new(records),
             changed: Vec::new(),
             links: HashMap::new(),
             bytes: 0,
@@ -285,19 +289,31 @@ impl<'p> ArchiveWriter<'p> {
             tracing::warn!(path = %path.display(), "changed while it was read");
             self.changed.push(rel.clone());
         }
-        self.files.push(FileRecord { path: rel, size, blake3: hasher.finalize().to_hex().to_string() });
-        Ok(())
+        let record = FileRecord { path: rel, size, blake3: hasher.finalize().to_hex().to_string() };
+        self.records.push(&record).map_err(|err| self.write_error(err))
     }
 
-    /// The files archived so far, and those that changed while read.
-    pub fn take_records(&mut self) -> (Vec<FileRecord>, Vec<String>) {
-        (std::mem::take(&mut self.files), std::mem::take(&mut self.changed))
+    /// Files archived so far and their bytes of content; the files that changed while
+    /// they were read.
+    pub fn tally(&self) -> (usize, u64, &[String]) {
+        let (files, bytes) = self.records.tally();
+        (files, bytes, &self.changed)
     }
 
-    /// Appends the manifest as the last member, ends the tar and the zstd frame, writes
-    /// the footer and returns the temporary file, flushed but not yet synced.
-    pub fn finish(mut self, manifest: &Manifest) -> Result<File> {
-        let json = serde_json::to_vec_pretty(manifest).map_err(|err| Error::io("encode manifest", &self.temp, err))?;
+    /// Appends the manifest (`head`, with the spooled records and the changed files)
+    /// as the last member, ends the tar and the zstd frame, writes the footer and
+    /// returns the temporary file, flushed but not yet synced. The manifest's JSON goes
+    /// through `scratch`, an unnamed temporary file, so its size is known before its tar
+    /// header is written and nothing of it is held in memory.
+    pub fn finish(mut self, head: Manifest<()>, scratch: File) -> Result<File> {
+        let temp = self.temp.clone();
+        let encode = |err: std::io::Error| Error::io("write the manifest of", &temp, err);
+        let manifest = head.with_files(self.records.records().map_err(encode)?);
+        let manifest = Manifest { changed: std::mem::take(&mut self.changed), ..manifest };
+        let mut json = BufWriter::with_capacity(1 << 16, scratch);
+        serde_json::to_writer(&mut json, &manifest).map_err(|err| encode(err.into()))?;
+        let mut json = json.into_inner().map_err(|err| encode(err.into_error()))?;
+        let len = json.stream_position().map_err(&encode)?;
         let meta = Meta {
             path: format!("./{MANIFEST_MEMBER}"),
             kind: Kind::File { sparse: None },
@@ -305,17 +321,19 @@ impl<'p> ArchiveWriter<'p> {
             uid: 0,
             gid: 0,
             mtime: (manifest.finished, 0),
-            size: json.len() as u64,
+            size: len,
             xattrs: Vec::new(),
         };
         self.header(&meta)?;
-        self.out(&json)?;
-        let pad = padded(json.len() as u64) - json.len() as u64;
+        json.rewind().map_err(&encode)?;
+        std::io::copy(&mut json, self.builder.get_mut()).map_err(|err| self.write_error(err))?;
+        let pad = padded(len) - len;
         self.out(&vec![0u8; usize::try_from(pad).unwrap_or(0)])?;
         let result = (|| {
             let encoder = self.builder.into_inner()?;
             let mut out = encoder.finish()?;
-            write_footer(&mut out, &json)?;
+            json.rewind()?;
+            write_footer(&mut out, &mut json, len)?;
             out.into_inner().map_err(std::io::IntoInnerError::into_error)
         })();
         result.map_err(|err| {

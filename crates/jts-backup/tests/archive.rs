@@ -104,3 +104,50 @@ fn two_runs_in_one_second_do_not_overwrite() {
     assert!(err.to_string().contains("exists"), "{err}");
     assert_eq!(std::fs::read_dir(&to).unwrap().count(), 1, "no temporary left");
 }
+
+/// Rewrites `archive`'s tar with `edit` applied to its uncompressed bytes, keeping the
+/// original footer frame (`footer` bytes long, at the end): a tampered member whose
+/// archive still looks finished.
+fn tamper(archive: &Path, footer: usize, edit: impl FnOnce(&mut Vec<u8>)) {
+    let bytes = std::fs::read(archive).unwrap();
+    let (stream, frame) = bytes.split_at(bytes.len() - footer);
+    let mut tar = zstd::stream::decode_all(stream).unwrap();
+    edit(&mut tar);
+    let mut out = zstd::stream::encode_all(tar.as_slice(), 3).unwrap();
+    out.extend_from_slice(frame);
+    std::fs::write(archive, out).unwrap();
+}
+
+fn position(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack.windows(needle.len()).position(|w| w == needle).unwrap_or_else(|| panic!("{needle:?} not found"))
+}
+
+#[test]
+fn a_manifest_member_or_an_order_unlike_the_footers_is_named() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (source, to) = (scratch.path().join("src"), scratch.path().join("to"));
+    tree(&source);
+    std::fs::create_dir(&to).unwrap();
+    let archive =
+        run(&jts_core::SystemRunner, &Root::host(), &backup(&source, &to), SystemTime::now(), &|_| {}).unwrap().archive;
+    let original = std::fs::read(&archive).unwrap();
+    let manifest_len = u64::from_le_bytes(original[original.len() - 16..original.len() - 8].try_into().unwrap());
+    let footer = usize::try_from(manifest_len).unwrap() + 8 + 48;
+
+    // The manifest member says another version wrote it; the footer does not.
+    tamper(&archive, footer, |tar| {
+        let at = position(tar, b"\"jts_version\":\"") + 15;
+        tar[at] = if tar[at] == b'9' { b'8' } else { b'9' };
+    });
+    let err = verify_archive(&archive).unwrap_err().to_string();
+    assert!(err.contains("the manifest member differs from the footer's copy"), "{err}");
+
+    // A file's name in the stream no longer matches the manifest's record.
+    std::fs::write(&archive, &original).unwrap();
+    tamper(&archive, footer, |tar| {
+        let at = position(tar, b"conf/deep/b.bin");
+        tar[at + 10] = b'z';
+    });
+    let err = verify_archive(&archive).unwrap_err().to_string();
+    assert!(err.contains("conf/deep/z.bin is not in the manifest"), "{err}");
+}
