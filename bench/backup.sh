@@ -9,8 +9,8 @@
 # The tree (on a tmpfs as root, else under /var/tmp): 60 files of 2 MiB (half random,
 # half text-like) and 3,000 files of 1-16 KiB text, about 140 MB. Each pair is run warm,
 # RUNS times, alternating; the means and the ratio (peer time / jts time: above 1.0 means
-# jts is faster) are printed. Then the peak RSS of `backup run` over a tree of RSS_FILES
-# empty files (default 100,000), from /usr/bin/time.
+# jts is faster) are printed. Then the peak RSS of `backup run`, `list` and `verify` over
+# a tree of RSS_FILES empty files (default 100,000), from /usr/bin/time.
 #
 # Usage: bench/backup.sh [RUNS] [RSS_FILES]   (default 3 and 100000)
 set -euo pipefail
@@ -121,5 +121,7 @@ for d in range((n + 999) // 1000):
         open(os.path.join(dir, f"file-{f:04}.txt"), "wb").close()
 PY
 clean_backups
-rss=$(/usr/bin/time -f %M "$bin" --config "$spec" --root "$root" -q backup run 2>&1 >/dev/null | tail -1)
-echo "peak RSS of backup run over $rss_files files: $((rss / 1024)) MiB"
+for command in run list verify; do
+    rss=$(/usr/bin/time -f %M "$bin" --config "$spec" --root "$root" -q backup "$command" 2>&1 >/dev/null | tail -1)
+    echo "peak RSS of backup $command over $rss_files files: $((rss / 1024)) MiB"
+done

@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::error::{Error, Result};
 use crate::pax::{Kind, XATTR_PREFIX, parse_sparse_map};
@@ -49,15 +50,93 @@ fn ns_time(text: &str) -> Option<(i64, u32)> {
     Some((secs.parse().ok()?, digits.parse().ok()?))
 }
 
+/// How many decompressed chunks the decoding thread may run ahead.
+const CHUNKS_AHEAD: usize = 4;
+/// The size of one decompressed chunk.
+const CHUNK: usize = 1 << 20;
+
+/// The archive's tar stream, decompressed on a thread of its own a few chunks ahead, so
+/// that reading the tar, hashing and writing files run beside zstd's decoding (as
+/// `tar --zstd` runs `zstd -d` in a second process).
+/// Chunks go back to the decoder once read, so their memory is reused, not faulted in
+/// afresh.
+struct Decompressed {
+    chunks: Receiver<std::io::Result<Vec<u8>>>,
+    spent: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Decompressed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    let spent = std::mem::replace(&mut self.current, chunk?);
+                    let _ = self.spent.try_send(spent);
+                    self.at = 0;
+                }
+                // The decoder reached the end of the stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Decompresses `file` into `chunks` (reusing the `spent` ones) until its end, an error,
+/// or a reader that stopped.
+fn decode(file: std::fs::File, chunks: &SyncSender<std::io::Result<Vec<u8>>>, spent: &Receiver<Vec<u8>>) {
+    let mut decoder = match zstd::stream::read::Decoder::new(file) {
+        Ok(decoder) => decoder,
+        Err(err) => {
+            let _ = chunks.send(Err(err));
+            return;
+        }
+    };
+    loop {
+        let mut chunk = spent.try_recv().unwrap_or_default();
+        chunk.resize(CHUNK, 0);
+        let mut filled = 0;
+        while filled < CHUNK {
+            match decoder.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    let _ = chunks.send(Err(err));
+                    return;
+                }
+            }
+        }
+        chunk.truncate(filled);
+        if filled == 0 || chunks.send(Ok(chunk)).is_err() {
+            return;
+        }
+    }
+}
+
 /// Calls `visit` with each entry of the archive `file` (at `archive`, for messages) and
 /// a reader of its content. The content not read by `visit` is skipped.
 pub fn for_each_entry(
     file: std::fs::File,
     archive: &Path,
-    mut visit: impl FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    visit: impl FnMut(&Entry, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
-    let decoder = zstd::stream::read::Decoder::new(file).map_err(|err| Error::io("read", archive, err))?;
-    let mut tar = tar::Archive::new(decoder);
+    std::thread::scope(|scope| {
+        let (sender, chunks) = sync_channel(CHUNKS_AHEAD);
+        let (spent, recycled) = sync_channel(CHUNKS_AHEAD + 2);
+        scope.spawn(move || decode(file, &sender, &recycled));
+        walk(Decompressed { chunks, spent, current: Vec::new(), at: 0 }, archive, visit)
+    })
+}
+
+/// [`for_each_entry`] over the decompressed tar stream.
+fn walk(stream: impl Read, archive: &Path, mut visit: impl FnMut(&Entry, &mut dyn Read) -> Result<()>) -> Result<()> {
+    let mut tar = tar::Archive::new(stream);
     let mut last = String::from("(the first member)");
     let entries = tar.entries().map_err(|err| Error::damaged(archive, format!("cannot read it as tar: {err}")))?;
     for entry in entries {

@@ -5,7 +5,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -50,6 +50,8 @@ pub fn restore(archive: &Path, target: &Path) -> Result<Restored> {
     let (manifest, footer_hash) = read_footer_hashed(&mut file, archive)?;
     std::io::Seek::rewind(&mut file).map_err(|err| Error::io("read", archive, err))?;
     let root = open_target(target)?;
+    let target_lost_found = nix::sys::stat::fstatat(&root, LOST_FOUND, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR);
     let marker_flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let marker = openat(&root, INCOMPLETE_MARKER, marker_flags, Mode::from_bits_truncate(0o600))
         .map_err(|err| Error::io("create", target.join(INCOMPLETE_MARKER), err))?;
@@ -60,6 +62,7 @@ pub fn restore(archive: &Path, target: &Path) -> Result<Restored> {
 
     let mut checker = Checker::new(archive, &manifest, footer_hash);
     let mut dirs: Vec<Entry> = Vec::new();
+    let mut parents = Parents { dir: String::new(), fd: None };
     let walked = for_each_entry(file, archive, |entry, data| {
         if entry.path.is_empty() {
             dirs.push(entry.clone());
@@ -68,23 +71,28 @@ pub fn restore(archive: &Path, target: &Path) -> Result<Restored> {
         if entry.path == MANIFEST_MEMBER {
             return checker.manifest_member(data);
         }
-        let (parent, name) = open_parent(&root, &entry.path, target)?;
+        let (parent, name) = parents.of(&root, &entry.path, target)?;
         let at = target.join(&entry.path);
         let io = |op: &'static str| move |err: nix::Error| Error::io(op, at.clone(), err);
         match &entry.kind {
+            // An ext4 target's own empty lost+found takes the archive's metadata.
+            Kind::Directory if entry.path == LOST_FOUND && target_lost_found => dirs.push(entry.clone()),
             Kind::Directory => {
-                mkdirat(&parent, name, Mode::from_bits_truncate(0o700)).map_err(io("mkdir"))?;
+                mkdirat(parent, name, Mode::from_bits_truncate(0o700)).map_err(io("mkdir"))?;
                 dirs.push(entry.clone());
             }
             Kind::File { .. } => {
                 let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
                 let out =
-                    File::from(openat(&parent, name, flags, Mode::from_bits_truncate(0o600)).map_err(io("create"))?);
+                    File::from(openat(parent, name, flags, Mode::from_bits_truncate(0o600)).map_err(io("create"))?);
                 let at = target.join(&entry.path);
                 let hash = hash_content(entry, data, archive, |offset, bytes| {
                     out.write_all_at(bytes, offset).map_err(|err| Error::io("write", &at, err))
                 })?;
-                out.set_len(entry.size).map_err(|err| Error::io("truncate", &at, err))?;
+                if matches!(entry.kind, Kind::File { sparse: Some(_) }) {
+                    // A trailing hole is not written: the length says it.
+                    out.set_len(entry.size).map_err(|err| Error::io("truncate", &at, err))?;
+                }
                 checker.file(entry, hash)?;
                 if let Some(first) = checker.mismatched.first() {
                     return Err(Error::damaged(
@@ -95,12 +103,12 @@ pub fn restore(archive: &Path, target: &Path) -> Result<Restored> {
                 apply_fd(out.as_fd(), entry, &at)?;
             }
             Kind::Symlink(link) => {
-                symlinkat(OsStr::from_bytes(link), &parent, name).map_err(io("symlink"))?;
-                apply_at(&parent, name, entry, &target.join(&entry.path), false)?;
+                symlinkat(OsStr::from_bytes(link), parent, name).map_err(io("symlink"))?;
+                apply_at(parent, name, entry, &target.join(&entry.path), false)?;
             }
             Kind::HardLink(first) => {
                 let (first_parent, first_name) = open_parent(&root, first, target)?;
-                linkat(&first_parent, first_name, &parent, name, AtFlags::empty()).map_err(io("link"))?;
+                linkat(&first_parent, first_name, parent, name, AtFlags::empty()).map_err(io("link"))?;
             }
             Kind::Fifo | Kind::Char(..) | Kind::Block(..) => {
                 let (kind, dev) = match entry.kind {
@@ -109,8 +117,8 @@ pub fn restore(archive: &Path, target: &Path) -> Result<Restored> {
                     Kind::Block(major, minor) => (SFlag::S_IFBLK, nix::sys::stat::makedev(major.into(), minor.into())),
                     _ => unreachable!("matched above"),
                 };
-                mknodat(&parent, name, kind, Mode::from_bits_truncate(0o600), dev).map_err(io("mknod"))?;
-                apply_at(&parent, name, entry, &target.join(&entry.path), true)?;
+                mknodat(parent, name, kind, Mode::from_bits_truncate(0o600), dev).map_err(io("mknod"))?;
+                apply_at(parent, name, entry, &target.join(&entry.path), true)?;
             }
         }
         Ok(())
@@ -161,8 +169,7 @@ fn open_target(target: &Path) -> Result<OwnedFd> {
         Ok(meta) if !meta.is_dir() => return Err(refuse("is not a directory; name an empty directory".to_owned())),
         Ok(_) => {
             let mut entries = std::fs::read_dir(target).map_err(|err| Error::io("read directory", target, err))?;
-            let foreign =
-                entries.find_map(|entry| entry.ok().map(|e| e.file_name()).filter(|name| name != "lost+found"));
+            let foreign = entries.find_map(|entry| entry.ok().map(|e| e.file_name()).filter(|name| name != LOST_FOUND));
             if let Some(name) = foreign {
                 return Err(refuse(format!(
                     "is not empty (it holds {}); restore into an empty directory, e.g. a new LV mounted there, or \
@@ -174,6 +181,29 @@ fn open_target(target: &Path) -> Result<OwnedFd> {
     }
     nix::fcntl::open(target, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|err| Error::io("open", target, err))
+}
+
+/// The directory mkfs.ext4 makes at a filesystem's root: a target may hold it (empty).
+const LOST_FOUND: &str = "lost+found";
+
+/// The directory of the last member, kept open: members come directory by directory,
+/// so most find their parent here without a lookup.
+struct Parents {
+    dir: String,
+    fd: Option<OwnedFd>,
+}
+
+impl Parents {
+    /// The open directory that holds `path`, and `path`'s last component.
+    fn of<'s, 'p>(&'s mut self, root: &OwnedFd, path: &'p str, target: &Path) -> Result<(BorrowedFd<'s>, &'p OsStr)> {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if self.fd.is_none() || self.dir != dir {
+            self.fd = Some(open_parent(root, path, target)?.0);
+            dir.clone_into(&mut self.dir);
+        }
+        let fd = self.fd.as_ref().expect("opened above").as_fd();
+        Ok((fd, OsStr::new(name)))
+    }
 }
 
 /// The directory that holds `path` (relative to `root`), opened without following a
@@ -196,16 +226,18 @@ fn apply_fd(fd: std::os::fd::BorrowedFd<'_>, entry: &Entry, at: &Path) -> Result
     fchown(fd, Some(Uid::from_raw(entry.uid)), Some(Gid::from_raw(entry.gid)))
         .map_err(|err| Error::io("chown", at, err))?;
     fchmod(fd, Mode::from_bits_truncate(entry.mode)).map_err(|err| Error::io("chmod", at, err))?;
-    let file = File::from(fd.try_clone_to_owned().map_err(|err| Error::io("dup", at, err))?);
-    for (name, value) in &entry.xattrs {
-        file.set_xattr(name, value).map_err(|err| Error::io("set xattr on", at, err))?;
+    if !entry.xattrs.is_empty() {
+        let file = File::from(fd.try_clone_to_owned().map_err(|err| Error::io("dup", at, err))?);
+        for (name, value) in &entry.xattrs {
+            file.set_xattr(name, value).map_err(|err| Error::io("set xattr on", at, err))?;
+        }
     }
     futimens(fd, &TimeSpec::UTIME_OMIT, &timespec(entry.mtime)).map_err(|err| Error::io("set times of", at, err))
 }
 
 /// The same for a symlink or special file, by name in its directory (`chmod` only for
 /// special files: a symlink has no mode of its own).
-fn apply_at(parent: &OwnedFd, name: &OsStr, entry: &Entry, at: &Path, chmod: bool) -> Result<()> {
+fn apply_at(parent: BorrowedFd<'_>, name: &OsStr, entry: &Entry, at: &Path, chmod: bool) -> Result<()> {
     fchownat(
         parent,
         name,

@@ -151,3 +151,21 @@ fn a_manifest_member_or_an_order_unlike_the_footers_is_named() {
     let err = verify_archive(&archive).unwrap_err().to_string();
     assert!(err.contains("conf/deep/z.bin is not in the manifest"), "{err}");
 }
+
+#[test]
+fn a_new_filesystems_empty_lost_and_found_takes_the_archives() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (source, to, target) = (scratch.path().join("src"), scratch.path().join("to"), scratch.path().join("new-lv"));
+    tree(&source);
+    std::fs::create_dir(source.join("lost+found")).unwrap();
+    std::fs::set_permissions(source.join("lost+found"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::create_dir(&to).unwrap();
+    // What mkfs.ext4 leaves at the root of a new volume.
+    std::fs::create_dir_all(target.join("lost+found")).unwrap();
+    let archive =
+        run(&jts_core::SystemRunner, &Root::host(), &backup(&source, &to), SystemTime::now(), &|_| {}).unwrap().archive;
+    restore(&archive, &target).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+    assert_eq!(mode(&target.join("lost+found")), 0o700);
+    assert_eq!(std::fs::read(target.join("conf/a.toml")).unwrap(), b"a = 1\n");
+}
