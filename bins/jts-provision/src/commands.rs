@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::anyhow;
 use clap::CommandFactory;
 use jts_core::{AbsPath, Context, Root, SystemRunner};
-use jts_host::{Applied, ConfigError, HostObserved, HostPlan, HostSpec, MachineObserver};
+use jts_host::{Applied, ConfigError, Detail, HostObserved, HostPlan, HostSpec, MachineObserver};
 use jts_perms::Accounts;
 
 use crate::Exit;
@@ -105,9 +105,9 @@ fn probe(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
 }
 
 /// Observes the machine and plans `spec`.
-fn plan_observed(spec: &HostSpec, root: &Root, cli_allows: &[String]) -> anyhow::Result<HostPlan> {
+fn plan_observed(spec: &HostSpec, root: &Root, cli_allows: &[String], detail: Detail) -> anyhow::Result<HostPlan> {
     let observed = jts_host::observe(spec, root, &SystemRunner)?;
-    Ok(jts_host::plan_with_consent(spec, &observed, root, cli_allows)?)
+    Ok(jts_host::plan_with_consent(spec, &observed, root, cli_allows, detail)?)
 }
 
 /// Takes the lock of the commands that change the host; a holder is reported as an error
@@ -122,6 +122,7 @@ fn make_plan(
     root: &Root,
     state: Option<&Path>,
     cli_allows: &[String],
+    detail: Detail,
 ) -> anyhow::Result<(HostSpec, HostPlan)> {
     let saved = state.map(jts_host::read_state).transpose()?;
     let accounts = match &saved {
@@ -133,13 +134,13 @@ fn make_plan(
         Some(observed) => observed,
         None => jts_host::observe(&spec, root, &SystemRunner)?,
     };
-    let plan = jts_host::plan_with_consent(&spec, &observed, root, cli_allows)?;
+    let plan = jts_host::plan_with_consent(&spec, &observed, root, cli_allows, detail)?;
     Ok((spec, plan))
 }
 
 fn plan(global: &GlobalArgs, root: &Root, args: &PlanArgs) -> anyhow::Result<Exit> {
     let (_, HostPlan { report, warnings, .. }) =
-        make_plan(global, root, args.state.as_deref(), &args.consent.allow_destroy)?;
+        make_plan(global, root, args.state.as_deref(), &args.consent.allow_destroy, Detail::Commands)?;
     output::warnings(&warnings);
     output::plan(&report, root, global.json);
     Ok(if !report.refused.is_empty() {
@@ -156,7 +157,9 @@ fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<E
     let spec = load_spec(global, root)?;
     // Once an apply has run here, the lock is there: plan under it, observing once.
     let held = if args.dry_run { None } else { jts_host::lock_if_present(root)? };
-    let planned = plan_observed(&spec, root, cli_allows)?;
+    // A dry run prints every command; an apply that runs names its steps only.
+    let detail = if args.dry_run { Detail::Commands } else { Detail::Brief };
+    let planned = plan_observed(&spec, root, cli_allows, detail)?;
     output::warnings(&planned.warnings);
     if let Some(exit) = nothing_to_run(&planned, root, global.json) {
         return Ok(exit);
@@ -174,7 +177,7 @@ fn apply(global: &GlobalArgs, root: &Root, args: &ApplyArgs) -> anyhow::Result<E
         // made jts's own state directories, and another apply may have run meanwhile.
         None => {
             let lock = lock(root, "apply")?;
-            let planned = plan_observed(&spec, root, cli_allows)?;
+            let planned = plan_observed(&spec, root, cli_allows, Detail::Brief)?;
             if let Some(exit) = nothing_to_run(&planned, root, global.json) {
                 return Ok(exit);
             }
@@ -214,7 +217,7 @@ fn nothing_to_run(planned: &HostPlan, root: &Root, json: bool) -> Option<Exit> {
 }
 
 fn validate(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
-    let (_, HostPlan { report, warnings, .. }) = make_plan(global, root, None, &[])?;
+    let (_, HostPlan { report, warnings, .. }) = make_plan(global, root, None, &[], Detail::Brief)?;
     output::warnings(&warnings);
     let drift = jts_host::drift(&report);
     output::validation(&drift, global.json);

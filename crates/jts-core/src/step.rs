@@ -82,6 +82,13 @@ pub trait Step {
         crate::executor::StepRecord { kind, object, description }
     }
 
+    /// [`Step::info`] for a report whose commands will not be shown (an apply that is
+    /// no dry run, `validate`): the default is `info`; a step whose commands are one per
+    /// file of a tree leaves them out, so a million-file repair is not described twice.
+    fn brief(&self, root: &Root) -> StepInfo {
+        self.info(root)
+    }
+
     /// Applies the step's effect to an observed state, without touching the machine.
     fn simulate(&self, state: &mut Self::State);
 
@@ -132,5 +139,10 @@ impl<S: Step> Plan<S> {
     /// Describes the plan for printing.
     pub fn report(&self, root: &Root) -> PlanReport {
         PlanReport { steps: self.steps.iter().map(|step| step.info(root)).collect(), refused: self.refused.clone() }
+    }
+
+    /// [`Plan::report`] with each step's [`Step::brief`].
+    pub fn brief_report(&self, root: &Root) -> PlanReport {
+        PlanReport { steps: self.steps.iter().map(|step| step.brief(root)).collect(), refused: self.refused.clone() }
     }
 }

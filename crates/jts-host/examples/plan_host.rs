@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         let disk = DeviceInfo { present: true, size: 4_000_000_000_000, signatures: Vec::new() };
         machine.lvm.devices.insert(device, disk);
     }
-    let plan = match jts_host::plan_with_consent(&spec, &machine, &Root::host(), &[]) {
+    let plan = match jts_host::plan_with_consent(&spec, &machine, &Root::host(), &[], jts_host::Detail::Commands) {
         Ok(plan) => plan.report,
         Err(err) => {
             eprintln!("{err}");

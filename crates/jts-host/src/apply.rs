@@ -9,7 +9,7 @@ use jts_core::{ApplyReport, Context, Journal, Plan, PlanReport, Step};
 
 use crate::Result;
 use crate::observe::Observer;
-use crate::plan::{HostPlan, plan_with_consent};
+use crate::plan::{Detail, HostPlan, plan_with_consent};
 use crate::spec::HostSpec;
 use crate::step::HostStep;
 
@@ -50,7 +50,7 @@ pub fn apply(
             plan.steps
         } else {
             let HostPlan { plan: replan, report: replan_report, .. } =
-                plan_with_consent(spec, &observer.observe(spec)?, ctx.root, cli_allows)?;
+                plan_with_consent(spec, &observer.observe(spec)?, ctx.root, cli_allows, Detail::Brief)?;
             if !replan_report.refused.is_empty() {
                 return Ok(Applied::RefusedAfterMounting { done: report, replan: replan_report });
             }
@@ -67,6 +67,7 @@ pub fn apply(
 /// Observes again ([`Observer::observe_to_verify`]) and returns what is still not as the
 /// spec says: the description of every step a fresh plan has.
 pub fn verify(spec: &HostSpec, ctx: &Context<'_>, observer: &dyn Observer) -> Result<Vec<String>> {
-    let HostPlan { plan, .. } = plan_with_consent(spec, &observer.observe_to_verify(spec)?, ctx.root, &[])?;
+    let HostPlan { plan, .. } =
+        plan_with_consent(spec, &observer.observe_to_verify(spec)?, ctx.root, &[], Detail::Brief)?;
     Ok(plan.steps.iter().map(|step| step.record(ctx.root).description).collect())
 }

@@ -74,7 +74,7 @@ pub use perf::{
     Direction, FioFigures, Latency, MountResult, Outcome, PerfReport, PerformanceSpec, Profile, SCRATCH_PREFIX,
     verify_performance,
 };
-pub use plan::{HostPlan, drift, plan, plan_with_consent};
+pub use plan::{Detail, HostPlan, drift, plan, plan_with_consent};
 pub use render::{DATA_DIRS, DOCKER_DATA_ROOT, RENDERED_MODE, rendered_files};
 pub use scrub::{ScrubFigures, ScrubOutcome, Scrubbed, scrub, scrub_prometheus};
 pub use spec::{ConfigError, HealthLevels, HealthSection, HostSpec, SpecSource, load};

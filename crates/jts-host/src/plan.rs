@@ -20,6 +20,16 @@ use crate::spec::HostSpec;
 use crate::step::HostStep;
 use crate::targets::{formatted_devices, mount_targets};
 
+/// How much a [`HostPlan`]'s report says about each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Every command of every step: what `plan` and `apply --dry-run` print.
+    Commands,
+    /// Without per-file commands ([`Step::brief`]): what an apply that runs, and
+    /// `validate`, need; a million-file repair is then not described line by line.
+    Brief,
+}
+
 /// A plan with its report (descriptions, commands, refusals) under a root.
 #[derive(Debug)]
 pub struct HostPlan {
@@ -40,13 +50,23 @@ pub fn plan_with_consent(
     observed: &HostObserved,
     root: &Root,
     cli_allows: &[String],
+    detail: Detail,
 ) -> Result<HostPlan, crate::ConfigError> {
     let mut plan = plan(spec, observed).map_err(|errors| spec.located(errors))?;
-    let mut report = plan.report(root);
+    let mut report = match detail {
+        Detail::Commands => plan.report(root),
+        Detail::Brief => plan.brief_report(root),
+    };
     let refused = refuse_without_consent(&report.steps, &spec.allow_destroy, cli_allows);
     plan.refused.extend(refused.iter().cloned());
     report.refused.extend(refused);
-    let mut after = observed.perms.clone();
+    // What the steps leave, for the reach check: the contents of recursive directories
+    // (a million entries, maybe) play no part in it and are not copied.
+    let mut after = jts_perms::Observed {
+        accounts: observed.perms.accounts.clone(),
+        paths: observed.perms.paths.clone(),
+        contents: Default::default(),
+    };
     for step in &plan.steps {
         if let HostStep::Perms(step) = step {
             step.simulate(&mut after);
@@ -238,7 +258,7 @@ mod tests {
         let mut state: HostObserved = serde_json::from_str(BLANK_4TB).unwrap();
         state.timers.live = true;
         state.timers.last_run_failed.insert("jts-health.service".into(), "exit-code".into());
-        let planned = plan_with_consent(&spec, &state, &Root::host(), &[]).unwrap();
+        let planned = plan_with_consent(&spec, &state, &Root::host(), &[], Detail::Commands).unwrap();
         let warning = planned.warnings.iter().find(|w| w.contains("jts-health.service")).expect("a warning");
         assert!(warning.contains("exit-code") && warning.contains("journalctl -u jts-health.service"), "{warning}");
     }

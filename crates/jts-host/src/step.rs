@@ -78,6 +78,13 @@ impl Step for HostStep {
         }
     }
 
+    fn brief(&self, root: &Root) -> StepInfo {
+        match self {
+            Self::Perms(step) => step.brief(root),
+            _ => self.info(root),
+        }
+    }
+
     fn record(&self, root: &Root) -> StepRecord {
         match self {
             Self::Perms(step) => step.record(root),

@@ -120,7 +120,7 @@ fn check_then_plan(text: &str) -> Result<(), TestCaseError> {
     let Ok(spec) = jts_host::load_checked(&file, &accounts) else { return Ok(()) };
     let mut machine = blank_machine(&spec);
     let root = Root::host();
-    let planned = jts_host::plan_with_consent(&spec, &machine, &root, &[]);
+    let planned = jts_host::plan_with_consent(&spec, &machine, &root, &[], jts_host::Detail::Commands);
     let planned = planned.map_err(|err| TestCaseError::fail(format!("check ok, plan failed: {err}\n{text}")))?;
     prop_assert!(planned.report.refused.is_empty(), "check ok, plan refused {:?}\n{text}", planned.report.refused);
     for step in &planned.report.steps {

@@ -54,8 +54,14 @@ fn apply_then_plan(text: &str) -> Result<(), TestCaseError> {
     let ctx = Context { root: &root, runner: &runner };
     let _lock = jts_host::lock(&root, "test apply").unwrap();
     let mut journal = jts_host::open_journal(&root, None, "apply").unwrap();
-    let first = jts_host::plan_with_consent(&spec, &jts_host::observe(&spec, &root, &runner).unwrap(), &root, &[])
-        .map_err(|err| TestCaseError::fail(format!("{err}\n{text}")))?;
+    let first = jts_host::plan_with_consent(
+        &spec,
+        &jts_host::observe(&spec, &root, &runner).unwrap(),
+        &root,
+        &[],
+        jts_host::Detail::Commands,
+    )
+    .map_err(|err| TestCaseError::fail(format!("{err}\n{text}")))?;
     prop_assert!(first.report.refused.is_empty(), "{:?}\n{text}", first.report.refused);
     let applied = jts_host::apply(&spec, first.plan, &ctx, &observer, &mut journal, &[]).unwrap();
     let Applied::Ran { report, not_converged } = applied else { panic!("refused after mounting, without mounts") };

@@ -404,12 +404,18 @@ impl jts_core::Step for PermsStep {
     }
 
     fn info(&self, root: &Root) -> StepInfo {
+        StepInfo { commands: self.shell_commands(root), ..self.brief(root) }
+    }
+
+    /// Without the two shell lines per entry of a [`PermsStep::FixContents`] (nor any
+    /// other step's): what an apply that is no dry run needs.
+    fn brief(&self, root: &Root) -> StepInfo {
         StepInfo {
             kind: self.kind(),
             object: self.object(),
             description: self.description(),
             destructive: false,
-            commands: self.shell_commands(root),
+            commands: Vec::new(),
             preconditions: self.preconditions(root),
             drift: Some(self.drift()),
         }
