@@ -77,16 +77,6 @@ pub enum Error {
     /// the caller says why.
     #[error("reading was stopped")]
     Stopped,
-    /// A backup's archive is complete, but what it borrowed could not be given back.
-    #[error("backup {backup}: the archive {} is complete, but {what}", .archive.display())]
-    Cleanup {
-        /// The backup.
-        backup: String,
-        /// The finished archive.
-        archive: PathBuf,
-        /// What is left behind, with the command that removes it.
-        what: String,
-    },
     /// The request names something that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -99,6 +89,15 @@ impl Error {
     /// An I/O error on `path`.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: impl Into<std::io::Error>) -> Self {
         Self::Io { op, path: path.into(), source: source.into() }
+    }
+
+    /// What went wrong with a source, without the backup's name and the closing "no
+    /// archive was kept" of [`Error::Source`]: for a message that adds to it.
+    pub(crate) fn source_detail(self) -> String {
+        match self {
+            Self::Source { what, .. } => what,
+            other => other.to_string(),
+        }
     }
 
     /// A damaged archive.

@@ -56,6 +56,11 @@ impl Volume<'_> {
         Error::Source { backup: self.backup.to_owned(), what }
     }
 
+    /// `max_cow_percent` as lvm2 reports fill.
+    fn limit(&self) -> Percent {
+        Percent::from_hundredths(u32::from(self.source.max_cow_percent) * 100)
+    }
+
     fn mount_dir(&self) -> Result<AbsPath> {
         Ok(AbsPath::new(Path::new(MOUNT_BASE).join(self.backup))?)
     }
@@ -82,8 +87,10 @@ impl Volume<'_> {
         Ok(cleaned)
     }
 
-    /// Snapshots the LV, mounts the snapshot read-only, lets `read` archive the mounted
-    /// tree while the watcher keeps the budget, then unmounts and removes the snapshot.
+    /// Snapshots the LV, mounts the snapshot read-only, archives the mounted tree into
+    /// `writer` while the watcher keeps the budget, then unmounts and removes the
+    /// snapshot. A snapshot that cannot be removed fails the backup too (it holds COW
+    /// space in the VG), saying how to remove it.
     pub fn read(
         &self,
         runner: &dyn Runner,
@@ -114,9 +121,11 @@ impl Volume<'_> {
                 &self.source.vg, &self.source.vg
             ))),
             (Err(first), Err(err)) => Err(self.fail(format!(
-                "{first}; then the snapshot {}/{snapshot} could not be removed: {err}; remove it with \
+                "{}; then the snapshot {}/{snapshot} could not be removed: {err}; remove it with \
                  `lvremove {}/{snapshot}`",
-                &self.source.vg, &self.source.vg
+                first.source_detail(),
+                &self.source.vg,
+                &self.source.vg
             ))),
         }
     }
@@ -139,7 +148,7 @@ impl Volume<'_> {
                 }));
             }
         };
-        let limit = Percent::from_hundredths(u32::from(self.source.max_cow_percent) * 100);
+        let limit = self.limit();
         if let Some(problem) = self.over_budget(last.as_ref(), limit).or(watched) {
             return Err(self.fail(problem));
         }
@@ -216,7 +225,7 @@ impl Volume<'_> {
         watched: &mut Option<String>,
     ) -> Result<()> {
         let source = open_mounted(target)?;
-        let limit = Percent::from_hundredths(u32::from(self.source.max_cow_percent) * 100);
+        let limit = self.limit();
         let over = Arc::new(AtomicBool::new(false));
         let done = AtomicBool::new(false);
         let seen: Mutex<Option<String>> = Mutex::new(None);
@@ -338,12 +347,49 @@ mod tests {
         }
     }
 
-    fn lvs_reply(attr: &str, fill: &str) -> jts_core::RecordingRunner {
-        let json = format!(
-            r#"{{"report":[{{"lv":[{{"vg_name":"vg","lv_name":"s","lv_uuid":"u","lv_size":"8388608",
+    /// `lvs`'s report of the one snapshot `name`.
+    fn lvs_output(name: &str, attr: &str, fill: &str) -> jts_core::CmdOutput {
+        let stdout = format!(
+            r#"{{"report":[{{"lv":[{{"vg_name":"vg","lv_name":"{name}","lv_uuid":"u","lv_size":"8388608",
             "lv_attr":"{attr}","origin":"lv_pg","data_percent":"{fill}","snap_percent":"","lv_time":"1"}}]}}]}}"#
         );
-        jts_core::RecordingRunner::new().reply(Ok(jts_core::CmdOutput { stdout: json, ..Default::default() }))
+        jts_core::CmdOutput { stdout, ..Default::default() }
+    }
+
+    fn lvs_reply(attr: &str, fill: &str) -> jts_core::RecordingRunner {
+        jts_core::RecordingRunner::new().reply(Ok(lvs_output("s", attr, fill)))
+    }
+
+    #[test]
+    fn a_failed_read_and_a_snapshot_left_behind_are_told_once_each() {
+        let scratch = tempfile::tempdir().unwrap();
+        let root = Root::new(scratch.path()).unwrap();
+        let stuck = jts_core::CmdFailure {
+            command: "lvremove --yes vg/lv_pg-jtsbackup-20261204T060000Z".into(),
+            status: "exited with status 5".into(),
+            stderr: "Logical volume in use.".into(),
+            stdout: String::new(),
+        };
+        let ok = || Ok(jts_core::CmdOutput::default());
+        // lvcreate, blkid; the mount of a device that does not exist fails; lvs; lvremove.
+        let healthy = lvs_output("lv_pg-jtsbackup-20261204T060000Z", "swi-a-s---", "1.00");
+        let runner = jts_core::RecordingRunner::new().reply(ok()).reply(ok()).reply(Ok(healthy)).reply(Err(stuck));
+        let progress = |_| {};
+        let mut writer = ArchiveWriter::new(
+            tempfile::tempfile().unwrap(),
+            tempfile::tempfile().unwrap(),
+            scratch.path().join("archive"),
+            scratch.path().to_path_buf(),
+            "pg",
+            3,
+            &progress,
+        )
+        .unwrap();
+        let err = volume().read(&runner, &root, "20261204T060000Z", &mut writer).unwrap_err().to_string();
+        assert_eq!(err.matches("backup pg:").count(), 1, "{err}");
+        assert_eq!(err.matches("no archive was kept").count(), 1, "{err}");
+        assert!(err.contains("could not mount the snapshot"), "{err}");
+        assert!(err.contains("`lvremove vg/lv_pg-jtsbackup-20261204T060000Z`"), "{err}");
     }
 
     #[test]
