@@ -157,40 +157,28 @@ fn verify(
     let mut results = Vec::new();
     let mut exit = Exit::Ok;
     for backup in backups {
-        let found = archives(root, spec, backup)?;
-        let ids: Vec<String> = found.iter().map(|a| a.id.clone()).collect();
-        let chosen: Vec<&String> = match sample {
-            Some(percent) => {
-                let seen = records.get(&backup.name);
-                jts_backup::rolling_sample(&ids, percent, |id| seen.and_then(|r| r.get(id)).map(|r| r.at))
-            }
-            None => ids.iter().collect(),
-        };
-        for archive in found.iter().filter(|a| chosen.contains(&&a.id)) {
-            let result = jts_backup::verify_archive(&archive.path);
-            let at = jts_backup::unix(SystemTime::now());
-            let record = match &result {
-                Ok(_) => VerifyRecord { at, ok: true, problem: None },
-                Err(err) => VerifyRecord { at, ok: false, problem: Some(err.to_string()) },
-            };
-            records.entry(backup.name.clone()).or_default().insert(archive.id.clone(), record);
-            match result {
+        let locations = jts_host::backup_locations(spec, backup);
+        for outcome in jts_backup::verify_backup(root, &backup.name, &locations, sample, &mut records)? {
+            let archive = &outcome.archive;
+            match outcome.result {
                 Ok(verified) => {
                     if !global.json {
                         say!(
                             "ok      {} ({} files, {})",
-                            archive.path.display(),
+                            archive.display(),
                             verified.files,
                             human_bytes(verified.bytes)
                         );
                     }
-                    results.push(json!({ "archive": archive.path, "ok": true, "files": verified.files, "bytes": verified.bytes }));
+                    results.push(
+                        json!({ "archive": archive, "ok": true, "files": verified.files, "bytes": verified.bytes }),
+                    );
                 }
                 Err(err) => {
                     if !global.json {
                         say!("FAILED  {err}");
                     }
-                    results.push(json!({ "archive": archive.path, "ok": false, "error": err.to_string() }));
+                    results.push(json!({ "archive": archive, "ok": false, "error": err.to_string() }));
                     exit = Exit::Failed;
                 }
             }
@@ -246,12 +234,7 @@ fn restore(
     to: &std::path::Path,
 ) -> anyhow::Result<Exit> {
     let found = archives(root, spec, backup)?;
-    let mut readable = found.iter().filter(|a| a.problem.is_none());
-    let chosen = match id {
-        Some(id) => readable.rfind(|a| a.id == id),
-        None => readable.next_back(),
-    };
-    let Some(archive) = chosen else {
+    let Some(archive) = jts_backup::choose_archive(&found, id) else {
         let ids: Vec<&str> = found.iter().map(|a| a.id.as_str()).collect();
         eprintln!(
             "error: backup {} has no readable archive{}; its archives: {} (see `jts-provision backup list`)",

@@ -53,11 +53,11 @@ mod write;
 
 pub use calendar::{archive_id, parse_archive_id};
 pub use error::{Error, Result};
-pub use list::{ArchiveInfo, list_archives};
+pub use list::{ArchiveInfo, choose_archive, list_archives};
 pub use names::{Locations, archive_name};
 pub use prune::{PruneOutcome, prune};
 pub use restore::{INCOMPLETE_MARKER, Restored, restore};
 pub use retention::prune_plan;
 pub use run::{RunReport, lock, run, unix};
 pub use spec::{Backup, BackupSpec, Source, VolumeSource};
-pub use verify::{Verified, rolling_sample, verify_archive};
+pub use verify::{Verified, VerifyOutcome, rolling_sample, verify_archive, verify_backup};

@@ -43,6 +43,16 @@ pub struct ArchiveInfo {
     pub verified: Option<VerifyRecord>,
 }
 
+/// The archive `id` of `archives` (as [`list_archives`] found them), or the newest, among
+/// those whose footer could be read; `None` when there is none.
+pub fn choose_archive<'a>(archives: &'a [ArchiveInfo], id: Option<&str>) -> Option<&'a ArchiveInfo> {
+    let mut readable = archives.iter().filter(|a| a.problem.is_none());
+    match id {
+        Some(id) => readable.rfind(|a| a.id == id),
+        None => readable.next_back(),
+    }
+}
+
 /// Every archive of `backup` in `locations`, oldest first; a location that does not
 /// exist holds none. `to` itself must exist.
 pub fn list_archives(root: &Root, backup: &str, locations: &Locations) -> Result<Vec<ArchiveInfo>> {

@@ -2,15 +2,21 @@
 //! checked against the manifest, and the manifest member against the footer's copy.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use jts_core::Root;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::footer::read_footer_hashed;
+use crate::list::list_archives;
 use crate::manifest::{FileRecord, MANIFEST_MEMBER, Manifest};
+use crate::names::Locations;
 use crate::pax::Kind;
 use crate::read::{Entry, for_each_entry};
+use crate::state::{VerifyRecord, VerifyRecords};
 
 /// What a verify found in a sound archive.
 #[derive(Debug, Clone, Serialize)]
@@ -176,6 +182,48 @@ pub fn verify_archive(path: &Path) -> Result<Verified> {
         walked?;
     }
     checker.finish()
+}
+
+/// One archive's verification, as `backup verify` reports it.
+#[derive(Debug)]
+pub struct VerifyOutcome {
+    /// The archive.
+    pub archive: PathBuf,
+    /// What was checked, or the first problem, naming the archive and the file.
+    pub result: Result<Verified>,
+}
+
+/// `backup verify` of one backup: its archives in `locations` (every one, or a rolling
+/// `sample` percent: those verified longest ago first), each re-read and checked, each
+/// result recorded in `records` at the time it ended (the caller writes them).
+pub fn verify_backup(
+    root: &Root,
+    backup: &str,
+    locations: &Locations,
+    sample: Option<u8>,
+    records: &mut VerifyRecords,
+) -> Result<Vec<VerifyOutcome>> {
+    let found = list_archives(root, backup, locations)?;
+    let ids: Vec<String> = found.iter().map(|a| a.id.clone()).collect();
+    let chosen: Vec<&String> = match sample {
+        Some(percent) => {
+            let seen = records.get(backup);
+            rolling_sample(&ids, percent, |id| seen.and_then(|r| r.get(id)).map(|r| r.at))
+        }
+        None => ids.iter().collect(),
+    };
+    let mut outcomes = Vec::new();
+    for archive in found.iter().filter(|a| chosen.contains(&&a.id)) {
+        let result = verify_archive(&archive.path);
+        let record = VerifyRecord {
+            at: crate::unix(SystemTime::now()),
+            ok: result.is_ok(),
+            problem: result.as_ref().err().map(ToString::to_string),
+        };
+        records.entry(backup.to_owned()).or_default().insert(archive.id.clone(), record);
+        outcomes.push(VerifyOutcome { archive: archive.path.clone(), result });
+    }
+    Ok(outcomes)
 }
 
 /// Which of `archives` (ids) a `--sample PERCENT` verify reads: the rounded-up share,
