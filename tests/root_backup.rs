@@ -345,7 +345,8 @@ fn root_a_command_source_dumps_as_its_user() {
     std::fs::write(
         &spec,
         "version = 1\n[backups.db]\ncommand = [\"/bin/sh\", \"-c\", \"printf '%s:%s:%s' $(id -u) $(id -g) $(id -G | wc -w)\"]\n\
-         user = \"nobody\"\nto = \"/data/dumps\"\n",
+         user = \"nobody\"\nto = \"/data/dumps\"\n\
+         hooks = { before = [\"/usr/bin/id\", \"-u\"], after = [\"/usr/bin/id\", \"-un\"], user = \"nobody\" }\n",
     )
     .unwrap();
     let run = jts_at(&spec, root.path(), &["backup", "run", "--json"]);
@@ -358,4 +359,6 @@ fn root_a_command_source_dumps_as_its_user() {
     let group = tool("id", &["-g", "nobody"]).stdout.trim().to_owned();
     let groups = tool("id", &["-G", "nobody"]).stdout.split_whitespace().count();
     assert_eq!(dumped.stdout, format!("{nobody}:{group}:{groups}"), "uid, gid and groups of the user");
+    assert_eq!(report["hooks"][0]["output"], nobody.as_str(), "hooks.before ran as hooks.user: {run:?}");
+    assert_eq!(report["hooks"][1]["output"], "nobody", "hooks.after too: {run:?}");
 }

@@ -227,7 +227,8 @@ volume = "lv_pg"
 to = "{MOUNTS}/backup/pg"
 snapshot_size = "256MiB"
 max_cow_percent = 80
-hooks.before = ["/usr/sbin/runuser", "-u", "postgres", "--", "{psql_bin}", "-h", "{SOCK}", "-p", "{PORT}", "-d", "bench", "-c", "CHECKPOINT"]
+hooks.before = ["{psql_bin}", "-h", "{SOCK}", "-p", "{PORT}", "-d", "bench", "-c", "CHECKPOINT"]
+hooks.user = "postgres"
 keep = {{ last = 3 }}
 
 [backups.dump]

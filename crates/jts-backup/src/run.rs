@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{HookRecord, MANIFEST_FORMAT, Manifest, SourceIdentity};
 use crate::names::{archive_name, parse_temp, scratch_names, spool_name, temp_name};
 use crate::records::unnamed_file;
-use crate::spec::{Backup, OnHookFailure, Source};
+use crate::spec::{Backup, HookCommands, OnHookFailure, Source};
 use crate::state;
 use crate::volume::Volume;
 use crate::write::ArchiveWriter;
@@ -136,22 +136,23 @@ pub fn run(
     }
     let target = Target { dir: &dir, to: &to, id: &id };
     let mut hooks = Vec::new();
-    let (before, after, hook_timeout) = &backup.hooks;
+    let hooks_spec = &backup.hooks;
+    let (before, after) = (&hooks_spec.before, &hooks_spec.after);
     let abort = backup.on_hook_failure == OnHookFailure::Abort;
     if let Some(argv) = before {
-        let record = run_hook("before", argv, (*hook_timeout).into());
+        let record = run_hook("before", argv, hooks_spec);
         let failed = !record.ok;
         hooks.push(record.record);
         if failed && abort {
             let mut what = format!("hooks.before failed: {}", describe_hook(&hooks[0]));
             if let Some(argv) = after {
-                let after = run_hook("after", argv, (*hook_timeout).into());
+                let after = run_hook("after", argv, hooks_spec);
                 what.push_str(&format!("; hooks.after ran: {}", describe_hook(&after.record)));
             }
             return Err(Error::Source { backup: backup.name.clone(), what });
         }
     }
-    let after_hook = || after.as_ref().map(|argv| run_hook("after", argv, (*hook_timeout).into()));
+    let after_hook = || after.as_ref().map(|argv| run_hook("after", argv, hooks_spec));
     let written = write_archive(runner, root, backup, &target, started, progress, hooks, after_hook)?;
     Ok(RunReport {
         backup: backup.name.clone(),
@@ -196,11 +197,12 @@ fn describe_hook(record: &HookRecord) -> String {
     format!("`{}` {}{shown}", record.argv.join(" "), record.status)
 }
 
-/// Runs one hook as jts itself, its output kept (the tail).
-fn run_hook(phase: &str, argv: &[String], timeout: Duration) -> HookRun {
+/// Runs one hook as the hooks' user (or jts itself), within their timeout, its output
+/// kept (the tail).
+fn run_hook(phase: &str, argv: &[String], hooks: &HookCommands) -> HookRun {
     let mut output: Vec<u8> = Vec::new();
-    let ended = match command_as(argv, None) {
-        Ok(cmd) => run_streaming(&cmd, timeout, &mut output).unwrap_or_else(|failed| Ended {
+    let ended = match command_as(argv, hooks.user.as_deref()) {
+        Ok(cmd) => run_streaming(&cmd, hooks.timeout.into(), &mut output).unwrap_or_else(|failed| Ended {
             status: format!("its output could not be kept: {}", failed.0),
             ok: false,
             stderr: String::new(),

@@ -68,6 +68,28 @@ pub struct Hooks {
     pub after: Option<Spanned<Vec<String>>>,
     /// How long each hook may take (default 5m).
     pub timeout: Option<Spanned<SpecDuration>>,
+    /// The user the hooks run as (default root), e.g. `"postgres"` for `psql`.
+    pub user: Option<Spanned<String>>,
+}
+
+/// The hooks of a checked backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookCommands {
+    /// Run before the source is read.
+    pub before: Option<Vec<String>>,
+    /// Run after, whenever `before` ran.
+    pub after: Option<Vec<String>>,
+    /// How long each may take.
+    pub timeout: SpecDuration,
+    /// The user they run as (`None`: as jts itself).
+    pub user: Option<String>,
+}
+
+impl Default for HookCommands {
+    /// No hooks, with the default timeout.
+    fn default() -> Self {
+        Self { before: None, after: None, timeout: DEFAULT_HOOK_TIMEOUT, user: None }
+    }
 }
 
 /// What a failed `hooks.before` does.
@@ -146,8 +168,8 @@ pub struct Backup {
     pub keep: KeepPolicy,
     /// The zstd level.
     pub level: i32,
-    /// `hooks.before`, `hooks.after` and their timeout.
-    pub hooks: (Option<Vec<String>>, Option<Vec<String>>, SpecDuration),
+    /// `hooks.before`, `hooks.after`, their timeout and user.
+    pub hooks: HookCommands,
     /// What a failed hook does.
     pub on_hook_failure: OnHookFailure,
 }
@@ -182,11 +204,12 @@ impl BackupSpec {
             to: self.to.get_ref().clone(),
             keep: self.keep.as_ref().map(|k| k.get_ref().clone()).unwrap_or_default(),
             level: self.compress.as_ref().map_or(DEFAULT_LEVEL, |c| *c.get_ref()),
-            hooks: (
-                hooks.before.map(Spanned::into_inner),
-                hooks.after.map(Spanned::into_inner),
-                hooks.timeout.map_or(DEFAULT_HOOK_TIMEOUT, Spanned::into_inner),
-            ),
+            hooks: HookCommands {
+                before: hooks.before.map(Spanned::into_inner),
+                after: hooks.after.map(Spanned::into_inner),
+                timeout: hooks.timeout.map_or(DEFAULT_HOOK_TIMEOUT, Spanned::into_inner),
+                user: hooks.user.map(Spanned::into_inner),
+            },
             on_hook_failure: self.on_hook_failure.as_ref().map(|o| *o.get_ref()).unwrap_or_default(),
         })
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use jts_backup::retention::KeepPolicy;
-use jts_backup::spec::{DEFAULT_HOOK_TIMEOUT, OnHookFailure};
+use jts_backup::spec::{HookCommands, OnHookFailure};
 use jts_backup::{Backup, Source, restore, run, verify_archive};
 use jts_core::{AbsPath, Root};
 
@@ -18,7 +18,7 @@ fn backup(source: &Path, to: &Path) -> Backup {
         to: AbsPath::new(to).unwrap(),
         keep: KeepPolicy::default(),
         level: 3,
-        hooks: (None, None, DEFAULT_HOOK_TIMEOUT),
+        hooks: HookCommands::default(),
         on_hook_failure: OnHookFailure::Abort,
     }
 }
