@@ -277,15 +277,7 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
                 output::dry_run(&plan.report(root), global.json);
                 return Ok(Exit::Ok);
             }
-            if plan.refused.is_empty() && !allow_destroy.contains(volume) {
-                plan.refused.push(jts_core::Refusal {
-                    object: volume.clone(),
-                    path: None,
-                    reason: format!("rolling {volume} back destroys everything written to it since {snapshot}"),
-                    fix: format!("if you mean it, pass --allow-destroy {volume}"),
-                });
-                plan.steps.clear();
-            }
+            jts_lvm::refuse_rollback_without_consent(&mut plan, allow_destroy);
             (plan, journal, "snapshot-rollback")
         }
     };

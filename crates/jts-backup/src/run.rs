@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use jts_core::nofollow::{self, FileKind, Lookup};
 use jts_core::{AbsPath, Root, Runner, StateLock};
@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::calendar::archive_id;
 use crate::child::{Ended, command_as, run_streaming};
 use crate::error::{Error, Result};
-use crate::manifest::{HookRecord, MANIFEST_FORMAT, Manifest, SourceIdentity};
+use crate::manifest::{FileTally, HookRecord, MANIFEST_FORMAT, Manifest, SourceIdentity};
 use crate::names::{archive_name, parse_temp, scratch_names, spool_name, temp_name};
 use crate::records::unnamed_file;
 use crate::spec::{Backup, HookCommands, OnHookFailure, Source};
@@ -54,20 +54,7 @@ pub struct RunReport {
 /// process holds it, tries again every second for up to `wait`, then fails naming the
 /// holder.
 pub fn lock(root: &Root, command: &str, wait: Duration) -> Result<StateLock> {
-    let deadline = Instant::now() + wait;
-    let mut said = false;
-    loop {
-        match StateLock::take(root, &AbsPath::new(state::STATE_DIR)?, "lock", 0o755, command) {
-            Err(jts_core::Error::Locked { holder, .. }) if Instant::now() < deadline => {
-                if !said {
-                    tracing::warn!("waiting for the backup lock, held by {holder}");
-                    said = true;
-                }
-                std::thread::sleep(Duration::from_secs(1).min(deadline - Instant::now()));
-            }
-            taken => return Ok(taken?),
-        }
-    }
+    Ok(StateLock::take_waiting(root, &AbsPath::new(state::STATE_DIR)?, "lock", 0o755, command, wait)?)
 }
 
 /// Opens `backup`'s `to` directory, refusing a symlink on the way.
@@ -153,29 +140,19 @@ pub fn run(
         }
     }
     let after_hook = || after.as_ref().map(|argv| run_hook("after", argv, hooks_spec));
-    let written = write_archive(runner, root, backup, &target, started, progress, hooks, after_hook)?;
+    let (manifest, archive_bytes) = write_archive(runner, root, backup, &target, started, progress, hooks, after_hook)?;
     Ok(RunReport {
         backup: backup.name.clone(),
         id,
         archive: to.join(final_name),
-        files: written.files,
-        bytes: written.bytes,
-        archive_bytes: written.archive_bytes,
-        changed: written.changed,
+        files: manifest.files.files,
+        bytes: manifest.files.bytes,
+        archive_bytes,
+        changed: manifest.changed,
         cleaned,
-        hooks: written.hooks,
-        source: written.source,
+        hooks: manifest.hooks,
+        source: manifest.source,
     })
-}
-
-/// What [`write_archive`] wrote: the manifest's summary and the archive's size.
-struct Written {
-    files: usize,
-    bytes: u64,
-    archive_bytes: u64,
-    changed: Vec<String>,
-    hooks: Vec<HookRecord>,
-    source: SourceIdentity,
 }
 
 /// Where a run writes: `to` (open), its path, and the new archive's id.
@@ -241,7 +218,7 @@ fn write_archive(
     progress: &dyn Fn(u64),
     mut hooks: Vec<HookRecord>,
     after_hook: impl FnOnce() -> Option<HookRun>,
-) -> Result<Written> {
+) -> Result<(Manifest<FileTally>, u64)> {
     let temp = temp_name(&backup.name, target.id);
     let temp_path = target.to.join(&temp);
     let final_name = archive_name(&backup.name, target.id);
@@ -271,27 +248,25 @@ fn write_archive(
                 return Err(Error::Source { backup: backup.name.clone(), what });
             }
         }
-        let (files, bytes, changed) = writer.tally();
-        let (files, bytes, changed) = (files, bytes, changed.to_vec());
         let head = Manifest {
             format: MANIFEST_FORMAT,
             backup: backup.name.clone(),
             id: target.id.to_owned(),
             jts_version: env!("CARGO_PKG_VERSION").to_owned(),
-            source: source.clone(),
+            source,
             started,
             finished: unix(SystemTime::now()),
             files: (),
             changed: Vec::new(),
-            hooks: hooks.clone(),
+            hooks,
         };
-        let file = writer.finish(head, unnamed_file(target.dir, target.to, &manifest_name)?)?;
+        let (file, manifest) = writer.finish(head, unnamed_file(target.dir, target.to, &manifest_name)?)?;
         file.sync_all().map_err(|err| Error::io("fsync", &temp_path, err))?;
         let archive_bytes = file.metadata().map_err(|err| Error::io("stat", &temp_path, err))?.len();
         renameat2(target.dir, temp.as_str(), target.dir, final_name.as_str(), RenameFlags::RENAME_NOREPLACE)
             .map_err(|err| Error::io("rename", target.to.join(&final_name), err))?;
         nix::unistd::fsync(target.dir).map_err(|err| Error::io("fsync", target.to, err))?;
-        Ok(Written { files, bytes, archive_bytes, changed, hooks, source })
+        Ok((manifest, archive_bytes))
     })();
     if result.is_err() {
         remove_quietly(target, &temp);

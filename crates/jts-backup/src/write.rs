@@ -24,7 +24,7 @@ use xattr::FileExt as _;
 
 use crate::error::{Error, Result};
 use crate::footer::write_footer;
-use crate::manifest::{FileRecord, MANIFEST_MEMBER, Manifest};
+use crate::manifest::{FileRecord, FileTally, MANIFEST_MEMBER, Manifest};
 use crate::pax::{Kind, Meta, data_len, padded, sparse_map, sparse_segments, write_header};
 use crate::records::RecordSpool;
 use crate::verify::hash_zeros;
@@ -293,19 +293,13 @@ impl<'p> ArchiveWriter<'p> {
         self.records.push(&record).map_err(|err| self.write_error(err))
     }
 
-    /// Files archived so far and their bytes of content; the files that changed while
-    /// they were read.
-    pub fn tally(&self) -> (usize, u64, &[String]) {
-        let (files, bytes) = self.records.tally();
-        (files, bytes, &self.changed)
-    }
-
     /// Appends the manifest (`head`, with the spooled records and the changed files)
     /// as the last member, ends the tar and the zstd frame, writes the footer and
-    /// returns the temporary file, flushed but not yet synced. The manifest's JSON goes
-    /// through `scratch`, an unnamed temporary file, so its size is known before its tar
-    /// header is written and nothing of it is held in memory.
-    pub fn finish(mut self, head: Manifest<()>, scratch: File) -> Result<File> {
+    /// returns the temporary file, flushed but not yet synced, with the manifest as
+    /// written, its files counted. The manifest's JSON goes through `scratch`, an unnamed
+    /// temporary file, so its size is known before its tar header is written and nothing
+    /// of it is held in memory.
+    pub fn finish(mut self, head: Manifest<()>, scratch: File) -> Result<(File, Manifest<FileTally>)> {
         let temp = self.temp.clone();
         let encode = |err: std::io::Error| Error::io("write the manifest of", &temp, err);
         let manifest = head.with_files(self.records.records().map_err(encode)?);
@@ -336,6 +330,8 @@ impl<'p> ArchiveWriter<'p> {
             write_footer(&mut out, &mut json, len)?;
             out.into_inner().map_err(std::io::IntoInnerError::into_error)
         })();
+        let (files, bytes) = self.records.tally();
+        let result = result.map(|file| (file, manifest.with_files(FileTally { files, bytes })));
         result.map_err(|err| {
             if no_space(&err) {
                 Error::DestinationFull { backup: self.backup.clone(), path: self.to.clone(), source: err }

@@ -30,6 +30,34 @@ impl StateLock {
         Ok(lock)
     }
 
+    /// [`StateLock::take`], but while another process holds the lock, tries again every
+    /// second for up to `wait` (saying once, in the log, who holds it), then fails with
+    /// [`Error::Locked`].
+    pub fn take_waiting(
+        root: &Root,
+        dir: &AbsPath,
+        name: &str,
+        mode: u32,
+        command: &str,
+        wait: std::time::Duration,
+    ) -> Result<Self> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut said = false;
+        loop {
+            match Self::take(root, dir, name, mode, command) {
+                Err(Error::Locked { holder, .. }) if std::time::Instant::now() < deadline => {
+                    if !said {
+                        tracing::warn!("waiting for {}, held by {holder}", dir.as_path().join(name).display());
+                        said = true;
+                    }
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    std::thread::sleep(std::time::Duration::from_secs(1).min(left));
+                }
+                taken => return taken,
+            }
+        }
+    }
+
     /// Takes the lock `dir/name` only if that file is there already, and neither creates
     /// nor writes anything: `Ok(None)` when it is missing. A command that may find nothing
     /// to do takes it this way, and [`StateLock::announce`]s itself once it has work.

@@ -85,7 +85,7 @@ pub use observe::{
 pub use plan::plan;
 pub use report::{parse_lvs, parse_pvs, parse_size64, parse_vgs, parse_wipefs};
 pub use retention::{PruneReason, Pruned, prune};
-pub use rollback::{deferred_merge_advice, deferred_merge_note, plan_rollback};
+pub use rollback::{deferred_merge_advice, deferred_merge_note, plan_rollback, refuse_rollback_without_consent};
 pub use sizing::{
     CapacityError, GIB, Limit, Need, Occupant, VgLayout, VgShortfall, estimate_extents, extents_for, gib, layout,
     pe_start_for, percent_of,

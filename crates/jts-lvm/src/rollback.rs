@@ -49,6 +49,22 @@ pub fn plan_rollback(spec: &LvmSpec, observed: &LvmObserved, origin: &str, snaps
     Ok(plan)
 }
 
+/// Refuses the rollback in `plan` unless `allowed` (the CLI's `--allow-destroy`) names
+/// its volume: a rollback is an operator's act, so the spec's `allow_destroy` is not
+/// asked for.
+pub fn refuse_rollback_without_consent(plan: &mut Plan<LvmStep>, allowed: &[String]) {
+    let Some(LvmStep::MergeSnapshot { origin, name, .. }) = plan.steps.first() else { return };
+    if plan.refused.is_empty() && !allowed.contains(origin) {
+        plan.refused.push(Refusal {
+            object: origin.clone(),
+            path: None,
+            reason: format!("rolling {origin} back destroys everything written to it since {name}"),
+            fix: format!("if you mean it, pass --allow-destroy {origin}"),
+        });
+        plan.steps.clear();
+    }
+}
+
 /// After `step` ran: what to do when it was a rollback deferred to the next activation
 /// of its volume, with the volume's mount point looked up now.
 pub fn deferred_merge_note(step: &LvmStep) -> Option<String> {
@@ -128,6 +144,19 @@ mod tests {
         let open = plan_rollback(&spec(), &observed("owi-ao----", "swi-a-s---"), "lv_pg", "s").unwrap();
         let info = jts_core::Step::info(&open.steps[0], &Root::host());
         assert!(info.description.contains("next activation"), "{}", info.description);
+    }
+
+    #[test]
+    fn a_rollback_runs_only_when_the_cli_names_the_volume() {
+        let planned = || plan_rollback(&spec(), &observed("owi-a-----", "swi-a-s---"), "lv_pg", "s").unwrap();
+        let mut refused = planned();
+        refuse_rollback_without_consent(&mut refused, &["lv_other".to_owned()]);
+        assert!(refused.steps.is_empty());
+        assert!(refused.refused[0].fix.contains("--allow-destroy lv_pg"), "{:?}", refused.refused);
+        let mut allowed = planned();
+        refuse_rollback_without_consent(&mut allowed, &["lv_pg".to_owned()]);
+        assert_eq!(allowed.steps.len(), 1);
+        assert!(allowed.refused.is_empty());
     }
 
     #[test]
