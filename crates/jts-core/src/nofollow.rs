@@ -111,17 +111,6 @@ impl Node {
         }
     }
 
-    /// Changes owner and group of the child `name`; a symlink there is changed itself,
-    /// never followed. Returns `false` if the child no longer exists.
-    pub fn chown_child(&self, name: &OsStr, uid: u32, gid: u32) -> Result<bool> {
-        let flags = AtFlags::AT_SYMLINK_NOFOLLOW;
-        match fchownat(&self.fd, name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), flags) {
-            Ok(()) => Ok(true),
-            Err(Errno::ENOENT) => Ok(false),
-            Err(err) => Err(Error::io("chown", self.path.join(name), err)),
-        }
-    }
-
     /// Creates the directory `name` in this directory with `mode` (before the umask).
     pub fn mkdir(&self, name: &OsStr, mode: u32) -> Result<Self> {
         let path = self.path.join(name);

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jts_core::nofollow::{FileKind, Lookup, Node, lookup};
 use jts_core::walk::Pending;
@@ -48,7 +49,7 @@ fn observe_with(spec: &PermsSpec, root: &Root, with_contents: bool) -> Result<Ob
             if let (Some(node), true, true) = (node, is_dir, with_contents && dir.recursive && *path == dir.path) {
                 let skip: BTreeSet<PathBuf> =
                     declared.iter().filter(|d| ***d != dir.path).map(|d| root.resolve(d)).collect();
-                observed.contents.insert(path.clone(), observe_contents(node, &skip)?);
+                observed.contents.insert(path.clone(), Arc::new(observe_contents(node, &skip)?));
             }
             if !is_dir {
                 break;

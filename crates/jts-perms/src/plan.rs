@@ -192,7 +192,8 @@ pub(crate) fn plan_existing(dir: &Directory, current: &DirState, observed: &Obse
         }
     }
     if dir.recursive {
-        let fixes = content_fixes(dir, observed.contents.get(path).map_or(&[][..], Vec::as_slice), uid, gid);
+        let fixes =
+            content_fixes(dir, observed.contents.get(path).map_or(&[][..], |entries| entries.as_slice()), uid, gid);
         if !fixes.is_empty() {
             steps.push(PermsStep::FixContents {
                 path: path.clone(),

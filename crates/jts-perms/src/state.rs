@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jts_core::AbsPath;
 use serde::{Deserialize, Serialize};
@@ -21,9 +22,10 @@ pub struct Observed {
     /// Each spec'd directory and its ancestors; paths below a non-directory are absent.
     pub paths: BTreeMap<AbsPath, PathState>,
     /// Existing contents of `recursive` directories, outside other spec'd directories,
-    /// each list sorted by path.
+    /// each list sorted by path. Shared, not copied, when a planner clones the state to
+    /// simulate steps on it: a list may hold a million entries.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub contents: BTreeMap<AbsPath, Vec<ContentEntry>>,
+    pub contents: BTreeMap<AbsPath, Arc<Vec<ContentEntry>>>,
 }
 
 /// What is at a path, as `lstat` sees it.

@@ -2,6 +2,7 @@
 //! commands and simulated effect. Execution lives in [`crate::apply`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jts_core::{AbsPath, CmdSpec, Drift, Root, StepInfo, quote};
 
@@ -518,7 +519,7 @@ impl jts_core::Step for PermsStep {
                 let Some(entries) = state.contents.get_mut(path) else { return };
                 // Both lists are in path order (the fixes are made from the entries), so one
                 // merge walk finds every fix's entry.
-                let mut entries = entries.iter_mut();
+                let mut entries = Arc::make_mut(entries).iter_mut();
                 for fix in fixes {
                     let Some(entry) = entries.by_ref().find(|e| e.path == fix.path) else { break };
                     if fix.chown {

@@ -485,7 +485,7 @@ fn build_state(spec: &PermsSpec, sk: &StateSk) -> Observed {
         if sk.path_is_dir[index] {
             observed.paths.insert(path.clone(), PathState::Directory(sk.dirs[index].clone()));
             if let (true, Some(contents)) = (recursive.contains(&path), &sk.contents[index]) {
-                observed.contents.insert(path, contents.clone());
+                observed.contents.insert(path, std::sync::Arc::new(contents.clone()));
             }
         } else if sk.path_missing_recorded[index] {
             observed.paths.insert(path, PathState::Missing);
