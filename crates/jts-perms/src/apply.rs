@@ -234,7 +234,7 @@ mod tests {
     use super::*;
 
     fn fix(path: &str, is_dir: bool, mode: u32) -> ContentFix {
-        ContentFix { path: path.into(), is_dir, chown: true, mode: Some(Mode::new(mode)) }
+        ContentFix { path: std::path::Path::new(path).into(), is_dir, chown: true, mode: Some(Mode::new(mode)) }
     }
 
     /// An entry observed as a file that is a directory, or a symlink, by the time it is

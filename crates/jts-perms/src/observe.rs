@@ -131,7 +131,7 @@ fn observe_contents(top: Node, skip: &BTreeSet<PathBuf>) -> Result<Vec<ContentEn
                     }
                 }
                 let (uid, gid, mode) = (stat.st_uid, stat.st_gid, Mode::new(stat.st_mode));
-                entries.push(ContentEntry { path, is_dir, uid, gid, mode });
+                entries.push(ContentEntry { path: Arc::from(path), is_dir, uid, gid, mode });
             }
             Ok::<_, Error>(())
         })?;

@@ -4,7 +4,7 @@
 //! a file offline, with no root and no devices.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use jts_core::AbsPath;
@@ -81,8 +81,11 @@ pub struct DirState {
 /// One file or directory inside a `recursive` directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentEntry {
-    /// Path relative to the recursive directory.
-    pub path: PathBuf,
+    /// Path relative to the recursive directory; shared with the [`ContentFix`] planned
+    /// for it, not copied.
+    ///
+    /// [`ContentFix`]: crate::ContentFix
+    pub path: Arc<Path>,
     /// `true` for a directory, `false` for a regular file.
     pub is_dir: bool,
     /// Owner uid.

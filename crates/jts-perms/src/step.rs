@@ -1,7 +1,7 @@
 //! [`PermsStep`]: each change to accounts and directories, with its description,
 //! commands and simulated effect. Execution lives in [`crate::apply`].
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use jts_core::{AbsPath, CmdSpec, Drift, Root, StepInfo, quote};
@@ -117,8 +117,8 @@ pub enum PermsStep {
 /// One entry of a [`PermsStep::FixContents`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentFix {
-    /// Path relative to the recursive directory.
-    pub path: PathBuf,
+    /// Path relative to the recursive directory (the observed entry's).
+    pub path: Arc<Path>,
     /// Whether it is a directory.
     pub is_dir: bool,
     /// Whether owner or group differ.
