@@ -106,7 +106,7 @@ fn probe(global: &GlobalArgs, root: &Root) -> anyhow::Result<Exit> {
 
 /// Observes the machine and plans `spec`.
 fn plan_observed(spec: &HostSpec, root: &Root, cli_allows: &[String], detail: Detail) -> anyhow::Result<HostPlan> {
-    let observed = jts_host::observe(spec, root, &SystemRunner)?;
+    let observed = jts_host::observe_to_plan(spec, root, &SystemRunner)?;
     Ok(jts_host::plan_with_consent(spec, &observed, root, cli_allows, detail)?)
 }
 
@@ -132,7 +132,7 @@ fn make_plan(
     let spec = jts_host::load_checked(&global.config, &accounts)?.with_default_binary(this_binary());
     let observed: HostObserved = match saved {
         Some(observed) => observed,
-        None => jts_host::observe(&spec, root, &SystemRunner)?,
+        None => jts_host::observe_to_plan(&spec, root, &SystemRunner)?,
     };
     let plan = jts_host::plan_with_consent(&spec, &observed, root, cli_allows, detail)?;
     Ok((spec, plan))

@@ -68,7 +68,7 @@ pub use check::{check_filesystems, load_checked, load_for_machine};
 pub use consent::refuse_without_consent;
 pub use error::{Error, Result};
 pub use health::{health_config, health_targets};
-pub use observe::{HostObserved, MachineObserver, Observer, observe, read_state};
+pub use observe::{HostObserved, MachineObserver, Observer, observe, observe_to_plan, read_state};
 pub use own_state::{STATE_DIR, lock, lock_if_present, open_journal};
 pub use perf::{
     Direction, FioFigures, Latency, MountResult, Outcome, PerfReport, PerformanceSpec, Profile, SCRATCH_PREFIX,

@@ -38,9 +38,16 @@ pub struct HostObserved {
     pub perms: jts_perms::Observed,
 }
 
-/// Observes everything the spec names. LVM tools run only when the spec has volume groups.
+/// Observes everything the spec names: what `probe` saves, to plan from elsewhere. LVM
+/// tools run only when the spec has volume groups.
 pub fn observe(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> Result<HostObserved> {
     observe_with(spec, root, runner, jts_perms::observe)
+}
+
+/// [`observe`] for a plan made here and now: of the contents of `recursive` directories,
+/// only the entries to fix are kept ([`jts_perms::observe_to_plan`] says why).
+pub fn observe_to_plan(spec: &HostSpec, root: &Root, runner: &dyn Runner) -> Result<HostObserved> {
+    observe_with(spec, root, runner, jts_perms::observe_to_plan)
 }
 
 fn observe_with(
@@ -65,7 +72,8 @@ fn observe_with(
 
 /// Where [`crate::apply()`] gets the machine's state from between its phases and to verify.
 pub trait Observer {
-    /// What the machine has now of everything `spec` names.
+    /// What the machine has now of everything `spec` names, as a plan needs it (the
+    /// machine keeps only the entries to fix of `recursive` directories: [`observe_to_plan`]).
     fn observe(&self, spec: &HostSpec) -> Result<HostObserved>;
 
     /// What verification after an apply reads: by default [`Observer::observe`]. The
@@ -87,7 +95,7 @@ pub struct MachineObserver<'a> {
 
 impl Observer for MachineObserver<'_> {
     fn observe(&self, spec: &HostSpec) -> Result<HostObserved> {
-        observe(spec, self.root, self.runner)
+        observe_to_plan(spec, self.root, self.runner)
     }
 
     fn observe_to_verify(&self, spec: &HostSpec) -> Result<HostObserved> {

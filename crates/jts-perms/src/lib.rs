@@ -63,7 +63,7 @@ pub use deferred::Deferred;
 pub use desired::AclKind;
 pub use error::{Error, Result};
 pub use jts_core::{Mode, Principal};
-pub use observe::{observe, observe_without_contents};
+pub use observe::{observe, observe_to_plan, observe_without_contents};
 pub use plan::plan;
 pub use reach::{Unreachable, unreachable};
 pub use spec::{DirectorySpec, GroupSpec, PermsSpec, UserSpec};

@@ -12,14 +12,26 @@ use jts_core::{AbsPath, Root};
 use crate::accounts::Accounts;
 use crate::acl::{ACCESS_XATTR, DEFAULT_XATTR, ResolvedEntry, Tag, decode_xattr};
 use crate::error::{Error, Result};
+use crate::plan::WantedContents;
 use crate::spec::PermsSpec;
 use crate::state::{ContentEntry, DirState, Observed, PathState};
 use jts_core::Mode;
 
 /// Observes the accounts and every path the spec names, with their ancestors, and the
-/// contents of `recursive` directories.
+/// contents of `recursive` directories: what `probe` saves, to plan from elsewhere.
 pub fn observe(spec: &PermsSpec, root: &Root) -> Result<Observed> {
-    observe_with(spec, root, true)
+    observe_with(spec, root, Contents::All)
+}
+
+/// [`observe`], keeping of the contents of `recursive` directories only the entries whose
+/// owner, group or mode differ from what their directory declares: all that [`plan`] acts
+/// on, so it plans the same, but a `validate` of a tree that is as declared holds none of
+/// its million entries. An entry that would be right once accounts still to be created
+/// exist is kept (planning then finds nothing to do for it).
+///
+/// [`plan`]: crate::plan()
+pub fn observe_to_plan(spec: &PermsSpec, root: &Root) -> Result<Observed> {
+    observe_with(spec, root, Contents::Drifted)
 }
 
 /// [`observe`] without the contents of `recursive` directories: what verification after
@@ -27,10 +39,18 @@ pub fn observe(spec: &PermsSpec, root: &Root) -> Result<Observed> {
 /// observed, and its system call's success is its verification; walking the whole tree
 /// again would double the cost of a repair. `validate` walks it.
 pub fn observe_without_contents(spec: &PermsSpec, root: &Root) -> Result<Observed> {
-    observe_with(spec, root, false)
+    observe_with(spec, root, Contents::None)
 }
 
-fn observe_with(spec: &PermsSpec, root: &Root, with_contents: bool) -> Result<Observed> {
+/// Which entries of `recursive` directories an observation keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Contents {
+    All,
+    Drifted,
+    None,
+}
+
+fn observe_with(spec: &PermsSpec, root: &Root, contents: Contents) -> Result<Observed> {
     let mut observed = Observed { accounts: Accounts::read(root)?, ..Observed::default() };
     let directories = spec.directories();
     let declared: BTreeSet<&AbsPath> = directories.iter().map(|d| &d.path).collect();
@@ -46,10 +66,17 @@ fn observe_with(spec: &PermsSpec, root: &Root, with_contents: bool) -> Result<Ob
             let (state, node) = if root_exists { observe_path(root, path)? } else { (PathState::Missing, None) };
             let is_dir = matches!(state, PathState::Directory(_));
             observed.paths.insert(path.clone(), state);
-            if let (Some(node), true, true) = (node, is_dir, with_contents && dir.recursive && *path == dir.path) {
+            if let (Some(node), true, true) =
+                (node, is_dir, contents != Contents::None && dir.recursive && *path == dir.path)
+            {
                 let skip: BTreeSet<PathBuf> =
                     declared.iter().filter(|d| ***d != dir.path).map(|d| root.resolve(d)).collect();
-                observed.contents.insert(path.clone(), Arc::new(observe_contents(node, &skip)?));
+                let accounts = &observed.accounts;
+                let wanted =
+                    WantedContents { mode: dir.mode, uid: accounts.uid(&dir.owner), gid: accounts.gid(&dir.group) };
+                let keep =
+                    |is_dir, uid, gid, mode| contents == Contents::All || wanted.fix(is_dir, uid, gid, mode).is_some();
+                observed.contents.insert(path.clone(), Arc::new(observe_contents(node, &skip, keep)?));
             }
             if !is_dir {
                 break;
@@ -108,7 +135,11 @@ fn read_acl(node: &Node, name: &str) -> Result<Vec<ResolvedEntry>> {
 
 /// Every file and directory below `top`, sorted by path: on one filesystem, outside
 /// the `skip`ped directories (declared in the spec themselves), never through a symlink.
-fn observe_contents(top: Node, skip: &BTreeSet<PathBuf>) -> Result<Vec<ContentEntry>> {
+fn observe_contents(
+    top: Node,
+    skip: &BTreeSet<PathBuf>,
+    keep: impl Fn(bool, u32, u32, Mode) -> bool + Sync,
+) -> Result<Vec<ContentEntry>> {
     let device = top.stat().st_dev;
     let mut entries =
         jts_core::walk::in_parallel(vec![(top, PathBuf::new())], |(node, relative): Pending, entries, next| {
@@ -122,6 +153,11 @@ fn observe_contents(top: Node, skip: &BTreeSet<PathBuf>) -> Result<Vec<ContentEn
                 if stat.st_dev != device || (is_dir && skip.contains(&node.path().join(&name))) {
                     continue;
                 }
+                let (uid, gid, mode) = (stat.st_uid, stat.st_gid, Mode::new(stat.st_mode));
+                let kept = keep(is_dir, uid, gid, mode);
+                if !(kept || is_dir) {
+                    continue;
+                }
                 let path = relative.join(&name);
                 // Opened without following: if it was swapped for a symlink since the stat,
                 // the walk does not descend into it.
@@ -130,8 +166,9 @@ fn observe_contents(top: Node, skip: &BTreeSet<PathBuf>) -> Result<Vec<ContentEn
                         next.push((child, path.clone()));
                     }
                 }
-                let (uid, gid, mode) = (stat.st_uid, stat.st_gid, Mode::new(stat.st_mode));
-                entries.push(ContentEntry { path: Arc::from(path), is_dir, uid, gid, mode });
+                if kept {
+                    entries.push(ContentEntry { path: Arc::from(path), is_dir, uid, gid, mode });
+                }
             }
             Ok::<_, Error>(())
         })?;

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use jts_core::{AbsPath, Plan, Refusal};
+use jts_core::{AbsPath, Mode, Plan, Refusal};
 
 use crate::desired::{AclKind, expected_observation, full_acl};
 use crate::spec::{Directory, PermsSpec, User};
@@ -192,8 +192,8 @@ pub(crate) fn plan_existing(dir: &Directory, current: &DirState, observed: &Obse
         }
     }
     if dir.recursive {
-        let fixes =
-            content_fixes(dir, observed.contents.get(path).map_or(&[][..], |entries| entries.as_slice()), uid, gid);
+        let wanted = WantedContents { mode: dir.mode, uid, gid };
+        let fixes = content_fixes(&wanted, observed.contents.get(path).map_or(&[][..], |entries| entries.as_slice()));
         if !fixes.is_empty() {
             steps.push(PermsStep::FixContents {
                 path: path.clone(),
@@ -205,19 +205,31 @@ pub(crate) fn plan_existing(dir: &Directory, current: &DirState, observed: &Obse
     }
 }
 
-fn content_fixes(dir: &Directory, entries: &[ContentEntry], uid: Option<u32>, gid: Option<u32>) -> Vec<ContentFix> {
+fn content_fixes(wanted: &WantedContents, entries: &[ContentEntry]) -> Vec<ContentFix> {
     entries
         .iter()
         .filter_map(|entry| {
-            let chown = uid != Some(entry.uid) || gid != Some(entry.gid);
-            let wanted = if entry.is_dir { dir.mode } else { dir.mode.for_file(entry.mode) };
-            let mode = (wanted != entry.mode).then_some(wanted);
-            (chown || mode.is_some()).then(|| ContentFix {
-                path: entry.path.clone(),
-                is_dir: entry.is_dir,
-                chown,
-                mode,
-            })
+            let (chown, mode) = wanted.fix(entry.is_dir, entry.uid, entry.gid, entry.mode)?;
+            Some(ContentFix { path: entry.path.clone(), is_dir: entry.is_dir, chown, mode })
         })
         .collect()
+}
+
+/// What a `recursive` directory declares for its contents: its mode (files get it `chmod
+/// X` style) and its owner and group, resolved against the accounts (`None`: not created
+/// yet, so every entry is to be chowned).
+pub(crate) struct WantedContents {
+    pub(crate) mode: Mode,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+}
+
+impl WantedContents {
+    /// What an entry as observed needs, `(chown, mode to set)`; `None` when it is as declared.
+    pub(crate) fn fix(&self, is_dir: bool, uid: u32, gid: u32, mode: Mode) -> Option<(bool, Option<Mode>)> {
+        let chown = self.uid != Some(uid) || self.gid != Some(gid);
+        let wanted = if is_dir { self.mode } else { self.mode.for_file(mode) };
+        let chmod = (wanted != mode).then_some(wanted);
+        (chown || chmod.is_some()).then_some((chown, chmod))
+    }
 }

@@ -347,7 +347,13 @@ fn contents() -> impl Strategy<Value = Vec<ContentEntry>> {
     btree_map(select(vec!["n1", "n2", "n3/inner"]), (any::<bool>(), id(), id(), mode()), 0..3).prop_map(|entries| {
         entries
             .into_iter()
-            .map(|(path, (is_dir, uid, gid, mode))| ContentEntry { path: PathBuf::from(path).into(), is_dir, uid, gid, mode })
+            .map(|(path, (is_dir, uid, gid, mode))| ContentEntry {
+                path: PathBuf::from(path).into(),
+                is_dir,
+                uid,
+                gid,
+                mode,
+            })
             .collect()
     })
 }
