@@ -204,7 +204,13 @@ fn fix_entry(parent: &Node, name: &std::ffi::OsStr, fix: &ContentFix, uid: u32, 
     let Some(node) = parent.child(name)? else { return Ok(()) };
     let expected = if fix.is_dir { FileKind::Directory } else { FileKind::File };
     if node.kind() != expected {
-        tracing::warn!(path = %node.path().display(), "changed kind since observed; owner and mode left alone");
+        tracing::warn!(
+            "{}: observed as a {}, now a {}; its owner and mode were left alone (`validate` shows \
+             whether it is still wrong, the next `apply` fixes it)",
+            node.path().display(),
+            expected.name(),
+            node.kind().name()
+        );
         return Ok(());
     }
     if fix.chown {
