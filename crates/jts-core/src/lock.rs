@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::fcntl::{Flock, FlockArg, OFlag, openat};
 use nix::sys::stat::Mode;
@@ -39,19 +39,19 @@ impl StateLock {
         name: &str,
         mode: u32,
         command: &str,
-        wait: std::time::Duration,
+        wait: Duration,
     ) -> Result<Self> {
-        let deadline = std::time::Instant::now() + wait;
+        let deadline = Instant::now() + wait;
         let mut said = false;
         loop {
             match Self::take(root, dir, name, mode, command) {
-                Err(Error::Locked { holder, .. }) if std::time::Instant::now() < deadline => {
+                Err(Error::Locked { holder, .. }) if Instant::now() < deadline => {
                     if !said {
                         tracing::warn!("waiting for {}, held by {holder}", dir.as_path().join(name).display());
                         said = true;
                     }
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    std::thread::sleep(std::time::Duration::from_secs(1).min(left));
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    std::thread::sleep(Duration::from_secs(1).min(left));
                 }
                 taken => return taken,
             }

@@ -71,9 +71,7 @@ fn observe_with(spec: &PermsSpec, root: &Root, contents: Contents) -> Result<Obs
             {
                 let skip: BTreeSet<PathBuf> =
                     declared.iter().filter(|d| ***d != dir.path).map(|d| root.resolve(d)).collect();
-                let accounts = &observed.accounts;
-                let wanted =
-                    WantedContents { mode: dir.mode, uid: accounts.uid(&dir.owner), gid: accounts.gid(&dir.group) };
+                let wanted = WantedContents::of(dir, &observed.accounts);
                 let keep =
                     |is_dir, uid, gid, mode| contents == Contents::All || wanted.fix(is_dir, uid, gid, mode).is_some();
                 observed.contents.insert(path.clone(), Arc::new(observe_contents(node, &skip, keep)?));

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jts_core::{AbsPath, Mode, Plan, Refusal};
 
+use crate::accounts::Accounts;
 use crate::desired::{AclKind, expected_observation, full_acl};
 use crate::spec::{Directory, PermsSpec, User};
 use crate::state::{ContentEntry, DirState, Observed, PathState};
@@ -192,7 +193,7 @@ pub(crate) fn plan_existing(dir: &Directory, current: &DirState, observed: &Obse
         }
     }
     if dir.recursive {
-        let wanted = WantedContents { mode: dir.mode, uid, gid };
+        let wanted = WantedContents::of(dir, accounts);
         let fixes = content_fixes(&wanted, observed.contents.get(path).map_or(&[][..], |entries| entries.as_slice()));
         if !fixes.is_empty() {
             steps.push(PermsStep::FixContents {
@@ -219,12 +220,17 @@ fn content_fixes(wanted: &WantedContents, entries: &[ContentEntry]) -> Vec<Conte
 /// X` style) and its owner and group, resolved against the accounts (`None`: not created
 /// yet, so every entry is to be chowned).
 pub(crate) struct WantedContents {
-    pub(crate) mode: Mode,
-    pub(crate) uid: Option<u32>,
-    pub(crate) gid: Option<u32>,
+    mode: Mode,
+    uid: Option<u32>,
+    gid: Option<u32>,
 }
 
 impl WantedContents {
+    /// What `dir` declares, its owner and group resolved against `accounts`.
+    pub(crate) fn of(dir: &Directory, accounts: &Accounts) -> Self {
+        Self { mode: dir.mode, uid: accounts.uid(&dir.owner), gid: accounts.gid(&dir.group) }
+    }
+
     /// What an entry as observed needs, `(chown, mode to set)`; `None` when it is as declared.
     pub(crate) fn fix(&self, is_dir: bool, uid: u32, gid: u32, mode: Mode) -> Option<(bool, Option<Mode>)> {
         let chown = self.uid != Some(uid) || self.gid != Some(gid);
