@@ -25,6 +25,7 @@ packages=(
     fio             # verify performance: the I/O engine (root tier runs it on loop filesystems)
     dpkg-dev        # the .deb: dpkg-shlibdeps computes its libc dependency for cargo-deb
     man-db          # the .deb's test: `man -w jts-provision` finds the installed page
+    binutils        # readelf: the test that the binary does not load libgcc_s
 )
 missing=()
 for package in "${packages[@]}"; do

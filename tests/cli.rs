@@ -620,3 +620,15 @@ fn manpages_writes_one_page_per_command_and_none_for_hidden_ones() {
     let top = std::fs::read_to_string(dir.path().join("jts-provision.1")).unwrap();
     assert!(top.starts_with(".ie \\n(.g .ds Aq") && top.contains("jts\\-provision\\-apply(1)"), "{top}");
 }
+
+/// The binary starts without loading `libgcc_s`: its build script links the GCC unwinder
+/// in (a shared library fewer to map and relocate at every start, as of `health` each
+/// minute), while glibc stays shared (NSS, security updates).
+#[test]
+fn the_binary_loads_glibc_but_not_libgcc_s() {
+    let bin = jts_testkit::provision_bin();
+    let run = jts_testkit::tool("readelf", &[std::ffi::OsStr::new("--dynamic"), bin.as_os_str()]);
+    let needed: Vec<&str> = run.expect_code(0).stdout.lines().filter(|line| line.contains("(NEEDED)")).collect();
+    assert!(needed.iter().any(|line| line.contains("[libc.so.6]")), "{run:?}");
+    assert!(!needed.iter().any(|line| line.contains("libgcc_s")), "{needed:#?}");
+}

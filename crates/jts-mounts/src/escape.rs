@@ -7,6 +7,9 @@
 /// assert_eq!(jts_mounts::decode_octal(r"/srv/pg\040data"), "/srv/pg data");
 /// ```
 pub fn decode_octal(field: &str) -> String {
+    if !field.contains('\\') {
+        return field.to_owned();
+    }
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
