@@ -9,8 +9,8 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use crate::nofollow::{Node, reopen_dir};
 use crate::{Error, Result};
@@ -35,9 +35,9 @@ where
     E: Send,
     F: Fn(D, &mut Vec<T>, &mut Vec<D>) -> std::result::Result<(), E> + Sync,
 {
-    // Directories queued or being read: the walk is over when none are left.
-    let pending = AtomicUsize::new(first.len());
-    let queue = Mutex::new(first);
+    let work = Mutex::new(Work { pending: first.len(), queue: first });
+    // Signalled when directories are queued, and when the last one is done.
+    let changed = Condvar::new();
     let failure: Mutex<Option<E>> = Mutex::new(None);
     let stopped = AtomicBool::new(false);
     let found = Mutex::new(Vec::new());
@@ -45,12 +45,7 @@ where
         for _ in 0..THREADS {
             scope.spawn(|| {
                 let (mut mine, mut next) = (Vec::new(), Vec::new());
-                while pending.load(Ordering::Acquire) > 0 {
-                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
-                    let Some(dir) = job else {
-                        std::thread::sleep(std::time::Duration::from_micros(50));
-                        continue;
-                    };
+                while let Some(dir) = take(&work, &changed) {
                     // After a failure, what is still queued is taken off without being read.
                     let visited =
                         if stopped.load(Ordering::Acquire) { Ok(()) } else { visit(dir, &mut mine, &mut next) };
@@ -61,9 +56,16 @@ where
                     if stopped.load(Ordering::Acquire) {
                         next.clear();
                     }
-                    pending.fetch_add(next.len(), Ordering::AcqRel);
-                    queue.lock().unwrap_or_else(PoisonError::into_inner).append(&mut next);
-                    pending.fetch_sub(1, Ordering::AcqRel);
+                    let mut work = work.lock().unwrap_or_else(PoisonError::into_inner);
+                    work.pending = work.pending + next.len() - 1;
+                    // This thread takes one of what it queued itself: wake the others
+                    // only for more than that, or to end.
+                    let wake = next.len() > 1 || work.pending == 0;
+                    work.queue.append(&mut next);
+                    drop(work);
+                    if wake {
+                        changed.notify_all();
+                    }
                 }
                 found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut mine);
             });
@@ -72,6 +74,29 @@ where
     match failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
         Some(err) => Err(err),
         None => Ok(found.into_inner().unwrap_or_else(PoisonError::into_inner)),
+    }
+}
+
+/// The directories of a walk still to read.
+struct Work<D> {
+    /// Queued, not yet taken.
+    queue: Vec<D>,
+    /// Queued or being read: the walk is over when none are left.
+    pending: usize,
+}
+
+/// The next directory to read, waiting while others are being read (they may queue
+/// more); `None` once every directory has been read.
+fn take<D>(work: &Mutex<Work<D>>, changed: &Condvar) -> Option<D> {
+    let mut work = work.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        if let Some(dir) = work.queue.pop() {
+            return Some(dir);
+        }
+        if work.pending == 0 {
+            return None;
+        }
+        work = changed.wait(work).unwrap_or_else(PoisonError::into_inner);
     }
 }
 
@@ -160,10 +185,26 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_of_single_subdirectories_is_walked_to_its_end() {
+        // Each directory queues exactly one more, which its reader takes itself while the
+        // other thread waits: the walk must still end, and with every entry.
+        let top = tempfile::tempdir().unwrap();
+        let mut dir = top.path().to_path_buf();
+        for level in 0..300 {
+            dir.push("d");
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join(format!("f{level}")), b"x").unwrap();
+        }
+        let found = names_below(top.path()).unwrap();
+        assert_eq!(found.len(), 600);
+        assert!(found.iter().any(|path| path.ends_with("f299") && path.components().count() == 301));
+    }
+
+    #[test]
     fn the_first_error_stops_the_walk_and_is_returned() {
         let top = tree(30, 2);
         let node = crate::nofollow::open_root(&crate::Root::new(top.path()).unwrap()).unwrap();
-        let visits = AtomicUsize::new(0);
+        let visits = std::sync::atomic::AtomicUsize::new(0);
         let walked: std::result::Result<Vec<()>, String> =
             in_parallel(vec![(node, PathBuf::new())], |(dir, relative): Pending, _, next| {
                 // The top is the first visit; the first of its 30 subdirectories fails.
