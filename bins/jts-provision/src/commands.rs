@@ -241,23 +241,16 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
             return Ok(Exit::Ok);
         }
         SnapshotCommand::Create { volume, journal } => {
-            let plan = match jts_lvm::plan_snapshots(&spec.lvm, &observed, volume.as_deref(), now) {
-                Ok(plan) => plan,
-                Err(err @ jts_lvm::Error::NoPolicy { .. }) => {
-                    eprintln!("error: {err}");
-                    return Ok(Exit::Invalid);
-                }
-                Err(err) => return Err(err.into()),
-            };
-            (plan, journal, "snapshot-create")
+            match jts_lvm::plan_snapshots(&spec.lvm, &observed, volume.as_deref(), now) {
+                Ok(plan) => (plan, journal, "snapshot-create"),
+                Err(err) => return not_in_spec(err),
+            }
         }
         SnapshotCommand::Prune { volume, dry_run, journal } => {
-            if let Some(volume) = volume.as_deref().filter(|v| !spec.lvm.snapshots.contains_key(*v)) {
-                let known = spec.lvm.snapshots.keys().cloned().collect::<Vec<_>>().join(", ");
-                eprintln!("error: {}", jts_lvm::Error::NoPolicy { name: volume.to_owned(), known });
-                return Ok(Exit::Invalid);
-            }
-            let plan = jts_lvm::plan_prune(&spec.lvm, &observed, volume.as_deref(), now);
+            let plan = match jts_lvm::plan_prune(&spec.lvm, &observed, volume.as_deref(), now) {
+                Ok(plan) => plan,
+                Err(err) => return not_in_spec(err),
+            };
             if *dry_run {
                 output::dry_run(&plan.report(root), global.json);
                 return Ok(Exit::Ok);
@@ -267,11 +260,7 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
         SnapshotCommand::Rollback { volume, snapshot, allow_destroy, dry_run, journal } => {
             let mut plan = match jts_lvm::plan_rollback(&spec.lvm, &observed, volume, snapshot) {
                 Ok(plan) => plan,
-                Err(err @ jts_lvm::Error::NoVolume { .. }) => {
-                    eprintln!("error: {err}");
-                    return Ok(Exit::Invalid);
-                }
-                Err(err) => return Err(err.into()),
+                Err(err) => return not_in_spec(err),
             };
             if *dry_run {
                 output::dry_run(&plan.report(root), global.json);
@@ -302,6 +291,18 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
         eprintln!("note: {advice}");
     }
     Ok(Exit::Ok)
+}
+
+/// Exit 2 with the error for a volume the spec does not declare or gives no snapshot
+/// policy (bad arguments, nothing touched); other errors as they are.
+fn not_in_spec(err: jts_lvm::Error) -> anyhow::Result<Exit> {
+    match err {
+        jts_lvm::Error::NoPolicy { .. } | jts_lvm::Error::NoVolume { .. } => {
+            eprintln!("error: {err}");
+            Ok(Exit::Invalid)
+        }
+        err => Err(err.into()),
+    }
 }
 
 /// Prints the completion script of `shell`, generated from the argument definitions.

@@ -130,6 +130,7 @@ pub fn read_names(node: &Node) -> Result<Vec<OsString>> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
     use crate::nofollow::FileKind;
@@ -204,7 +205,7 @@ mod tests {
     fn the_first_error_stops_the_walk_and_is_returned() {
         let top = tree(30, 2);
         let node = crate::nofollow::open_root(&crate::Root::new(top.path()).unwrap()).unwrap();
-        let visits = std::sync::atomic::AtomicUsize::new(0);
+        let visits = AtomicUsize::new(0);
         let walked: std::result::Result<Vec<()>, String> =
             in_parallel(vec![(node, PathBuf::new())], |(dir, relative): Pending, _, next| {
                 // The top is the first visit; the first of its 30 subdirectories fails.

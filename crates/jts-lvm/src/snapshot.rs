@@ -153,10 +153,7 @@ pub fn plan_snapshots(
     volume: Option<&str>,
     now: SystemTime,
 ) -> Result<Plan<LvmStep>> {
-    if let Some(name) = volume.filter(|name| !spec.snapshots.contains_key(*name)) {
-        let known: Vec<&str> = spec.snapshots.keys().map(String::as_str).collect();
-        return Err(Error::NoPolicy { name: name.to_owned(), known: known.join(", ") });
-    }
+    has_policy(spec, volume)?;
     let mut plan = Plan::default();
     let mut free: BTreeMap<&str, u64> = observed.vgs.iter().map(|vg| (vg.name.as_str(), vg.free_count)).collect();
     for (origin, policy) in spec.snapshots.iter().filter(|(origin, _)| volume.is_none_or(|v| v == *origin)) {
@@ -200,8 +197,14 @@ pub fn plan_snapshots(
 }
 
 /// Plans `snapshot prune`: every snapshot each policy (or only the policy of the volume
-/// `only`) drops ([`prune`]), nothing else.
-pub fn plan_prune(spec: &LvmSpec, observed: &LvmObserved, only: Option<&str>, now: SystemTime) -> Plan<LvmStep> {
+/// `only`) drops ([`prune`]), nothing else. A volume without a policy is an error.
+pub fn plan_prune(
+    spec: &LvmSpec,
+    observed: &LvmObserved,
+    only: Option<&str>,
+    now: SystemTime,
+) -> Result<Plan<LvmStep>> {
+    has_policy(spec, only)?;
     let snapshots = list_snapshots(observed, now);
     let mut plan = Plan::default();
     for (origin, policy) in spec.snapshots.iter().filter(|(origin, _)| only.is_none_or(|only| only == *origin)) {
@@ -213,7 +216,18 @@ pub fn plan_prune(spec: &LvmSpec, observed: &LvmObserved, only: Option<&str>, no
             reason: pruned.reason.to_string(),
         }));
     }
-    plan
+    Ok(plan)
+}
+
+/// An error naming the volumes that have a policy when `volume` is given and has none.
+fn has_policy(spec: &LvmSpec, volume: Option<&str>) -> Result<()> {
+    match volume.filter(|name| !spec.snapshots.contains_key(*name)) {
+        Some(name) => {
+            let known: Vec<&str> = spec.snapshots.keys().map(String::as_str).collect();
+            Err(Error::NoPolicy { name: name.to_owned(), known: known.join(", ") })
+        }
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

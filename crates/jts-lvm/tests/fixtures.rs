@@ -208,7 +208,7 @@ fn shrinking_is_destructive_and_names_the_volume() {
 fn prune_drops_the_overflowed_and_the_surplus() {
     let spec: LvmSpec = toml::from_str(SPEC).unwrap();
     let state = full_state();
-    let steps = plan_prune(&spec, &state, None, capture_time());
+    let steps = plan_prune(&spec, &state, None, capture_time()).unwrap();
     let lines: Vec<(String, String)> = steps
         .steps
         .iter()
@@ -226,7 +226,7 @@ fn prune_drops_the_overflowed_and_the_surplus() {
 
     let mut after = state.clone();
     steps.simulate(&mut after);
-    assert!(plan_prune(&spec, &after, None, capture_time()).is_empty(), "pruning twice = pruning once");
+    assert!(plan_prune(&spec, &after, None, capture_time()).unwrap().is_empty(), "pruning twice = pruning once");
     assert_eq!(after.lv("vg_jts", "lv_small").unwrap().attr.volume_type, VolumeType::Plain, "no snapshots left");
     assert_eq!(after.vg("vg_jts").unwrap().free_count, 835 + 8 + 2);
 }
