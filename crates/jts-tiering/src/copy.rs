@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 
+use nix::fcntl::PosixFadviseAdvice;
 use nix::sys::stat::{FileStat, Mode, fchmod};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, fchown};
@@ -50,14 +51,20 @@ pub fn copy_content(
     Ok((hasher.finalize(), total))
 }
 
+/// Drops the cached pages of `file`, which must be clean (synced), so that what is read
+/// of it next comes from the device.
+pub fn evict(file: &File) -> io::Result<()> {
+    nix::fcntl::posix_fadvise(file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED).map_err(io::Error::from)
+}
+
+/// Asks the kernel to start reading all of `file` into the page cache, without waiting.
+pub fn read_ahead(file: &File) -> io::Result<()> {
+    nix::fcntl::posix_fadvise(file, 0, 0, PosixFadviseAdvice::POSIX_FADV_WILLNEED).map_err(io::Error::from)
+}
+
 /// The hash of a file's content read from the start, decompressed if it was stored
-/// compressed. With `from_disk`, the file's cached pages are dropped first (they are
-/// clean after a sync), so the bytes hashed are the bytes the device returns.
-pub fn content_hash(file: &mut File, compressed: bool, from_disk: bool, buffer: &mut Vec<u8>) -> io::Result<Hash> {
-    if from_disk {
-        nix::fcntl::posix_fadvise(&*file, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED)
-            .map_err(io::Error::from)?;
-    }
+/// compressed.
+pub fn content_hash(file: &mut File, compressed: bool, buffer: &mut Vec<u8>) -> io::Result<Hash> {
     buffer.resize(CHUNK, 0);
     let mut hasher = blake3::Hasher::new();
     let mut reader: Box<dyn Read + '_> =
@@ -132,7 +139,7 @@ mod tests {
         assert_eq!(ticks.get(), bytes);
         assert_eq!(hash, blake3::hash(&data));
         dest.seek(SeekFrom::Start(0)).unwrap();
-        assert_eq!(content_hash(&mut dest, compress.is_some(), false, &mut buffer).unwrap(), hash);
+        assert_eq!(content_hash(&mut dest, compress.is_some(), &mut buffer).unwrap(), hash);
         let stored = std::fs::metadata(dir.path().join("dst")).unwrap().len();
         if compress.is_some() {
             assert!(stored < bytes / 10, "repetitive data compresses: {stored}");

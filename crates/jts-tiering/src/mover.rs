@@ -11,8 +11,9 @@
 //! 1. `begin` is journaled with the temporary names; each file is copied to its
 //!    temporary, hashing what is read, and given the source's owner, xattrs/ACLs, mode
 //!    and times;
-//! 2. `syncfs` on the destination; with `verify = "readback"` each copy is dropped from
-//!    the page cache and read back from the device, and its hash compared;
+//! 2. `syncfs` on the destination; with `verify = "readback"` every copy of the batch is
+//!    dropped from the page cache (the reads of the small ones queued together), then
+//!    each is read back from the device and its hash compared;
 //! 3. final names are chosen (a different file of the same name is never replaced: the
 //!    copy gets a `.conflict-N` name; identical content is a duplicate and not copied),
 //!    and `copied` is journaled;
@@ -49,7 +50,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use jts_core::nofollow::FileKind;
 use jts_core::{AbsPath, Root};
 
-use crate::copy::{Hash, content_hash, copy_content, copy_metadata, unchanged};
+use crate::copy::{Hash, content_hash, copy_content, copy_metadata, evict, read_ahead, unchanged};
 use crate::delete::prune_empty_dirs;
 use crate::dir::{Dir, DirCache, Renamed, split};
 use crate::error::{Error, Result};
@@ -62,6 +63,13 @@ use crate::scan::Candidate;
 
 /// Space for a file's metadata, on top of its bytes, when checking free space.
 const METADATA_SLACK: u64 = 4096;
+
+/// Copies up to this size are read back with their reads queued together (a larger one
+/// is read ahead by the kernel as it is read).
+const READ_AHEAD_FILE_MAX: u64 = 1 << 20;
+
+/// At most this many bytes of a batch's copies are queued for reading back at once.
+const READ_AHEAD_BATCH_MAX: u64 = 64 << 20;
 
 /// Why a file whose source changed between its copy and the unlink of its source is
 /// skipped (its copy removed).
@@ -216,8 +224,10 @@ impl<'a> Mover<'a> {
                     _ => None,
                 })
                 .collect();
-            let verified = parallel_map(&copied, self.context.options.workers, |cache, &(index, hash)| {
-                self.read_back(cache, &files[index], hash).unwrap_or_else(Outcome::Failed)
+            let evicted = self.evict_copies(&files, &copied);
+            let work: Vec<_> = copied.iter().zip(evicted).collect();
+            let verified = parallel_map(&work, self.context.options.workers, |cache, &(&(index, hash), evicted)| {
+                self.read_back(cache, &files[index], hash, evicted).unwrap_or_else(Outcome::Failed)
             });
             for ((index, _), outcome) in copied.into_iter().zip(verified) {
                 outcomes[index] = outcome;
@@ -365,17 +375,43 @@ impl<'a> Mover<'a> {
     fn same_content(&self, dir: &Dir, name: &OsStr, source: &mut File, buffer: &mut Vec<u8>) -> Result<Option<Hash>> {
         let Some(mut existing) = dir.open_file(name)? else { return Ok(None) };
         let path = || dir.path().join(name);
-        let theirs = match content_hash(&mut existing, self.compress.is_some(), false, buffer) {
+        let theirs = match content_hash(&mut existing, self.compress.is_some(), buffer) {
             Ok(hash) => hash,
             // Not a valid zstd stream: not the same content.
             Err(err) if err.kind() != std::io::ErrorKind::Other => return Err(Error::io("read", path(), err)),
             Err(_) => return Ok(None),
         };
-        let ours = content_hash(source, false, false, buffer).map_err(|err| Error::io("read", path(), err))?;
+        let ours = content_hash(source, false, buffer).map_err(|err| Error::io("read", path(), err))?;
         Ok((ours == theirs).then_some(ours))
     }
 
-    fn read_back(&self, cache: &mut WorkerCache, entry: &Entry, expected: Hash) -> Result<Outcome> {
+    /// Drops every synced copy of a batch from the page cache, so that reading it back
+    /// reads the device, and queues the reads of the small ones at once: each is a single
+    /// read, and read one after another they would leave the device idle between them.
+    /// Says, for each copy, whether its pages were dropped; [`Mover::read_back`] drops
+    /// those that were not.
+    fn evict_copies(&self, files: &[Entry], copied: &[(usize, Hash)]) -> Vec<bool> {
+        let dirs = DirCache::default();
+        let mut queued = 0u64;
+        let evict_one = |entry: &Entry, queued: &mut u64| -> Result<bool> {
+            let (dir, name) = split(&entry.temp);
+            let Some(dir) = dirs.get(dir, |p| self.to.descend(p))? else { return Ok(false) };
+            let Some(copy) = dir.open_file(name)? else { return Ok(false) };
+            if evict(&copy).is_err() {
+                return Ok(false);
+            }
+            let size = entry.identity.size;
+            if size <= READ_AHEAD_FILE_MAX && *queued + size <= READ_AHEAD_BATCH_MAX && read_ahead(&copy).is_ok() {
+                *queued += size;
+            }
+            Ok(true)
+        };
+        copied.iter().map(|&(index, _)| evict_one(&files[index], &mut queued).unwrap_or(false)).collect()
+    }
+
+    /// Reads the copy of `entry` back and compares its hash with the one taken while it
+    /// was copied; its cached pages are dropped first unless `evicted` says they were.
+    fn read_back(&self, cache: &mut WorkerCache, entry: &Entry, expected: Hash, evicted: bool) -> Result<Outcome> {
         let (dir, temp_name) = split(&entry.temp);
         let Some(dir) = cache.dest.get(dir, |p| self.to.descend(p))? else {
             return Ok(Outcome::Skipped("destination directory vanished".into()));
@@ -383,8 +419,12 @@ impl<'a> Mover<'a> {
         let Some(mut copy) = dir.open_file(temp_name)? else {
             return Ok(Outcome::Skipped("copy vanished before it was verified".into()));
         };
-        let read = content_hash(&mut copy, self.compress.is_some(), true, &mut cache.buffer)
-            .map_err(|err| Error::io("read back", dir.path().join(temp_name), err))?;
+        let path = || dir.path().join(temp_name);
+        if !evicted {
+            evict(&copy).map_err(|err| Error::io("read back", path(), err))?;
+        }
+        let read = content_hash(&mut copy, self.compress.is_some(), &mut cache.buffer)
+            .map_err(|err| Error::io("read back", path(), err))?;
         Ok(if read == expected {
             Outcome::Copied(expected)
         } else {
@@ -514,7 +554,7 @@ impl<'a> Mover<'a> {
             return Ok(None);
         }
         let mut buffer = Vec::new();
-        match content_hash(&mut file, self.compress.is_some(), false, &mut buffer) {
+        match content_hash(&mut file, self.compress.is_some(), &mut buffer) {
             Ok(hash) => Ok((entry.hash.as_deref() == Some(hash.to_hex().as_str())).then_some(stat.st_ino)),
             Err(err) if err.kind() == std::io::ErrorKind::Other => Ok(None),
             Err(err) => Err(Error::io("read", dir.path().join(name), err)),
@@ -992,6 +1032,51 @@ mod tests {
         assert_eq!(std::fs::read(tiers.hot("z.log")).unwrap(), b"record 1\nrecord 2\n");
         assert_eq!(skipped(&report), [("z.log".into(), CHANGED.into())]);
         assert_eq!((report.moved_files, journal.unfinished().unwrap()), (0, None));
+    }
+
+    /// The bytes of `path` in the page cache, as `fincore` (util-linux) counts them.
+    fn cached_bytes(path: &Path) -> u64 {
+        use jts_core::{CmdSpec, Runner, SystemRunner};
+        let fincore = CmdSpec::new("fincore").arg("--bytes").arg("--noheadings").opt("--output", "RES").arg(path);
+        SystemRunner.run(&fincore).unwrap().stdout.trim().parse().unwrap()
+    }
+
+    #[test]
+    fn every_copy_is_dropped_from_the_page_cache_before_it_is_read_back() {
+        let tiers = Tiers::new();
+        // Random bytes, so the zstd copies are as large as their sources: one above the
+        // size whose read is queued ahead, one below.
+        let noise = |len: usize, seed: u8| -> Vec<u8> {
+            let mut bytes = Vec::with_capacity(len);
+            let mut hash = blake3::hash(&[seed]);
+            while bytes.len() < len {
+                bytes.extend_from_slice(hash.as_bytes());
+                hash = blake3::hash(hash.as_bytes());
+            }
+            bytes
+        };
+        tiers.old_file("large.log", &noise(4 << 20, 1));
+        tiers.old_file("small.log", &noise(100_000, 2));
+        let candidates = tiers.candidates();
+        let mut journal = tiers.journal();
+        with_mover(&tiers, |mover| {
+            let copying = mover.copy(1, &candidates, 0, &mut journal).unwrap();
+            mover.to.sync_filesystem().unwrap();
+            let temp = |entry: &Entry| tiers.dir.path().join("warm").join(&entry.temp);
+            let large = copying.files.iter().find(|entry| entry.source == Path::new("large.log")).unwrap();
+            assert!(cached_bytes(&temp(large)) > 0, "a copy just written is in the page cache");
+            let copied: Vec<(usize, Hash)> = copying
+                .outcomes
+                .iter()
+                .enumerate()
+                .map(|(index, outcome)| match outcome {
+                    Outcome::Copied(hash) => (index, *hash),
+                    _ => panic!("{} was not copied", copying.files[index].source.display()),
+                })
+                .collect();
+            assert_eq!(mover.evict_copies(&copying.files, &copied), [true, true]);
+            assert_eq!(cached_bytes(&temp(large)), 0, "read back from the device, not from the cache");
+        });
     }
 
     /// Where a kill stopped a batch.
