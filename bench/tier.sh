@@ -39,22 +39,24 @@ work=$(mktemp -d /tmp/jts-tier-bench.XXXXXX)
 loops=()
 cleanup() {
     for m in "$work"/root/hot "$work"/root/warm; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
-    for dev in "${loops[@]}"; do losetup -d "$dev" 2>/dev/null || true; done
+    for dev in "${loops[@]}"; do losetup -d "$dev"; done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-attach() { # IMAGE SIZE MKFS... → prints the loop device
-    truncate -s "$2" "$1"
+attach() { # VAR IMAGE SIZE MKFS... → the loop device in VAR, and in `loops` for cleanup
+    # (not printed for a command substitution: its subshell's `loops` would be lost, and
+    # the device, never detached, would keep the deleted image on disk)
+    truncate -s "$3" "$2"
     local dev
-    dev=$(losetup -f --show "$1")
+    dev=$(losetup -f --show "$2")
     loops+=("$dev")
-    "${@:3}" "$dev" >/dev/null
-    echo "$dev"
+    "${@:4}" "$dev" >/dev/null
+    printf -v "$1" %s "$dev"
 }
 mkdir -p "$work/root/hot" "$work/root/warm" "$work/golden"
-hot=$(attach "$work/hot.img" 8G mkfs.ext4 -q -F)
-warm=$(attach "$work/warm.img" 8G mkfs.btrfs -q -f)
+attach hot "$work/hot.img" 8G mkfs.ext4 -q -F
+attach warm "$work/warm.img" 8G mkfs.btrfs -q -f
 mount -o noatime "$hot" "$work/root/hot"
 mount -o noatime "$warm" "$work/root/warm"
 

@@ -57,12 +57,11 @@ fn run_backups(global: &GlobalArgs, root: &Root, backups: &[Backup], wait: Durat
                 bar.set_position(bytes);
             }
         };
-        let result = jts_backup::run(&jts_core::SystemRunner, root, backup, SystemTime::now(), &progress);
+        let recorded = jts_backup::run_and_record(&jts_core::SystemRunner, root, backup, SystemTime::now(), &progress);
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let outcome = result.as_ref().map(|report| report.archive.as_path()).map_err(ToString::to_string);
-        jts_backup::state::record_run(root, &backup.name, jts_backup::unix(SystemTime::now()), outcome)?;
+        let result = recorded?;
         match result {
             Ok(report) => {
                 if !global.json {

@@ -58,6 +58,6 @@ pub use names::{Locations, archive_name};
 pub use prune::{PruneOutcome, prune};
 pub use restore::{INCOMPLETE_MARKER, Restored, restore};
 pub use retention::prune_plan;
-pub use run::{RunReport, lock, run, unix};
+pub use run::{RunReport, lock, run, run_and_record, unix};
 pub use spec::{Backup, BackupSpec, Source, VolumeSource};
 pub use verify::{Verified, VerifyOutcome, rolling_sample, verify_archive, verify_backup};

@@ -91,6 +91,23 @@ fn clean_temporaries(dir: &OwnedFd, dir_path: &Path, backup: &str) -> Result<Vec
     Ok(cleaned)
 }
 
+/// Runs `backup` now, as [`run`] does, and records how it went in its last-run file
+/// ([`crate::state::record_run`]), which `health`'s backup check reads: what a front end
+/// that runs backups calls. The outer error is a failure to record; the inner result is
+/// the run's.
+pub fn run_and_record(
+    runner: &dyn Runner,
+    root: &Root,
+    backup: &Backup,
+    now: SystemTime,
+    progress: &dyn Fn(u64),
+) -> Result<Result<RunReport>> {
+    let result = run(runner, root, backup, now, progress);
+    let outcome = result.as_ref().map(|report| report.archive.as_path()).map_err(ToString::to_string);
+    crate::state::record_run(root, &backup.name, unix(SystemTime::now()), outcome)?;
+    Ok(result)
+}
+
 /// Runs `backup` now: a new archive in its `to`. The caller holds [`lock`].
 /// `progress` hears the bytes read so far.
 ///

@@ -205,15 +205,15 @@ pub fn verify_backup(
 ) -> Result<Vec<VerifyOutcome>> {
     let found = list_archives(root, backup, locations)?;
     let ids: Vec<String> = found.iter().map(|a| a.id.clone()).collect();
-    let chosen: Vec<&String> = match sample {
+    let chosen: std::collections::BTreeSet<&String> = match sample {
         Some(percent) => {
             let seen = records.get(backup);
-            rolling_sample(&ids, percent, |id| seen.and_then(|r| r.get(id)).map(|r| r.at))
+            rolling_sample(&ids, percent, |id| seen.and_then(|r| r.get(id)).map(|r| r.at)).into_iter().collect()
         }
         None => ids.iter().collect(),
     };
     let mut outcomes = Vec::new();
-    for archive in found.iter().filter(|a| chosen.contains(&&a.id)) {
+    for archive in found.iter().filter(|a| chosen.contains(&a.id)) {
         let result = verify_archive(&archive.path);
         let record = VerifyRecord {
             at: crate::unix(SystemTime::now()),
@@ -232,7 +232,7 @@ pub fn verify_backup(
 pub fn rolling_sample(archives: &[String], percent: u8, last_verified: impl Fn(&str) -> Option<i64>) -> Vec<&String> {
     let count = (archives.len() * usize::from(percent.min(100))).div_ceil(100);
     let mut order: Vec<&String> = archives.iter().collect();
-    order.sort_by_key(|id| (last_verified(id).unwrap_or(i64::MIN), (*id).clone()));
+    order.sort_by_cached_key(|id| (last_verified(id).unwrap_or(i64::MIN), *id));
     order.truncate(count);
     order
 }
