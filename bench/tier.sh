@@ -17,6 +17,10 @@
 # rsync and cp leave their writes in the page cache; jts returns only when they are on
 # disk. So each peer is timed alone and with a final `sync` (same durability as jts).
 #
+# Writes: the MiB each tool made the source and destination devices write, its own
+# writes left in the page cache included (a `sync` after it, not timed): metadata and
+# journal commits on top of the data, which an SSD pays in wear.
+#
 # Physical limit: `dd` with O_DIRECT reads the source device and writes as many bytes to
 # the destination, in the same run; each tool is reported as a share of that time. For
 # `readback`, whose verification reads every byte again from the destination, the limit
@@ -55,7 +59,9 @@ attach() { # VAR IMAGE SIZE MKFS... → the loop device in VAR, and in `loops` f
     printf -v "$1" %s "$dev"
 }
 mkdir -p "$work/root/hot" "$work/root/warm" "$work/golden"
-attach hot "$work/hot.img" 8G mkfs.ext4 -q -F
+# Inode tables and journal initialised by mkfs, not by a kernel thread writing in the
+# background during the first trials.
+attach hot "$work/hot.img" 8G mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0
 attach warm "$work/warm.img" 8G mkfs.btrfs -q -f
 mount -o noatime "$hot" "$work/root/hot"
 mount -o noatime "$warm" "$work/root/warm"
@@ -106,9 +112,16 @@ check_moved() {
     moved=$(find "$work/root/warm/data" -type f | wc -l)
     [ "$left" = 0 ] && [ "$moved" = "$files" ] || { echo "$1 moved $moved of $files, left $left" >&2; exit 1; }
 }
-timed() { # NAME COMMAND... → appends "NAME SECONDS RSS_KIB" to results
+written() { # DEVICE → MiB written to it since it was attached
+    awk '{ printf "%.0f", $7 * 512 / 1048576 }' "/sys/block/${1#/dev/}/stat"
+}
+timed() { # NAME COMMAND... → appends "NAME SECONDS RSS_KIB HOT_MIB WARM_MIB" to results
+    local hot_before warm_before
+    hot_before=$(written "$hot")
+    warm_before=$(written "$warm")
     /usr/bin/time -f "%e %M" -o "$work/time" "${@:2}" >/dev/null
-    echo "$1 $(cat "$work/time")" >>"$work/results"
+    sync
+    echo "$1 $(cat "$work/time") $(($(written "$hot") - hot_before)) $(($(written "$warm") - warm_before))" >>"$work/results"
 }
 
 : >"$work/results"
@@ -148,8 +161,8 @@ echo 3 >/proc/sys/vm/drop_caches
 /usr/bin/time -f "%e" -o "$work/time" dd if="$warm" of=/dev/null bs=1M count="$mib" iflag=direct status=none
 reread_s=$(cat "$work/time")
 rm -f "$work/root/warm/dd.tmp"
-echo "limit $(python3 -c "print($read_s + $write_s)") 0" >>"$work/results"
-echo "readback-limit $(python3 -c "print($read_s + $write_s + $reread_s)") 0" >>"$work/results"
+echo "limit $(python3 -c "print($read_s + $write_s)") 0 0 0" >>"$work/results"
+echo "readback-limit $(python3 -c "print($read_s + $write_s + $reread_s)") 0 0 0" >>"$work/results"
 
 echo
 echo "Moving $files files, $((bytes / 1048576)) MiB, ext4 loop → btrfs loop, cold cache (best of $rounds):"
@@ -160,14 +173,16 @@ import sys
 rows = [line.split() for line in open(sys.argv[1])]
 total = int(sys.argv[2])
 best = {}
-for name, secs, rss in rows:
-    secs, rss = float(secs), int(rss)
+for name, secs, rss, hot, warm in rows:
+    secs, rss, hot, warm = float(secs), int(rss), int(hot), int(warm)
     if name not in best or secs < best[name][0]:
-        best[name] = (secs, max(rss, best.get(name, (0, 0))[1]))
+        best[name] = (secs, max(rss, best.get(name, (0, 0))[1]), hot, warm)
 jts, limit, readback_limit = best["jts"][0], best.pop("limit")[0], best.pop("readback-limit")[0]
-print(f"{'tool':<12} {'seconds':>8} {'MB/s':>8} {'peak RSS':>10}  {'jts speed relative to it':>24}  share of the limit")
-for name, (secs, rss) in best.items():
-    print(f"{name:<12} {secs:>8.2f} {total / secs / 1e6:>8.0f} {rss / 1024:>7.1f} MiB  {secs / jts:>23.2f}x  {limit / secs:>17.0%}")
+print(f"{'tool':<12} {'seconds':>8} {'MB/s':>8} {'peak RSS':>10}  {'jts speed relative to it':>24}  "
+      f"{'share of the limit':>18}  {'MiB written (source + destination)':>34}")
+for name, (secs, rss, hot, warm) in best.items():
+    print(f"{name:<12} {secs:>8.2f} {total / secs / 1e6:>8.0f} {rss / 1024:>7.1f} MiB  {secs / jts:>23.2f}x  "
+          f"{limit / secs:>18.0%}  {hot:>15} + {warm}")
 print(f"(jts-readback relative to rsync+sync: {best['rsync+sync'][0] / best['jts-readback'][0]:.2f}x; "
       f"share of the limit with read-back, {readback_limit:.2f}s: {readback_limit / best['jts-readback'][0]:.0%})")
 EOF

@@ -333,7 +333,7 @@ pub struct TierRunArgs {
     /// Move or delete at most this many files in this run.
     #[arg(long, value_name = "N")]
     pub max_files: Option<u64>,
-    /// Files per batch (one group commit: copy, sync, rename, sync, unlink); default 1024.
+    /// Files per batch (one group commit: copy, sync, rename, sync, unlink); default 4096.
     /// Smaller batches lose less work to an interruption and sync more often.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_files: Option<u64>,

@@ -45,7 +45,7 @@ impl Default for RunOptions {
             max_bytes: None,
             io_timeout: Duration::from_secs(60),
             workers: 2,
-            batch_files: 1024,
+            batch_files: 4096,
             batch_bytes: 256 << 20,
         }
     }
