@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::retention::prune;
 use crate::sizing::extents_for;
-use crate::spec::LvmSpec;
+use crate::spec::{LvmSpec, SnapshotPolicy};
 use crate::state::{LvmObserved, Percent};
 use crate::step::LvmStep;
 
@@ -153,11 +153,9 @@ pub fn plan_snapshots(
     volume: Option<&str>,
     now: SystemTime,
 ) -> Result<Plan<LvmStep>> {
-    has_policy(spec, volume)?;
     let mut plan = Plan::default();
     let mut free: BTreeMap<&str, u64> = observed.vgs.iter().map(|vg| (vg.name.as_str(), vg.free_count)).collect();
-    for (origin, policy) in spec.snapshots.iter().filter(|(origin, _)| volume.is_none_or(|v| v == *origin)) {
-        let policy = policy.get_ref();
+    for (origin, policy) in selected_policies(spec, volume)? {
         let vg = policy.volume_group.as_str();
         let name = snapshot_name(origin, now);
         let mut refuse = |reason: String, fix: &str| {
@@ -204,11 +202,9 @@ pub fn plan_prune(
     only: Option<&str>,
     now: SystemTime,
 ) -> Result<Plan<LvmStep>> {
-    has_policy(spec, only)?;
     let snapshots = list_snapshots(observed, now);
     let mut plan = Plan::default();
-    for (origin, policy) in spec.snapshots.iter().filter(|(origin, _)| only.is_none_or(|only| only == *origin)) {
-        let policy = policy.get_ref();
+    for (origin, policy) in selected_policies(spec, only)? {
         plan.steps.extend(prune(origin, policy, &snapshots, now).into_iter().map(|pruned| LvmStep::RemoveSnapshot {
             vg: policy.volume_group.clone(),
             origin: origin.clone(),
@@ -219,15 +215,21 @@ pub fn plan_prune(
     Ok(plan)
 }
 
-/// An error naming the volumes that have a policy when `volume` is given and has none.
-fn has_policy(spec: &LvmSpec, volume: Option<&str>) -> Result<()> {
-    match volume.filter(|name| !spec.snapshots.contains_key(*name)) {
-        Some(name) => {
-            let known: Vec<&str> = spec.snapshots.keys().map(String::as_str).collect();
-            Err(Error::NoPolicy { name: name.to_owned(), known: known.join(", ") })
-        }
-        None => Ok(()),
+/// The snapshot policies, each with its volume: all of them, or only `volume`'s. A
+/// `volume` without a policy is an error naming the volumes that have one.
+fn selected_policies<'a>(
+    spec: &'a LvmSpec,
+    volume: Option<&'a str>,
+) -> Result<impl Iterator<Item = (&'a String, &'a SnapshotPolicy)>> {
+    if let Some(name) = volume.filter(|name| !spec.snapshots.contains_key(*name)) {
+        let known: Vec<&str> = spec.snapshots.keys().map(String::as_str).collect();
+        return Err(Error::NoPolicy { name: name.to_owned(), known: known.join(", ") });
     }
+    Ok(spec
+        .snapshots
+        .iter()
+        .filter(move |(origin, _)| volume.is_none_or(|only| only == *origin))
+        .map(|(origin, policy)| (origin, policy.get_ref())))
 }
 
 #[cfg(test)]

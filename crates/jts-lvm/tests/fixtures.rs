@@ -247,3 +247,27 @@ fn snapshot_create_names_sizes_and_refuses_clearly() {
     let err = plan_snapshots(&spec, &state, Some("lv_nope"), capture_time()).unwrap_err().to_string();
     assert!(err.contains("declare [snapshots.lv_nope] or pick one of: lv_pg, lv_small"), "{err}");
 }
+
+#[test]
+fn one_volume_is_planned_alone_and_a_volume_without_a_policy_is_named() {
+    let spec: LvmSpec = toml::from_str(SPEC).unwrap();
+    let state = full_state();
+    let only_pg = plan_prune(&spec, &state, Some("lv_pg"), capture_time()).unwrap();
+    let removed: Vec<String> = only_pg.steps.iter().map(|s| s.info(&Root::host()).commands[0].clone()).collect();
+    assert_eq!(removed, ["lvremove --yes vg_jts/lv_pg-snap-20260101T000000Z"], "lv_small's snapshot is not pruned");
+    let created = plan_snapshots(&spec, &state, Some("lv_pg"), capture_time()).unwrap();
+    let objects: Vec<String> = created.steps.iter().map(|s| s.info(&Root::host()).object).collect();
+    assert!(objects.len() == 1 && objects[0].starts_with("lv_pg-snap-"), "{objects:?}");
+
+    for err in [
+        plan_prune(&spec, &state, Some("lv_nope"), capture_time()).unwrap_err(),
+        plan_snapshots(&spec, &state, Some("lv_nope"), capture_time()).unwrap_err(),
+    ] {
+        let message = err.to_string();
+        assert!(message.contains("no snapshot policy for volume \"lv_nope\""), "{message}");
+        assert!(
+            message.contains("lv_pg") && message.contains("lv_small"),
+            "names the volumes that have one: {message}"
+        );
+    }
+}
