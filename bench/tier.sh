@@ -112,7 +112,7 @@ check_moved() {
     moved=$(find "$work/root/warm/data" -type f | wc -l)
     [ "$left" = 0 ] && [ "$moved" = "$files" ] || { echo "$1 moved $moved of $files, left $left" >&2; exit 1; }
 }
-written() { # DEVICE → MiB written to it since it was attached
+written() { # DEVICE → MiB written to it so far (the kernel's counter; only differences count)
     awk '{ printf "%.0f", $7 * 512 / 1048576 }' "/sys/block/${1#/dev/}/stat"
 }
 timed() { # NAME COMMAND... → appends "NAME SECONDS RSS_KIB HOT_MIB WARM_MIB" to results
