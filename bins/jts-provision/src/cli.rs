@@ -333,10 +333,15 @@ pub struct TierRunArgs {
     /// Move or delete at most this many files in this run.
     #[arg(long, value_name = "N")]
     pub max_files: Option<u64>,
-    /// Files per batch (one group commit: copy, sync, rename, sync, unlink); default 4096.
+    /// Files per batch (one group commit: copy, sync, rename, sync, unlink).
     /// Smaller batches lose less work to an interruption and sync more often.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub batch_files: Option<u64>,
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = jts_tiering::run::DEFAULT_BATCH_FILES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+    )]
+    pub batch_files: usize,
     /// `run-rule` only: the `tier run` that started it; the child ends when that process does.
     #[arg(long, value_name = "PID", hide = true)]
     pub parent_pid: Option<u32>,

@@ -44,9 +44,7 @@ pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::R
                 max_files: args.max_files,
                 max_bytes: args.max_bytes.map(jts_core::Size::bytes),
                 io_timeout,
-                batch_files: args
-                    .batch_files
-                    .map_or(RunOptions::default().batch_files, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+                batch_files: args.batch_files,
                 ..RunOptions::default()
             };
             jts_tiering::process::run_here(root, rule, &options, args.parent_pid, &|line| say!("{line}"))?;

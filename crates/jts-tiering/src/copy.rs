@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 
-use nix::fcntl::PosixFadviseAdvice;
+use nix::fcntl::{FcntlArg, OFlag, PosixFadviseAdvice, fcntl};
 use nix::sys::stat::{FileStat, Mode, fchmod};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, fchown};
@@ -14,6 +14,13 @@ use crate::rules::Compression;
 
 /// The size of one read.
 const CHUNK: usize = 1 << 20;
+
+/// Reads bypassing the page cache use a buffer, offsets and lengths aligned to this
+/// (the largest logical block size of a Linux block device).
+const DIRECT_ALIGN: usize = 4096;
+
+/// Sources of at least this size are read with `O_DIRECT` (see [`read_direct`]).
+pub const DIRECT_READ_MIN: u64 = 1 << 20;
 
 /// The blake3 hash of a file's content, as read from the source (before compression).
 pub type Hash = blake3::Hash;
@@ -27,7 +34,7 @@ pub fn copy_content(
     buffer: &mut Vec<u8>,
     tick: &dyn Fn(u64),
 ) -> io::Result<(Hash, u64)> {
-    buffer.resize(CHUNK, 0);
+    let buffer = aligned_chunk(buffer);
     let mut hasher = blake3::Hasher::new();
     let mut total = 0u64;
     let mut sink: Box<dyn Write + '_> = match compress {
@@ -39,6 +46,9 @@ pub fn copy_content(
             Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            // The filesystem refused this direct read (an alignment it requires, say):
+            // the same read again through the page cache.
+            Err(err) if err.raw_os_error() == Some(nix::libc::EINVAL) && set_direct(source, false)? => continue,
             Err(err) => return Err(err),
         };
         hasher.update(&buffer[..read]);
@@ -49,6 +59,31 @@ pub fn copy_content(
     sink.flush()?;
     drop(sink);
     Ok((hasher.finalize(), total))
+}
+
+/// Makes reads of `source` bypass the page cache (`O_DIRECT`), where its filesystem
+/// allows it: a large file read once for a move then neither costs a copy into the
+/// cache nor pushes out what the host's databases keep there. `false` if it stays cached.
+/// A read the filesystem then refuses (for its alignment) is made again through the cache.
+pub fn read_direct(source: &File) -> bool {
+    set_direct(source, true).unwrap_or(false)
+}
+
+/// Turns `O_DIRECT` on or off for `file`; whether that changed it.
+fn set_direct(file: &File, on: bool) -> io::Result<bool> {
+    let flags = OFlag::from_bits_retain(fcntl(file, FcntlArg::F_GETFL)?);
+    if flags.contains(OFlag::O_DIRECT) == on {
+        return Ok(false);
+    }
+    fcntl(file, FcntlArg::F_SETFL(flags ^ OFlag::O_DIRECT))?;
+    Ok(true)
+}
+
+/// `CHUNK` bytes of `buffer` starting at an address aligned for direct reads.
+fn aligned_chunk(buffer: &mut Vec<u8>) -> &mut [u8] {
+    buffer.resize(CHUNK + DIRECT_ALIGN, 0);
+    let start = (DIRECT_ALIGN - buffer.as_ptr().addr() % DIRECT_ALIGN) % DIRECT_ALIGN;
+    &mut buffer[start..start + CHUNK]
 }
 
 /// Drops the cached pages of `file`, which must be clean (synced), so that what is read
@@ -156,6 +191,45 @@ mod tests {
     #[test]
     fn zstd_copy_reads_back_to_the_hash_of_the_original() {
         round_trip(Some(Compression::Zstd));
+    }
+
+    fn direct(file: &File) -> bool {
+        OFlag::from_bits_retain(fcntl(file, FcntlArg::F_GETFL).unwrap()).contains(OFlag::O_DIRECT)
+    }
+
+    /// Copies `data` from a source opened for direct reads and positioned at `start`:
+    /// the hash, the bytes, and whether the source was still read direct at the end.
+    /// `None` where the filesystem has no `O_DIRECT`.
+    fn copy_direct(data: &[u8], start: u64) -> Option<(Hash, u64, bool)> {
+        let dir = tempfile::tempdir().unwrap();
+        // Still dirty in the page cache: a direct read must see it all the same.
+        std::fs::write(dir.path().join("src"), data).unwrap();
+        let mut source = File::open(dir.path().join("src")).unwrap();
+        let mut dest = File::create(dir.path().join("dst")).unwrap();
+        if !read_direct(&source) {
+            eprintln!("skipped: {} has no O_DIRECT", dir.path().display());
+            return None;
+        }
+        source.seek(SeekFrom::Start(start)).unwrap();
+        let (hash, bytes) = copy_content(&mut source, &mut dest, None, &mut Vec::new(), &|_| {}).unwrap();
+        Some((hash, bytes, direct(&source)))
+    }
+
+    #[test]
+    fn a_direct_read_goes_to_an_unaligned_end_without_falling_back() {
+        let data: Vec<u8> = (0..3_000_001u32).map(|i| (i % 253) as u8).collect();
+        let Some((hash, bytes, still_direct)) = copy_direct(&data, 0) else { return };
+        assert_eq!((hash, bytes), (blake3::hash(&data), data.len() as u64));
+        assert!(still_direct, "aligned reads never needed the page cache");
+    }
+
+    #[test]
+    fn a_direct_read_the_filesystem_refuses_is_read_again_through_the_page_cache() {
+        // Offset 1 is not aligned: the direct read fails with EINVAL.
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+        let Some((hash, bytes, still_direct)) = copy_direct(&data, 1) else { return };
+        assert_eq!((hash, bytes), (blake3::hash(&data[1..]), data.len() as u64 - 1));
+        assert!(!still_direct);
     }
 
     #[test]

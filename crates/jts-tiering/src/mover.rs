@@ -50,7 +50,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use jts_core::nofollow::FileKind;
 use jts_core::{AbsPath, Root};
 
-use crate::copy::{Hash, content_hash, copy_content, copy_metadata, evict, read_ahead, unchanged};
+use crate::copy::{
+    DIRECT_READ_MIN, Hash, content_hash, copy_content, copy_metadata, evict, read_ahead, read_direct, unchanged,
+};
 use crate::delete::prune_empty_dirs;
 use crate::dir::{Dir, DirCache, Renamed, split};
 use crate::error::{Error, Result};
@@ -67,6 +69,9 @@ const METADATA_SLACK: u64 = 4096;
 /// Copies up to this size are read back with their reads queued together (a larger one
 /// is read ahead by the kernel as it is read).
 const READ_AHEAD_FILE_MAX: u64 = 1 << 20;
+
+/// How many files ahead of the copy workers their sources are read ahead.
+const LOOKAHEAD: usize = 128;
 
 /// At most this many bytes of a batch's copies are queued for reading back at once.
 const READ_AHEAD_BATCH_MAX: u64 = 64 << 20;
@@ -194,7 +199,9 @@ impl<'a> Mover<'a> {
         journal.append(&Record::Begin(self.batch(number, files.clone())))?;
         let ledger = Ledger { available: self.to.available_bytes()?, reserve, used: AtomicU64::new(0) };
         let stop = AtomicBool::new(false);
-        let outcomes = parallel_map(&files, self.context.options.workers, |cache, entry| {
+        let sources = DirCache::default();
+        let read_ahead_source = |entry: &Entry| self.read_ahead_source(&sources, entry);
+        let outcomes = parallel_map(&files, self.context.options.workers, Some(&read_ahead_source), |cache, entry| {
             if stop.load(Ordering::Relaxed) || self.context.cancelled() {
                 return Outcome::NotAttempted;
             }
@@ -226,9 +233,10 @@ impl<'a> Mover<'a> {
                 .collect();
             let evicted = self.evict_copies(&files, &copied);
             let work: Vec<_> = copied.iter().zip(evicted).collect();
-            let verified = parallel_map(&work, self.context.options.workers, |cache, &(&(index, hash), evicted)| {
-                self.read_back(cache, &files[index], hash, evicted).unwrap_or_else(Outcome::Failed)
-            });
+            let verified =
+                parallel_map(&work, self.context.options.workers, None, |cache, &(&(index, hash), evicted)| {
+                    self.read_back(cache, &files[index], hash, evicted).unwrap_or_else(Outcome::Failed)
+                });
             for ((index, _), outcome) in copied.into_iter().zip(verified) {
                 outcomes[index] = outcome;
             }
@@ -339,6 +347,9 @@ impl<'a> Mover<'a> {
         };
         let (_, temp_name) = split(&entry.temp);
         let mut temp = dest_dir.create_new(temp_name, self.direct_io)?;
+        if entry.identity.size >= DIRECT_READ_MIN {
+            read_direct(&source);
+        }
         let progress: &Progress = self.context.progress;
         let copied = copy_content(&mut source, &mut temp, self.compress, buffer, &|bytes| progress.add_bytes(bytes))
             .and_then(|copied| copy_metadata(&source, &stat, &temp).map(|()| copied));
@@ -369,6 +380,22 @@ impl<'a> Mover<'a> {
             dest_dir.unlink(temp_name)?;
         }
         Ok(outcome)
+    }
+
+    /// Starts reading a small source into the page cache before a worker copies it: one
+    /// small file after another, each worker would wait for each read in turn, the
+    /// device left with one request per worker. (A large source is read direct.) Only a
+    /// hint: what goes wrong here, the worker finds again.
+    fn read_ahead_source(&self, dirs: &DirCache, entry: &Entry) {
+        if entry.identity.size >= DIRECT_READ_MIN {
+            return;
+        }
+        let (dir, name) = split(&entry.source);
+        if let Ok(Some(dir)) = dirs.get(dir, |p| self.from.descend(p))
+            && let Ok(Some(source)) = dir.open_file(name)
+        {
+            let _ = read_ahead(&source);
+        }
     }
 
     /// The hash of `source` if the destination file `name` in `dir` has the same content.
@@ -749,11 +776,35 @@ fn same_inode(dir: &Dir, a: &OsStr, b: &OsStr) -> Result<bool> {
     })
 }
 
-/// `f` over `items` on `workers` threads, results in order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], workers: usize, f: impl Fn(&mut WorkerCache, &T) -> R + Sync) -> Vec<R> {
+/// `f` over `items` on `workers` threads, results in order. `ahead`, if given, is called
+/// on one more thread for the items the workers will take next, at most [`LOOKAHEAD`]
+/// of them ahead (and none they have taken).
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    ahead: Option<&(dyn Fn(&T) + Sync)>,
+    f: impl Fn(&mut WorkerCache, &T) -> R + Sync,
+) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
     std::thread::scope(|scope| {
+        if let Some(ahead) = ahead {
+            scope.spawn(|| {
+                let mut index = 0;
+                while index < items.len() {
+                    let taken = next.load(Ordering::Relaxed);
+                    index = index.max(taken);
+                    if index >= taken + LOOKAHEAD {
+                        std::thread::sleep(std::time::Duration::from_micros(500));
+                        continue;
+                    }
+                    if let Some(item) = items.get(index) {
+                        ahead(item);
+                    }
+                    index += 1;
+                }
+            });
+        }
         for _ in 0..workers.clamp(1, items.len().max(1)) {
             scope.spawn(|| {
                 let mut cache = WorkerCache::default();

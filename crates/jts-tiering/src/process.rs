@@ -109,8 +109,8 @@ pub struct RuleCommand {
     pub prefix: Vec<OsString>,
     /// Give up on a child silent for this long.
     pub io_timeout: Duration,
-    /// Files per batch, if not the default.
-    pub batch_files: Option<u64>,
+    /// Files per batch.
+    pub batch_files: usize,
 }
 
 /// Runs every rule, one child at a time, within `max_files` and `max_bytes` over the
@@ -193,11 +193,11 @@ fn child_argv(command: &RuleCommand, rule: &Rule, (max_files, max_bytes): (Optio
     let mut argv = command.prefix.clone();
     argv.extend(["--rule".into(), rule.name.clone().into()]);
     argv.extend(["--parent-pid".into(), std::process::id().to_string().into()]);
-    let numbers = [("--max-files", max_files), ("--max-bytes", max_bytes), ("--batch-files", command.batch_files)];
-    for (flag, value) in numbers {
+    for (flag, value) in [("--max-files", max_files), ("--max-bytes", max_bytes)] {
         if let Some(value) = value {
             argv.extend([flag.into(), value.to_string().into()]);
         }
     }
+    argv.extend(["--batch-files".into(), command.batch_files.to_string().into()]);
     argv
 }

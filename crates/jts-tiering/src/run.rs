@@ -21,6 +21,11 @@ use crate::scan::{Candidate, Selection, open_for_write_files, scan_with_heartbea
 /// The status file: written atomically after every run, read by `jts-provision health`.
 pub const STATUS_FILE: &str = "/var/lib/jts/tier/last-run.json";
 
+/// Files per batch unless the operator asks otherwise: each batch costs three `syncfs`
+/// calls and three journal records, so larger batches write less over the data; 4096
+/// keeps a 1,000,000-file move under 100 MiB of memory.
+pub const DEFAULT_BATCH_FILES: usize = 4096;
+
 /// How a run goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
@@ -45,7 +50,7 @@ impl Default for RunOptions {
             max_bytes: None,
             io_timeout: Duration::from_secs(60),
             workers: 2,
-            batch_files: 4096,
+            batch_files: DEFAULT_BATCH_FILES,
             batch_bytes: 256 << 20,
         }
     }
