@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::anyhow;
 use clap::CommandFactory;
 use jts_core::{AbsPath, Context, Root, SystemRunner};
-use jts_host::{Applied, ConfigError, Detail, HostObserved, HostPlan, HostSpec, MachineObserver};
+use jts_host::{Applied, ConfigError, Detail, HostObserved, HostPlan, HostSpec, MachineObserver, SnapshotRun};
 use jts_perms::Accounts;
 
 use crate::Exit;
@@ -270,27 +270,24 @@ fn snapshot(global: &GlobalArgs, root: &Root, command: &SnapshotCommand) -> anyh
             (plan, journal, "snapshot-rollback")
         }
     };
-    let report = plan.report(root);
-    if !report.refused.is_empty() {
-        output::plan(&report, root, global.json);
-        return Ok(Exit::Refused);
-    }
-    if plan.steps.is_empty() {
-        output::nothing_to_do(global.json);
-        return Ok(Exit::Ok);
-    }
-    let _lock = lock(root, &name.replace('-', " "))?;
-    let mut journal = jts_host::open_journal(root, journal_dir.as_deref(), name)?;
     let ctx = Context { root, runner: &SystemRunner };
-    let applied = jts_core::execute(&plan.steps, &ctx, Some(&mut journal))?;
-    output::applied(&applied, &[], journal.path(), global.json);
-    if applied.failed.is_some() {
-        return Ok(Exit::Failed);
+    match jts_host::run_snapshot_plan(&plan, &ctx, journal_dir.as_deref(), name)? {
+        SnapshotRun::Refused(report) => {
+            output::plan(&report, root, global.json);
+            Ok(Exit::Refused)
+        }
+        SnapshotRun::NothingToDo => {
+            output::nothing_to_do(global.json);
+            Ok(Exit::Ok)
+        }
+        SnapshotRun::Ran { report, journal, note } => {
+            output::applied(&report, &[], &journal, global.json);
+            if let Some(advice) = note {
+                eprintln!("note: {advice}");
+            }
+            Ok(if report.failed.is_some() { Exit::Failed } else { Exit::Ok })
+        }
     }
-    if let Some(advice) = plan.steps.first().and_then(jts_lvm::deferred_merge_note) {
-        eprintln!("note: {advice}");
-    }
-    Ok(Exit::Ok)
 }
 
 /// Exit 2 with the error for a volume the spec does not declare or gives no snapshot

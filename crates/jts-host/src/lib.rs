@@ -53,6 +53,7 @@ mod perf;
 mod plan;
 mod render;
 mod scrub;
+mod snapshots;
 mod spec;
 mod step;
 mod sysctl;
@@ -77,6 +78,7 @@ pub use perf::{
 pub use plan::{Detail, HostPlan, drift, plan, plan_with_consent};
 pub use render::{DATA_DIRS, DOCKER_DATA_ROOT, RENDERED_MODE, rendered_files};
 pub use scrub::{ScrubFigures, ScrubOutcome, Scrubbed, scrub, scrub_prometheus};
+pub use snapshots::{SnapshotRun, run_snapshot_plan};
 pub use spec::{ConfigError, HealthLevels, HealthSection, HostSpec, SpecSource, load};
 pub use step::{HostStep, HostStepError};
 pub use sysctl::{DROP_IN as SYSCTL_DROP_IN, SetSysctl, SysctlObserved, SysctlValue};
