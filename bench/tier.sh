@@ -29,7 +29,14 @@
 # Selection: `jts-provision tier plan` against `find -type f -name '*.log' -mtime +7` on a
 # 200,000-file tree (half old), warm cache, best of 5.
 #
-# Usage: bench/tier.sh [LARGE_FILES] [SMALL_FILES] [ROUNDS]   (default 1000 50000 2)
+# Images: the loop devices' backing files go in the scratch directory on the root disk,
+# whose speed varies from run to run on a shared host. With TIER_BENCH_IMAGES=/dev/shm
+# they go on tmpfs instead (it needs free memory for about twice the data set): the
+# devices then cost only memory copies, the disk's noise is gone, and what is left is
+# what each tool costs the CPUs, as on a fast NVMe device.
+#
+# Usage: [TIER_BENCH_IMAGES=DIR] bench/tier.sh [LARGE_FILES] [SMALL_FILES] [ROUNDS]
+#        (default 1000 50000 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 large=${1:-1000}
@@ -40,11 +47,12 @@ cargo build -q --release -p jts-provision
 jts=$PWD/target/release/jts-provision
 
 work=$(mktemp -d /tmp/jts-tier-bench.XXXXXX)
+images=$(mktemp -d "${TIER_BENCH_IMAGES:-$work}/jts-tier-images.XXXXXX")
 loops=()
 cleanup() {
     for m in "$work"/root/hot "$work"/root/warm; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
     for dev in "${loops[@]}"; do losetup -d "$dev"; done
-    rm -rf "$work"
+    rm -rf "$images" "$work"
 }
 trap cleanup EXIT
 
@@ -61,8 +69,8 @@ attach() { # VAR IMAGE SIZE MKFS... → the loop device in VAR, and in `loops` f
 mkdir -p "$work/root/hot" "$work/root/warm" "$work/golden"
 # Inode tables and journal initialised by mkfs, not by a kernel thread writing in the
 # background during the first trials.
-attach hot "$work/hot.img" 8G mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0
-attach warm "$work/warm.img" 8G mkfs.btrfs -q -f
+attach hot "$images/hot.img" 8G mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0
+attach warm "$images/warm.img" 8G mkfs.btrfs -q -f
 mount -o noatime "$hot" "$work/root/hot"
 mount -o noatime "$warm" "$work/root/warm"
 
@@ -165,7 +173,7 @@ echo "limit $(python3 -c "print($read_s + $write_s)") 0 0 0" >>"$work/results"
 echo "readback-limit $(python3 -c "print($read_s + $write_s + $reread_s)") 0 0 0" >>"$work/results"
 
 echo
-echo "Moving $files files, $((bytes / 1048576)) MiB, ext4 loop → btrfs loop, cold cache (best of $rounds):"
+echo "Moving $files files, $((bytes / 1048576)) MiB, ext4 loop → btrfs loop, images in $(df --output=fstype "$images" | tail -1), cold cache (best of $rounds):"
 echo "physical limit: dd read of the source device ${read_s}s + dd write to the destination ${write_s}s (O_DIRECT)"
 echo "with read-back: plus dd read of the destination device ${reread_s}s"
 python3 - "$work/results" "$bytes" <<'EOF'

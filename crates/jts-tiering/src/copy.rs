@@ -41,14 +41,12 @@ pub fn copy_content(
         None => Box::new(&mut *dest),
         Some(Compression::Zstd) => Box::new(zstd::stream::Encoder::new(&mut *dest, 3)?.auto_finish()),
     };
+    let mut source = DirectOrCached(source);
     loop {
         let read = match source.read(buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            // The filesystem refused this direct read (an alignment it requires, say):
-            // the same read again through the page cache.
-            Err(err) if err.raw_os_error() == Some(nix::libc::EINVAL) && set_direct(source, false)? => continue,
             Err(err) => return Err(err),
         };
         hasher.update(&buffer[..read]);
@@ -67,6 +65,23 @@ pub fn copy_content(
 /// A read the filesystem then refuses (for its alignment) is made again through the cache.
 pub fn read_direct(source: &File) -> bool {
     set_direct(source, true).unwrap_or(false)
+}
+
+/// A file read direct ([`read_direct`]) as long as its filesystem takes the reads, then
+/// through the page cache.
+struct DirectOrCached<'a>(&'a mut File);
+
+impl Read for DirectOrCached<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.0.read(buffer) {
+                // Refused (for an alignment the filesystem requires, say), nothing read:
+                // the same read again through the page cache.
+                Err(err) if err.raw_os_error() == Some(nix::libc::EINVAL) && set_direct(self.0, false)? => {}
+                other => return other,
+            }
+        }
+    }
 }
 
 /// Turns `O_DIRECT` on or off for `file`; whether that changed it.
@@ -98,12 +113,12 @@ pub fn read_ahead(file: &File) -> io::Result<()> {
 }
 
 /// The hash of a file's content read from the start, decompressed if it was stored
-/// compressed.
+/// compressed; direct if [`read_direct`] made it so.
 pub fn content_hash(file: &mut File, compressed: bool, buffer: &mut Vec<u8>) -> io::Result<Hash> {
-    buffer.resize(CHUNK, 0);
+    let buffer = aligned_chunk(buffer);
     let mut hasher = blake3::Hasher::new();
     let mut reader: Box<dyn Read + '_> =
-        if compressed { Box::new(zstd::stream::Decoder::new(&mut *file)?) } else { Box::new(&mut *file) };
+        if compressed { Box::new(zstd::stream::Decoder::new(&mut *file)?) } else { Box::new(DirectOrCached(file)) };
     loop {
         match reader.read(buffer) {
             Ok(0) => break,
@@ -221,6 +236,19 @@ mod tests {
         let Some((hash, bytes, still_direct)) = copy_direct(&data, 0) else { return };
         assert_eq!((hash, bytes), (blake3::hash(&data), data.len() as u64));
         assert!(still_direct, "aligned reads never needed the page cache");
+    }
+
+    #[test]
+    fn a_copy_read_back_direct_hashes_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..2_500_123u32).map(|i| (i % 239) as u8).collect();
+        std::fs::write(dir.path().join("copy"), &data).unwrap();
+        let mut copy = File::open(dir.path().join("copy")).unwrap();
+        if !read_direct(&copy) {
+            return;
+        }
+        assert_eq!(content_hash(&mut copy, false, &mut Vec::new()).unwrap(), blake3::hash(&data));
+        assert!(direct(&copy), "read back past the page cache to its end");
     }
 
     #[test]

@@ -450,6 +450,10 @@ impl<'a> Mover<'a> {
         if !evicted {
             evict(&copy).map_err(|err| Error::io("read back", path(), err))?;
         }
+        // From the device, and not through the cache (which it was evicted from) again.
+        if entry.identity.size >= DIRECT_READ_MIN && self.compress.is_none() {
+            read_direct(&copy);
+        }
         let read = content_hash(&mut copy, self.compress.is_some(), &mut cache.buffer)
             .map_err(|err| Error::io("read back", path(), err))?;
         Ok(if read == expected {
