@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jts_core::{Root, human_bytes};
 use jts_tiering::process::RuleCommand;
-use jts_tiering::{Rule, RulePlan, RuleReport, RunOptions, RunReport};
+use jts_tiering::{Rule, RulePlan, RunOptions, RunReport};
 
 use crate::Exit;
 use crate::cli::{GlobalArgs, TierCommand, TierRunArgs};
@@ -56,15 +56,6 @@ pub fn run(global: &GlobalArgs, root: &Root, command: &TierCommand) -> anyhow::R
 /// `tier run`: holds the lock, runs each rule in a child process within what is left of
 /// the limits, writes the status file and prints the report.
 fn run_rules(global: &GlobalArgs, root: &Root, rules: &[Rule], args: &TierRunArgs) -> anyhow::Result<Exit> {
-    let _lock = match jts_tiering::run::lock(root) {
-        Ok(lock) => lock,
-        Err(err @ jts_tiering::Error::Core(jts_core::Error::Locked { .. })) => {
-            eprintln!("error: {err}");
-            return Ok(Exit::Failed);
-        }
-        Err(err) => return Err(err.into()),
-    };
-    let started_at = jts_tiering::run::unix_now();
     let bar = crate::output::progress_bar(
         global,
         "{spinner} {elapsed} {binary_bytes} copied ({binary_bytes_per_sec}), {msg}",
@@ -81,13 +72,18 @@ fn run_rules(global: &GlobalArgs, root: &Root, rules: &[Rule], args: &TierRunArg
             bar.set_message(format!("{files} files done"));
         }
     };
-    let reports = jts_tiering::process::run_in_children(&command, rules, limits, &on_progress);
+    let ran = jts_tiering::process::run_all_in_children(root, &command, rules, limits, &on_progress);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let ok = reports.iter().all(RuleReport::ok);
-    let report = RunReport { started_at, finished_at: jts_tiering::run::unix_now(), ok, rules: reports };
-    jts_tiering::run::write_status(root, &report)?;
+    let report = match ran {
+        Ok(report) => report,
+        Err(err @ jts_tiering::Error::Core(jts_core::Error::Locked { .. })) => {
+            eprintln!("error: {err}");
+            return Ok(Exit::Failed);
+        }
+        Err(err) => return Err(err.into()),
+    };
     print_run(&report, global.json);
     Ok(if report.ok { Exit::Ok } else { Exit::Failed })
 }

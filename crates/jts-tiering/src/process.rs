@@ -16,7 +16,7 @@
 //! [`RuleCommand::prefix`] followed by
 //!
 //! ```text
-//! --rule NAME --parent-pid PID [--max-files N] [--max-bytes BYTES] [--batch-files N]
+//! --rule NAME --parent-pid PID [--max-files N] [--max-bytes BYTES] --batch-files N
 //! ```
 //!
 //! The program must accept exactly these flags after the prefix, load the same spec, and
@@ -31,7 +31,7 @@ use std::time::Duration;
 use jts_core::{Heard, Root, WatchedChild};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Progress, Result, Rule, RuleReport, RunOptions};
+use crate::{Error, Progress, Result, Rule, RuleReport, RunOptions, RunReport};
 
 /// How often the child reports progress (when there is any).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -113,10 +113,28 @@ pub struct RuleCommand {
     pub batch_files: usize,
 }
 
+/// A whole `tier run` with each rule in a child: holds the run lock
+/// ([`crate::run::lock`]; another run holding it is [`jts_core::Error::Locked`]), runs
+/// the rules one child at a time within the limits over the whole run, writes
+/// [`crate::run::STATUS_FILE`] and returns the report.
+pub fn run_all_in_children(
+    root: &Root,
+    command: &RuleCommand,
+    rules: &[Rule],
+    limits: (Option<u64>, Option<u64>),
+    on_progress: OnProgress<'_>,
+) -> Result<RunReport> {
+    let _lock = crate::run::lock(root)?;
+    let started_at = crate::run::unix_now();
+    let report = RunReport::finished(started_at, run_in_children(command, rules, limits, on_progress));
+    crate::run::write_status(root, &report)?;
+    Ok(report)
+}
+
 /// Runs every rule, one child at a time, within `max_files` and `max_bytes` over the
 /// whole run, telling `on_progress` the run's totals; a rule that fails does not stop
 /// the next.
-pub fn run_in_children(
+fn run_in_children(
     command: &RuleCommand,
     rules: &[Rule],
     (max_files, max_bytes): (Option<u64>, Option<u64>),

@@ -103,3 +103,11 @@ pub struct RunReport {
     /// Per rule, in spec order.
     pub rules: Vec<RuleReport>,
 }
+
+impl RunReport {
+    /// The report of a run that started at `started_at` (Unix seconds) and ends now.
+    pub fn finished(started_at: i64, rules: Vec<RuleReport>) -> Self {
+        let ok = rules.iter().all(RuleReport::ok);
+        Self { started_at, finished_at: crate::run::unix_now(), ok, rules }
+    }
+}

@@ -161,8 +161,7 @@ pub fn run(root: &Root, rules: &[Rule], options: &RunOptions, progress: &Arc<Pro
         limits.consume(&report);
         reports.push(report);
     }
-    let report =
-        RunReport { started_at, finished_at: unix_now(), ok: reports.iter().all(RuleReport::ok), rules: reports };
+    let report = RunReport::finished(started_at, reports);
     write_status(root, &report)?;
     Ok(report)
 }
