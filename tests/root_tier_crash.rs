@@ -144,9 +144,24 @@ prune_empty_dirs = true
         under(&self.root, &format!("/var/lib/jts/tier/{RULE}.journal"))
     }
 
-    /// Both journals: one per batch in flight.
-    fn journals(&self) -> [PathBuf; 2] {
-        [self.journal(), self.journal().with_extension("journal-2")]
+    /// The rule's journals: one per batch in flight (`RULE.journal`, `RULE.journal-2`, …);
+    /// none before the first run.
+    fn journals(&self) -> Vec<PathBuf> {
+        let dir = self.journal().parent().expect("the state directory").to_owned();
+        let prefix = format!("{RULE}.journal");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(err) => panic!("{}: {err}", dir.display()),
+        };
+        let mut journals: Vec<PathBuf> = entries
+            .map(|entry| entry.expect("a directory entry").path())
+            .filter(|path| {
+                path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with(&prefix))
+            })
+            .collect();
+        journals.sort();
+        journals
     }
 
     /// The phase of the journal's last complete record, `-` when it is empty.
@@ -723,8 +738,10 @@ fn root_tier_run_killed_at_random_moments_loses_nothing() {
         .filter(|dir| !source.dirs.keys().any(|other| other != *dir && other.starts_with(dir)))
         .collect();
     assert!(left_empty.is_empty(), "empty source directories left unpruned: {left_empty:?}");
-    // Two batches are in flight at a time, each with its own journal: both end empty.
-    for journal in [tiers.journal(), tiers.journal().with_extension("journal-2")] {
+    // Several batches are in flight at a time, each with its own journal: all end empty.
+    let journals = tiers.journals();
+    assert!(journals.len() > 1, "one journal per batch in flight: {journals:?}");
+    for journal in journals {
         let size = std::fs::metadata(&journal).unwrap_or_else(|err| panic!("{}: {err}", journal.display())).len();
         assert_eq!(size, 0, "{} is empty after the last run", journal.display());
     }

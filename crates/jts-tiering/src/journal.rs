@@ -15,8 +15,8 @@
 //! | `done` | after the unlinks are durable | nothing; the journal is emptied |
 //!
 //! A journal only ever holds its current batch: it is emptied after `done`, so its size
-//! is bounded by one batch whatever the number of files moved. A rule has two journals
-//! (`RULE.journal`, `RULE.journal-2`), one per batch in flight. A torn last line
+//! is bounded by one batch whatever the number of files moved. A rule has one journal per
+//! batch in flight (`RULE.journal`, `RULE.journal-2`, `RULE.journal-3`). A torn last line
 //! (a crash mid-write) is the same as no line: the step it announced never started.
 
 use std::fs::File;
@@ -150,7 +150,7 @@ impl Journal {
     }
 
     /// Opens journal number `slot` of rule `rule`: a rule has one per batch in flight,
-    /// `RULE.journal` and `RULE.journal-2` (names of slot 0 all end in `.journal`, so no
+    /// `RULE.journal`, `RULE.journal-2`, … (names of slot 0 all end in `.journal`, so no
     /// rule's slot 0 is another rule's slot 1).
     pub fn open_slot(root: &Root, rule: &str, slot: usize) -> Result<Self> {
         let state = AbsPath::new(STATE_DIR).map_err(Error::Core)?;

@@ -29,9 +29,10 @@
 //!    the unlink, two system calls apart, goes with the unlinked inode: no lease is taken
 //!    on a source.)
 //!
-//! Steps 1 ([`Mover::copy`]) and 2–5 ([`Mover::commit`]) of consecutive batches overlap:
-//! batch N+1 copies while batch N syncs, reads back and renames. Each batch in flight has
-//! its own journal, so at most two batches, of disjoint files, are ever unfinished.
+//! Step 1 ([`Mover::copy`]), steps 2–4 ([`Mover::commit`]) and step 5 ([`Mover::unlink`])
+//! of consecutive batches overlap: batch N+2 copies while batch N+1 syncs, reads back and
+//! renames, and batch N unlinks its sources. Each batch in flight has its own journal, so
+//! at most three batches, of disjoint files, are ever unfinished.
 //!
 //! A restart finds the last record of an unfinished batch and rolls it back (`begin`:
 //! the temporaries are removed) or forward (`copied`, `renamed`), see [`recover`]. Rolling
@@ -106,6 +107,23 @@ pub(crate) struct Copying {
     files: Vec<Entry>,
     outcomes: Vec<Outcome>,
     copy_time: std::time::Duration,
+}
+
+/// A batch whose copies are under their final names, durably (`renamed` is journaled),
+/// for [`Mover::unlink`].
+pub(crate) struct Placed {
+    pub(crate) number: u64,
+    files: Vec<Entry>,
+    /// The error that stopped the batch's copy, if one did: the batch's result once its
+    /// sources are unlinked.
+    fatal: Option<Error>,
+}
+
+impl Placed {
+    /// Whether an error stopped the batch's copy: the rule stops once the batch is done.
+    pub(crate) fn copy_failed(&self) -> bool {
+        self.fatal.is_some()
+    }
 }
 
 /// What happened to one file of a batch.
@@ -214,10 +232,10 @@ impl<'a> Mover<'a> {
         Ok(Copying { number, files, outcomes, copy_time: started.elapsed() })
     }
 
-    /// Second half of a batch: `syncfs`, read-back verification, final names, `copied`,
-    /// renames, `syncfs`, `renamed`, unlinks, `syncfs`, `done`. Returns the error that
-    /// stopped the copy, if one did, once the files copied before it are committed.
-    pub fn commit(&self, copying: Copying, verify: Verify, journal: &mut Journal) -> Result<()> {
+    /// Second part of a batch: `syncfs`, read-back verification, final names, `copied`,
+    /// renames, `syncfs`, `renamed`. The last part, [`Mover::unlink`], may run while the
+    /// next batch commits.
+    pub fn commit(&self, copying: Copying, verify: Verify, journal: &mut Journal) -> Result<Placed> {
         let Copying { number, files, mut outcomes, copy_time } = copying;
         let started = std::time::Instant::now();
         self.to.sync_filesystem()?;
@@ -266,13 +284,23 @@ impl<'a> Mover<'a> {
         let verified_at = started.elapsed();
         journal.append(&Record::Copied(self.batch(number, moving.clone())))?;
         let count = moving.len();
-        self.finish(journal, number, moving)?;
+        let files = self.rename_into_place(journal, number, moving)?;
         tracing::debug!(
-            "batch {number}: {count} files; copy {copy_time:?}, syncfs {synced_at:?}, verify {:?}, \
-             rename+syncfs+unlink+syncfs {:?}",
+            "batch {number}: {count} files; copy {copy_time:?}, syncfs {synced_at:?}, verify {:?}, rename+syncfs {:?}",
             verified_at - synced_at,
             started.elapsed() - verified_at
         );
+        Ok(Placed { number, files, fatal })
+    }
+
+    /// Last part of a batch: its sources unlinked, `syncfs`, `done`. Returns the error
+    /// that stopped the batch's copy, if one did, now that the files copied before it
+    /// are moved.
+    pub fn unlink(&self, placed: Placed, journal: &mut Journal) -> Result<()> {
+        let Placed { number, files, fatal } = placed;
+        let started = std::time::Instant::now();
+        self.unlink_sources(journal, number, &files)?;
+        tracing::debug!("batch {number}: unlink+syncfs {:?}", started.elapsed());
         fatal.map_or(Ok(()), Err)
     }
 
@@ -347,7 +375,7 @@ impl<'a> Mover<'a> {
         };
         let (_, temp_name) = split(&entry.temp);
         let mut temp = dest_dir.create_new(temp_name, self.direct_io)?;
-        if entry.identity.size >= DIRECT_READ_MIN {
+        if reads_direct(entry) {
             read_direct(&source);
         }
         let progress: &Progress = self.context.progress;
@@ -387,7 +415,7 @@ impl<'a> Mover<'a> {
     /// device left with one request per worker. (A large source is read direct.) Only a
     /// hint: what goes wrong here, the worker finds again.
     fn read_ahead_source(&self, dirs: &DirCache, entry: &Entry) {
-        if entry.identity.size >= DIRECT_READ_MIN {
+        if reads_direct(entry) {
             return;
         }
         let (dir, name) = split(&entry.source);
@@ -450,8 +478,9 @@ impl<'a> Mover<'a> {
         if !evicted {
             evict(&copy).map_err(|err| Error::io("read back", path(), err))?;
         }
-        // From the device, and not through the cache (which it was evicted from) again.
-        if entry.identity.size >= DIRECT_READ_MIN && self.compress.is_none() {
+        // From the device, and not through the cache (which it was evicted from) again;
+        // a compressed copy is smaller, and read through the cache.
+        if reads_direct(entry) && self.compress.is_none() {
             read_direct(&copy);
         }
         let read = content_hash(&mut copy, self.compress.is_some(), &mut cache.buffer)
@@ -504,9 +533,10 @@ impl<'a> Mover<'a> {
         }
     }
 
-    /// Renames the batch's copies into place, makes that durable, then unlinks the
-    /// sources. Idempotent, so a restart can run it again on the same entries.
-    pub fn finish(&self, journal: &mut Journal, number: u64, mut files: Vec<Entry>) -> Result<()> {
+    /// Renames the batch's copies into place and makes that durable; returns those now
+    /// under their final names. Idempotent, so a restart can run it again on the same
+    /// entries.
+    fn rename_into_place(&self, journal: &mut Journal, number: u64, mut files: Vec<Entry>) -> Result<Vec<Entry>> {
         let mut placed = Vec::with_capacity(files.len());
         for index in 0..files.len() {
             if self.place(journal, number, &mut files, index)? {
@@ -515,7 +545,7 @@ impl<'a> Mover<'a> {
         }
         self.to.sync_filesystem()?;
         journal.append(&Record::Renamed(self.batch(number, placed.clone())))?;
-        self.unlink_sources(journal, number, &placed)
+        Ok(placed)
     }
 
     /// Puts one copy under its final name; `false` if it cannot be, and then the source
@@ -648,7 +678,7 @@ impl<'a> Mover<'a> {
     /// Unlinks the sources of `files` that are still what was copied, takes the copies of
     /// those that changed back out of the destination, makes that durable, and closes
     /// the batch.
-    pub fn unlink_sources(&self, journal: &mut Journal, number: u64, files: &[Entry]) -> Result<()> {
+    fn unlink_sources(&self, journal: &mut Journal, number: u64, files: &[Entry]) -> Result<()> {
         let mut emptied = BTreeSet::new();
         let mut withdrawn = false;
         for entry in files {
@@ -789,17 +819,19 @@ fn parallel_map<T: Sync, R: Send>(
     ahead: Option<&(dyn Fn(&T) + Sync)>,
     f: impl Fn(&mut WorkerCache, &T) -> R + Sync,
 ) -> Vec<R> {
-    let next = AtomicUsize::new(0);
+    let next = &AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
+    let (f, slots) = (&f, &results);
     std::thread::scope(|scope| {
-        if let Some(ahead) = ahead {
-            scope.spawn(|| {
+        // Parked when it is far enough ahead; each item a worker takes wakes it.
+        let reader = ahead.map(|ahead| {
+            let reader = scope.spawn(move || {
                 let mut index = 0;
                 while index < items.len() {
                     let taken = next.load(Ordering::Relaxed);
                     index = index.max(taken);
                     if index >= taken + LOOKAHEAD {
-                        std::thread::sleep(std::time::Duration::from_micros(500));
+                        std::thread::park();
                         continue;
                     }
                     if let Some(item) = items.get(index) {
@@ -808,15 +840,20 @@ fn parallel_map<T: Sync, R: Send>(
                     index += 1;
                 }
             });
-        }
+            reader.thread().clone()
+        });
         for _ in 0..workers.clamp(1, items.len().max(1)) {
-            scope.spawn(|| {
+            let reader = reader.clone();
+            scope.spawn(move || {
                 let mut cache = WorkerCache::default();
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
+                    if let Some(reader) = &reader {
+                        reader.unpark();
+                    }
                     let Some(item) = items.get(index) else { break };
                     let result = f(&mut cache, item);
-                    results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[index] = Some(result);
+                    slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[index] = Some(result);
                 }
             });
         }
@@ -858,7 +895,8 @@ pub(crate) fn recover(
         }
         Record::Copied(batch) => {
             let count = batch.files.len();
-            mover.finish(journal, number, batch.files)?;
+            let placed = mover.rename_into_place(journal, number, batch.files)?;
+            mover.unlink_sources(journal, number, &placed)?;
             format!("finished interrupted batch {number} ({count} files)")
         }
         Record::Renamed(batch) => {
@@ -870,6 +908,12 @@ pub(crate) fn recover(
     };
     tracing::info!("{said}");
     Ok(Some(said))
+}
+
+/// Whether the source of `entry` is large enough to be read with `O_DIRECT` (and so its
+/// copy read back that way); a smaller one is read ahead through the page cache.
+fn reads_direct(entry: &Entry) -> bool {
+    entry.identity.size >= DIRECT_READ_MIN
 }
 
 /// The result of removing a temporary, where a symlink (or another non-directory) in
@@ -1008,7 +1052,8 @@ mod tests {
         with_mover(tiers, |mover| {
             let copying = mover.copy(1, &candidates, 0, &mut journal).unwrap();
             between();
-            mover.commit(copying, Verify::Copy, &mut journal).unwrap();
+            let placed = mover.commit(copying, Verify::Copy, &mut journal).unwrap();
+            mover.unlink(placed, &mut journal).unwrap();
         })
         .1
     }

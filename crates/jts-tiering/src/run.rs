@@ -13,7 +13,7 @@ use crate::delete::{delete_files, prune_empty_dirs};
 use crate::dir::Dir;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, STATE_DIR};
-use crate::mover::{Mover, recover};
+use crate::mover::{Mover, Placed, recover};
 use crate::report::{RuleReport, RunReport};
 use crate::rules::{Rule, RuleAction};
 use crate::scan::{Candidate, Selection, open_for_write_files, scan_with_heartbeat};
@@ -275,7 +275,8 @@ fn run_rule_into(
     limits: Limits,
     report: &mut RuleReport,
 ) -> Result<()> {
-    let mut journals = [Journal::open_slot(root, &rule.name, 0)?, Journal::open_slot(root, &rule.name, 1)?];
+    let mut journals =
+        (0..BATCHES_IN_FLIGHT).map(|slot| Journal::open_slot(root, &rule.name, slot)).collect::<Result<Vec<_>>>()?;
     let mut recovered = Vec::new();
     for journal in &mut journals {
         recovered.extend(recover(root, rule.prune_empty_dirs, journal, report, context)?);
@@ -316,45 +317,78 @@ fn run_rule_into(
     Ok(())
 }
 
-/// Copies batch N+1 while batch N commits (sync, read back, rename, unlink): the copy is
-/// busy with the CPU and the page cache while the commit mostly waits for the devices.
-/// Each batch in flight has its own journal, so a restart finds at most two unfinished
-/// batches, of disjoint files, and settles each on its own.
+/// Batches in flight at once: one copying, one committing, one unlinking its sources.
+const BATCHES_IN_FLIGHT: usize = 3;
+
+/// Copies batch N+2 while batch N+1 commits (sync, read back, rename) and batch N
+/// unlinks its sources: the copy keeps the CPUs and the page cache busy, the commit
+/// mostly the destination, the unlinks the source. Each batch in flight has its own
+/// journal, so a restart finds at most three unfinished batches, of disjoint files, and
+/// settles each on its own.
 fn copy_pipelined(
     mover: &Mover<'_>,
     batches: impl Iterator<Item = Vec<Candidate>>,
-    journals: &mut [Journal; 2],
+    journals: &mut [Journal],
     (verify, reserve): (crate::rules::Verify, u64),
     rule: &str,
     context: &Context<'_>,
 ) -> Result<()> {
-    let [even, odd] = journals;
-    let slots = [std::sync::Mutex::new(even), std::sync::Mutex::new(odd)];
-    let lock = |slot: usize| slots[slot].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let slots: Vec<_> = journals.iter_mut().map(std::sync::Mutex::new).collect();
+    // Batch 1 in `RULE.journal`, batch 2 in `RULE.journal-2`, …, and round again.
+    let journal = |number: u64| {
+        slots[(number as usize - 1) % slots.len()].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let unlink = |placed: Placed| {
+        let number = placed.number;
+        mover.unlink(placed, &mut journal(number))
+    };
     std::thread::scope(|scope| {
-        let mut committing: Option<std::thread::ScopedJoinHandle<'_, Result<()>>> = None;
-        let finish = |handle: std::thread::ScopedJoinHandle<'_, Result<()>>| {
-            handle.join().unwrap_or_else(|_| Err(Error::io("commit", rule, std::io::Error::other("panicked"))))
+        let mut committing = None;
+        let mut unlinking = None;
+        // Settles the batches still in flight, the older first; the first error.
+        let settle = |committing: Option<_>, unlinking: Option<_>| {
+            let older = unlinking.map(|stage| joined(stage, rule)).transpose().map(drop);
+            let newer = committing
+                .map(|stage| joined(stage, rule))
+                .transpose()
+                .and_then(|placed| placed.map_or(Ok(()), unlink));
+            older.and(newer)
         };
         for (number, batch) in (1u64..).zip(batches) {
-            let slot = usize::from(number % 2 == 0);
             if context.cancelled() {
-                committing.map(finish).transpose()?;
+                settle(committing, unlinking)?;
                 return Err(Error::Cancelled { rule: rule.to_owned() });
             }
-            let copied = mover.copy(number, &batch, reserve, &mut lock(slot))?;
-            // The previous batch is settled before this one commits. If it failed (the
-            // destination full, say), this one is committed as far as it got, so that no
-            // temporary is left behind, and the rule stops with the first error.
-            if let Some(Err(err)) = committing.take().map(finish) {
-                let _ = mover.commit(copied, verify, &mut lock(slot));
-                return Err(err);
+            let copied = match mover.copy(number, &batch, reserve, &mut journal(number)) {
+                Ok(copied) => copied,
+                Err(err) => return settle(committing, unlinking).and(Err(err)),
+            };
+            // Before this one commits, the batch before it has committed and the one
+            // before that unlinked. If either failed (the destination full, say), what is
+            // in flight is finished as far as it got, so that no temporary is left behind,
+            // and the rule stops with the first error.
+            let unlinked = unlinking.take().map(|stage| joined(stage, rule)).transpose().map(drop);
+            match (unlinked, committing.take().map(|stage| joined(stage, rule)).transpose()) {
+                (Ok(()), Ok(None)) => {}
+                (Ok(()), Ok(Some(placed))) if !placed.copy_failed() => {
+                    unlinking = Some(scope.spawn(move || unlink(placed)));
+                }
+                (unlinked, placed) => {
+                    let placed = placed.and_then(|placed| placed.map_or(Ok(()), unlink));
+                    let committed = mover.commit(copied, verify, &mut journal(number));
+                    let _ = committed.and_then(unlink);
+                    return unlinked.and(placed);
+                }
             }
-            let lock = &lock;
-            committing = Some(scope.spawn(move || mover.commit(copied, verify, &mut lock(slot))));
+            committing = Some(scope.spawn(move || mover.commit(copied, verify, &mut journal(number))));
         }
-        committing.map(finish).transpose().map(drop)
+        settle(committing, unlinking)
     })
+}
+
+/// The result of a stage of `rule`'s pipeline run on its own thread.
+fn joined<T>(stage: std::thread::ScopedJoinHandle<'_, Result<T>>, rule: &str) -> Result<T> {
+    stage.join().unwrap_or_else(|_| Err(Error::io("commit", rule, std::io::Error::other("panicked"))))
 }
 
 /// Why `rule` has nothing to do now, if its `when_source_above_percent` does not fire;
