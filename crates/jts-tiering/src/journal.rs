@@ -19,6 +19,7 @@
 //! batch in flight (`RULE.journal`, `RULE.journal-2`, `RULE.journal-3`). A torn last line
 //! (a crash mid-write) is the same as no line: the step it announced never started.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -97,9 +98,10 @@ impl Identity {
     }
 }
 
-/// One batch of a rule: where from, where to, which files.
+/// One batch of a rule: where from, where to, which files (borrowed to be written,
+/// owned once read back).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Batch {
+pub struct Batch<'a> {
     /// Batch number within the run.
     pub number: u64,
     /// The rule's `from` when the batch began (a restart uses it even if the spec changed).
@@ -110,20 +112,20 @@ pub struct Batch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress: Option<crate::rules::Compression>,
     /// The files.
-    pub files: Vec<Entry>,
+    pub files: Cow<'a, [Entry]>,
 }
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "lowercase")]
-pub enum Record {
+pub enum Record<'a> {
     /// Temporaries are about to be created (their names are in the entries).
-    Begin(Batch),
+    Begin(Batch<'a>),
     /// Temporaries are durable and verified; final names and hashes are set. Files
     /// skipped during the copy are left out.
-    Copied(Batch),
+    Copied(Batch<'a>),
     /// Final names are durable; these sources are to be unlinked.
-    Renamed(Batch),
+    Renamed(Batch<'a>),
     /// Sources are unlinked, durably.
     Done {
         /// Batch number.
@@ -192,7 +194,7 @@ impl Journal {
 
     /// The last record, unless it is `done` or the journal is empty: the batch a
     /// previous run left unfinished.
-    pub fn unfinished(&mut self) -> Result<Option<Record>> {
+    pub fn unfinished(&mut self) -> Result<Option<Record<'static>>> {
         let mut text = String::new();
         self.file.seek(SeekFrom::Start(0)).map_err(|err| self.error(err))?;
         self.file.read_to_string(&mut text).map_err(|err| self.error(err))?;
@@ -204,7 +206,7 @@ impl Journal {
             self.file.set_len(keep).and_then(|()| self.file.sync_data()).map_err(|err| self.error(err))?;
         }
         let Some(last) = complete.lines().rev().find(|line| !line.trim().is_empty()) else { return Ok(None) };
-        let record: Record = serde_json::from_str(last).map_err(|err| Error::Journal {
+        let record: Record<'static> = serde_json::from_str(last).map_err(|err| Error::Journal {
             path: self.path.clone(),
             message: format!("unreadable record ({err}); move the file aside after checking its batch by hand"),
         })?;
@@ -212,7 +214,7 @@ impl Journal {
     }
 
     /// Appends `record` and makes it durable before returning.
-    pub fn append(&mut self, record: &Record) -> Result<()> {
+    pub fn append(&mut self, record: &Record<'_>) -> Result<()> {
         let mut line = serde_json::to_vec(record).map_err(|err| self.error(err.into()))?;
         line.push(b'\n');
         self.file.write_all(&line).and_then(|()| self.file.sync_data()).map_err(|err| self.error(err))
@@ -278,8 +280,9 @@ mod tests {
         }
     }
 
-    fn batch(number: u64, files: Vec<Entry>) -> Batch {
-        Batch { number, from: AbsPath::new("/hot").unwrap(), to: AbsPath::new("/warm").unwrap(), compress: None, files }
+    fn batch(number: u64, files: Vec<Entry>) -> Batch<'static> {
+        let (from, to) = (AbsPath::new("/hot").unwrap(), AbsPath::new("/warm").unwrap());
+        Batch { number, from, to, compress: None, files: files.into() }
     }
 
     #[test]

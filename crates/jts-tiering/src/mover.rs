@@ -74,6 +74,10 @@ const READ_AHEAD_FILE_MAX: u64 = 1 << 20;
 /// How many files ahead of the copy workers their sources are read ahead.
 const LOOKAHEAD: usize = 128;
 
+/// The read-ahead thread, parked at [`LOOKAHEAD`], is woken each time the workers have
+/// taken this many more files: one wake-up for a run of reads, not one per file.
+const WAKE_READER_EVERY: usize = LOOKAHEAD / 4;
+
 /// At most this many bytes of a batch's copies are queued for reading back at once.
 const READ_AHEAD_BATCH_MAX: u64 = 64 << 20;
 
@@ -214,7 +218,7 @@ impl<'a> Mover<'a> {
     pub fn copy(&self, number: u64, candidates: &[Candidate], reserve: u64, journal: &mut Journal) -> Result<Copying> {
         let files: Vec<Entry> = candidates.iter().map(|candidate| self.entry_for(candidate)).collect();
         let started = std::time::Instant::now();
-        journal.append(&Record::Begin(self.batch(number, files.clone())))?;
+        journal.append(&Record::Begin(self.batch(number, &files)))?;
         let ledger = Ledger { available: self.to.available_bytes()?, reserve, used: AtomicU64::new(0) };
         let stop = AtomicBool::new(false);
         let sources = DirCache::default();
@@ -282,7 +286,7 @@ impl<'a> Mover<'a> {
             none_behind_a_non_directory(self.remove_temp(&entry))?;
         }
         let verified_at = started.elapsed();
-        journal.append(&Record::Copied(self.batch(number, moving.clone())))?;
+        journal.append(&Record::Copied(self.batch(number, &moving)))?;
         let count = moving.len();
         let files = self.rename_into_place(journal, number, moving)?;
         tracing::debug!(
@@ -318,7 +322,8 @@ impl<'a> Mover<'a> {
         }
     }
 
-    fn batch(&self, number: u64, files: Vec<Entry>) -> Batch {
+    fn batch<'e>(&self, number: u64, files: &'e [Entry]) -> Batch<'e> {
+        let files = files.into();
         Batch { number, from: self.batch_from.clone(), to: self.batch_to.clone(), compress: self.compress, files }
     }
 
@@ -544,7 +549,7 @@ impl<'a> Mover<'a> {
             }
         }
         self.to.sync_filesystem()?;
-        journal.append(&Record::Renamed(self.batch(number, placed.clone())))?;
+        journal.append(&Record::Renamed(self.batch(number, &placed)))?;
         Ok(placed)
     }
 
@@ -594,7 +599,7 @@ impl<'a> Mover<'a> {
                     let mut entry = files[index].clone();
                     self.rename_after_conflict(&dir, &mut entry)?;
                     files[index] = entry;
-                    journal.append(&Record::Copied(self.batch(number, files.to_vec())))?;
+                    journal.append(&Record::Copied(self.batch(number, files)))?;
                 }
             }
         }
@@ -823,7 +828,8 @@ fn parallel_map<T: Sync, R: Send>(
     let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
     let (f, slots) = (&f, &results);
     std::thread::scope(|scope| {
-        // Parked when it is far enough ahead; each item a worker takes wakes it.
+        // Parked when it is far enough ahead; woken every few items the workers take, to
+        // read those ahead at once.
         let reader = ahead.map(|ahead| {
             let reader = scope.spawn(move || {
                 let mut index = 0;
@@ -848,7 +854,7 @@ fn parallel_map<T: Sync, R: Send>(
                 let mut cache = WorkerCache::default();
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    if let Some(reader) = &reader {
+                    if let Some(reader) = reader.as_ref().filter(|_| index % WAKE_READER_EVERY == 0) {
                         reader.unpark();
                     }
                     let Some(item) = items.get(index) else { break };
@@ -885,7 +891,7 @@ pub(crate) fn recover(
     let mover = Mover::new(root, (&from, &to), compress, prune, report, context)?;
     let said = match record {
         Record::Begin(batch) => {
-            for entry in &batch.files {
+            for entry in batch.files.iter() {
                 none_behind_a_non_directory(mover.remove_temp(entry))?;
             }
             mover.to.sync_filesystem()?;
@@ -895,7 +901,7 @@ pub(crate) fn recover(
         }
         Record::Copied(batch) => {
             let count = batch.files.len();
-            let placed = mover.rename_into_place(journal, number, batch.files)?;
+            let placed = mover.rename_into_place(journal, number, batch.files.into_owned())?;
             mover.unlink_sources(journal, number, &placed)?;
             format!("finished interrupted batch {number} ({count} files)")
         }
@@ -1120,11 +1126,11 @@ mod tests {
         let ((), report) = with_mover(&tiers, |mover| {
             let copying = mover.copy(1, &candidates, 0, &mut journal).unwrap();
             let mut files = copied_entries(mover, copying);
-            journal.append(&Record::Copied(mover.batch(1, files.clone()))).unwrap();
+            journal.append(&Record::Copied(mover.batch(1, &files))).unwrap();
             assert!(mover.place(&mut journal, 1, &mut files, 0).unwrap());
             assert_eq!(tiers.warm_files(), warm(&[("z.log.zst", b"record 1\n")]), "renamed into place");
             mover.to.sync_filesystem().unwrap();
-            journal.append(&Record::Renamed(mover.batch(1, files.clone()))).unwrap();
+            journal.append(&Record::Renamed(mover.batch(1, &files))).unwrap();
             append(&tiers.hot("z.log"), b"record 2\n");
             mover.unlink_sources(&mut journal, 1, &files).unwrap();
         });
@@ -1201,13 +1207,13 @@ mod tests {
                 with_mover(&tiers, |mover| {
                     let copying = mover.copy(1, &candidates, 0, &mut journal).unwrap();
                     let mut files = copied_entries(mover, copying);
-                    journal.append(&Record::Copied(mover.batch(1, files.clone()))).unwrap();
+                    journal.append(&Record::Copied(mover.batch(1, &files))).unwrap();
                     if killed != Killed::Copied {
                         assert!(mover.place(&mut journal, 1, &mut files, 0).unwrap());
                     }
                     if killed == Killed::Renamed {
                         mover.to.sync_filesystem().unwrap();
-                        journal.append(&Record::Renamed(mover.batch(1, files.clone()))).unwrap();
+                        journal.append(&Record::Renamed(mover.batch(1, &files))).unwrap();
                     }
                 });
                 drop(journal); // killed: the next run takes the journal over
