@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jts_testkit::{
     LoopDevice, MIB, Run, TempDir, assert_same_snapshot, chmod, getfacl, is_mover_temporary, jts_at, require_root,
-    snapshot, spawn_jts, tempdir, tool, under,
+    snapshot, spawn_jts, tempdir, tier_journals, tool, under,
 };
 use serde_json::Value;
 
@@ -721,12 +721,10 @@ fn assert_intact(
         all.keys().filter(|p| !seen.contains(*p)).collect::<Vec<_>>()
     );
     assert_eq!(t.temporaries(), Vec::<PathBuf>::new(), "temporaries left behind");
-    let state = t.journal(journal).parent().unwrap().to_owned();
-    let prefix = format!("{journal}.journal");
-    for entry in std::fs::read_dir(&state).unwrap().flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            assert_eq!(entry.metadata().unwrap().len(), 0, "{} is emptied", entry.path().display());
-        }
+    let journals = tier_journals(&t.root, journal);
+    assert!(!journals.is_empty(), "the rule has its journals");
+    for journal in journals {
+        assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0, "{} is emptied", journal.display());
     }
     at_dst.into_keys().collect()
 }

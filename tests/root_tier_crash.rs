@@ -38,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use jts_testkit::{
     DirMeta, FileMeta, LoopDevice, MIB, TempDir, file_meta, is_mover_temporary, jts, require_root, spawn_jts, tempdir,
-    tool, tree, under,
+    tier_journals, tool, tree, under,
 };
 
 const RULE: &str = "logs-to-warm";
@@ -144,24 +144,9 @@ prune_empty_dirs = true
         under(&self.root, &format!("/var/lib/jts/tier/{RULE}.journal"))
     }
 
-    /// The rule's journals: one per batch in flight (`RULE.journal`, `RULE.journal-2`, …);
-    /// none before the first run.
+    /// The rule's journals: one per batch in flight.
     fn journals(&self) -> Vec<PathBuf> {
-        let dir = self.journal().parent().expect("the state directory").to_owned();
-        let prefix = format!("{RULE}.journal");
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-            Err(err) => panic!("{}: {err}", dir.display()),
-        };
-        let mut journals: Vec<PathBuf> = entries
-            .map(|entry| entry.expect("a directory entry").path())
-            .filter(|path| {
-                path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with(&prefix))
-            })
-            .collect();
-        journals.sort();
-        journals
+        tier_journals(&self.root, RULE)
     }
 
     /// The phase of the journal's last complete record, `-` when it is empty.

@@ -19,7 +19,7 @@
 //! | --- | --- |
 //! | [`gate`] | [`is_root`], [`require_root`], [`in_vm_guest`], [`require_vm_guest`] |
 //! | [`run`] | [`tool`] (and [`tool_within`], with a longer limit): run a program with a timeout into a [`Run`] that prints everything |
-//! | [`scratch`] | [`tempdir`], [`write_file`], [`under`] (a spec path below a scratch `--root`) |
+//! | [`scratch`] | [`tempdir`], [`write_file`], [`under`] (a spec path below a scratch `--root`), [`tier_journals`] |
 //! | [`repo`] | [`repo_root`] and [`example`]: files of this checkout |
 //! | [`provision`] | [`provision_bin`], [`jts`], [`jts_at`], [`spawn_jts`], [`SpecDir`]: the binary under test |
 //! | [`loopdev`] | [`ImageFile`] and [`LoopDevice`]: sparse files on loop devices, detached on drop |
@@ -83,7 +83,7 @@ pub use perms::{chmod, getfacl};
 pub use provision::{SpecDir, jts, jts_at, provision_bin, spawn_jts};
 pub use repo::{example, repo_root};
 pub use run::{Run, have_program, tool, tool_within};
-pub use scratch::{TempDir, tempdir, under, write_file};
+pub use scratch::{TempDir, tempdir, tier_journals, under, write_file};
 pub use tree::{
     DirMeta, FileMeta, Inode, Tree, assert_same_snapshot, file_meta, file_paths, is_mover_temporary, snapshot, tree,
 };

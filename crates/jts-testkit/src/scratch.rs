@@ -21,3 +21,21 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 pub fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
+
+/// The journals of tier rule `rule` under a scratch `--root`, sorted: one per batch in
+/// flight (`RULE.journal`, `RULE.journal-2`, …); none before the rule's first run.
+pub fn tier_journals(root: &Path, rule: &str) -> Vec<PathBuf> {
+    let dir = under(root, "/var/lib/jts/tier");
+    let prefix = format!("{rule}.journal");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(err) => panic!("{}: {err}", dir.display()),
+    };
+    let mut journals: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with(&prefix)))
+        .collect();
+    journals.sort();
+    journals
+}

@@ -342,18 +342,13 @@ fn copy_pipelined(
         let number = placed.number;
         mover.unlink(placed, &mut journal(number))
     };
+    // A committed batch (if there was one) taken to its end.
+    let finish = |placed: Result<Option<Placed>>| placed.and_then(|placed| placed.map_or(Ok(()), unlink));
     std::thread::scope(|scope| {
         let mut committing = None;
         let mut unlinking = None;
         // Settles the batches still in flight, the older first; the first error.
-        let settle = |committing: Option<_>, unlinking: Option<_>| {
-            let older = unlinking.map(|stage| joined(stage, rule)).transpose().map(drop);
-            let newer = committing
-                .map(|stage| joined(stage, rule))
-                .transpose()
-                .and_then(|placed| placed.map_or(Ok(()), unlink));
-            older.and(newer)
-        };
+        let settle = |committing, unlinking| joined(unlinking, rule).map(drop).and(finish(joined(committing, rule)));
         for (number, batch) in (1u64..).zip(batches) {
             if context.cancelled() {
                 settle(committing, unlinking)?;
@@ -367,16 +362,16 @@ fn copy_pipelined(
             // before that unlinked. If either failed (the destination full, say), what is
             // in flight is finished as far as it got, so that no temporary is left behind,
             // and the rule stops with the first error.
-            let unlinked = unlinking.take().map(|stage| joined(stage, rule)).transpose().map(drop);
-            match (unlinked, committing.take().map(|stage| joined(stage, rule)).transpose()) {
+            let unlinked = joined(unlinking.take(), rule).map(drop);
+            match (unlinked, joined(committing.take(), rule)) {
                 (Ok(()), Ok(None)) => {}
                 (Ok(()), Ok(Some(placed))) if !placed.copy_failed() => {
                     unlinking = Some(scope.spawn(move || unlink(placed)));
                 }
                 (unlinked, placed) => {
-                    let placed = placed.and_then(|placed| placed.map_or(Ok(()), unlink));
+                    let placed = finish(placed);
                     let committed = mover.commit(copied, verify, &mut journal(number));
-                    let _ = committed.and_then(unlink);
+                    let _ = finish(committed.map(Some));
                     return unlinked.and(placed);
                 }
             }
@@ -386,9 +381,10 @@ fn copy_pipelined(
     })
 }
 
-/// The result of a stage of `rule`'s pipeline run on its own thread.
-fn joined<T>(stage: std::thread::ScopedJoinHandle<'_, Result<T>>, rule: &str) -> Result<T> {
-    stage.join().unwrap_or_else(|_| Err(Error::io("commit", rule, std::io::Error::other("panicked"))))
+/// The result of a stage of `rule`'s pipeline run on its own thread, if one was running.
+fn joined<T>(stage: Option<std::thread::ScopedJoinHandle<'_, Result<T>>>, rule: &str) -> Result<Option<T>> {
+    let panicked = || Error::io("commit", rule, std::io::Error::other("panicked"));
+    stage.map(|stage| stage.join().unwrap_or_else(|_| Err(panicked()))).transpose()
 }
 
 /// Why `rule` has nothing to do now, if its `when_source_above_percent` does not fire;
