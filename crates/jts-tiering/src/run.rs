@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use jts_core::{AbsPath, Root, StateLock};
 use serde::{Deserialize, Serialize};
 
+use crate::copy::DIRECT_READ_MIN;
 use crate::delete::{delete_files, prune_empty_dirs};
 use crate::dir::Dir;
 use crate::error::{Error, Result};
@@ -309,6 +310,7 @@ fn run_rule_into(
                     mover.rename_batch(&chunk)?;
                 }
             } else {
+                selection.spread_large_files(DIRECT_READ_MIN);
                 let batches = batches(selection.iter(), context.options);
                 copy_pipelined(&mover, batches, &mut journals, (*verify, *reserve), &rule.name, context)?;
             }

@@ -83,9 +83,13 @@ fn epoch_seconds(time: SystemTime) -> i64 {
 pub struct Selection {
     dev: u64,
     dirs: Vec<SelectedDir>,
-    /// `(directory, file)` indexes, in path order.
-    order: Vec<(u32, u32)>,
+    /// The files, in path order.
+    order: Vec<FileAt>,
 }
+
+/// A selected file, as the index of its directory in `Selection::dirs` and its own in
+/// that directory's `files`.
+type FileAt = (u32, u32);
 
 /// One directory's selected files.
 #[derive(Debug)]
@@ -131,7 +135,7 @@ fn end_of(names: &[u8]) -> u32 {
 
 impl Selection {
     fn new(dev: u64, dirs: Vec<SelectedDir>) -> Self {
-        let mut order: Vec<(u32, u32)> = Vec::with_capacity(dirs.iter().map(|dir| dir.files.len()).sum());
+        let mut order: Vec<FileAt> = Vec::with_capacity(dirs.iter().map(|dir| dir.files.len()).sum());
         for (d, dir) in (0u32..).zip(&dirs) {
             order.extend((0u32..).zip(&dir.files).map(|(f, _)| (d, f)));
         }
@@ -180,6 +184,30 @@ impl Selection {
                 open_for_writing: file.open_for_writing,
             }
         })
+    }
+
+    /// Spreads the files of at least `large_from` bytes evenly among the others, each kind
+    /// kept in path order: a mover's batches then each hold their share of both, so the
+    /// large files' device time and the small files' per-file CPU time overlap instead of
+    /// coming one after the other (a tree of large then small directories would otherwise
+    /// be copied as one long disk-bound stretch and one long CPU-bound one).
+    pub fn spread_large_files(&mut self, large_from: u64) {
+        let dirs = &self.dirs;
+        let (large, small): (Vec<FileAt>, Vec<FileAt>) =
+            self.order.iter().partition(|&&(d, f)| dirs[d as usize].files[f as usize].size >= large_from);
+        let (large_count, small_count) = (large.len(), small.len());
+        let mut large = large.into_iter().peekable();
+        let mut spread = Vec::with_capacity(self.order.len());
+        for (small_taken, file) in small.into_iter().enumerate() {
+            // The large files due by now: the share of them taken catches up with the
+            // share of small files taken.
+            while large.peek().is_some() && (large_count - large.len()) * small_count <= small_taken * large_count {
+                spread.extend(large.next());
+            }
+            spread.push(file);
+        }
+        spread.extend(large);
+        self.order = spread;
     }
 
     /// Takes the files some process has open for writing out of the selection, and
@@ -368,4 +396,30 @@ fn open_for_write_files_in(proc: &Path) -> BTreeSet<(u64, u64)> {
         }
     }
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(selection: &Selection) -> Vec<String> {
+        selection.iter().map(|c| c.path.display().to_string()).collect()
+    }
+
+    #[test]
+    fn large_files_are_spread_evenly_among_the_small_ones_each_kind_in_path_order() {
+        let mut selection =
+            Selection::of(&[("a", 1), ("b", 1), ("c", 1), ("d", 1), ("e", 1), ("f", 1), ("x", 9), ("y", 9)]);
+        selection.spread_large_files(9);
+        assert_eq!(names(&selection), ["x", "a", "b", "c", "y", "d", "e", "f"]);
+    }
+
+    #[test]
+    fn spreading_one_kind_keeps_path_order() {
+        for size in [1, 9] {
+            let mut selection = Selection::of(&[("c", size), ("a", size), ("b", size)]);
+            selection.spread_large_files(9);
+            assert_eq!(names(&selection), ["a", "b", "c"]);
+        }
+    }
 }
