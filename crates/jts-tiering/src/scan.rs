@@ -193,12 +193,15 @@ impl Selection {
     /// be copied as one long disk-bound stretch and one long CPU-bound one).
     pub fn spread_large_files(&mut self, large_from: u64) {
         let dirs = &self.dirs;
-        let (large, small): (Vec<FileAt>, Vec<FileAt>) =
-            self.order.iter().partition(|&&(d, f)| dirs[d as usize].files[f as usize].size >= large_from);
-        let (large_count, small_count) = (large.len(), small.len());
+        let is_large = |&(d, f): &FileAt| dirs[d as usize].files[f as usize].size >= large_from;
+        let large: Vec<FileAt> = self.order.iter().copied().filter(is_large).collect();
+        if large.is_empty() || large.len() == self.order.len() {
+            return; // one kind only: nothing to spread, and no copy of the order made
+        }
+        let (large_count, small_count) = (large.len(), self.order.len() - large.len());
         let mut large = large.into_iter().peekable();
         let mut spread = Vec::with_capacity(self.order.len());
-        for (small_taken, file) in small.into_iter().enumerate() {
+        for (small_taken, &file) in self.order.iter().filter(|file| !is_large(file)).enumerate() {
             // The large files due by now: the share of them taken catches up with the
             // share of small files taken.
             while large.peek().is_some() && (large_count - large.len()) * small_count <= small_taken * large_count {
