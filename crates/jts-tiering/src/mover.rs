@@ -851,6 +851,7 @@ fn parallel_map<T: Sync, R: Send>(
         for _ in 0..workers.clamp(1, items.len().max(1)) {
             let reader = reader.clone();
             scope.spawn(move || {
+                let _ends_all_on_panic = EndOnPanic { next, reader: reader.clone() };
                 let mut cache = WorkerCache::default();
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
@@ -870,6 +871,26 @@ fn parallel_map<T: Sync, R: Send>(
         .into_iter()
         .map(|result| result.expect("every item is processed"))
         .collect()
+}
+
+/// Ends a [`parallel_map`] whose worker panics: the other workers take no more items and
+/// the read-ahead thread, which may be parked waiting for them, is woken to see that and
+/// exit, so the scope ends and passes the panic on (instead of waiting for ever when
+/// every worker has panicked).
+struct EndOnPanic<'a> {
+    next: &'a AtomicUsize,
+    reader: Option<std::thread::Thread>,
+}
+
+impl Drop for EndOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.next.store(usize::MAX / 2, Ordering::Relaxed);
+            if let Some(reader) = &self.reader {
+                reader.unpark();
+            }
+        }
+    }
 }
 
 /// Finishes or rolls back the batch a previous run left unfinished in `journal`; says
@@ -1240,5 +1261,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_parallel_map_whose_every_worker_panics_ends_and_passes_the_panic_on() {
+        // With the read-ahead thread parked far ahead of workers that all panicked, the
+        // scope used to wait for ever. A liveness check, not a timing: a minute is ample.
+        let (done, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let items: Vec<usize> = (0..10 * LOOKAHEAD).collect();
+            let outcome = std::panic::catch_unwind(|| {
+                parallel_map(&items, 2, Some(&|_: &usize| {}), |_, &item| -> usize { panic!("worker on item {item}") })
+            });
+            done.send(outcome.is_err()).unwrap();
+        });
+        let panicked = ended.recv_timeout(Duration::from_secs(60)).expect("parallel_map ended within a minute");
+        assert!(panicked, "the workers' panic reaches the caller");
     }
 }
