@@ -78,12 +78,13 @@ fn epoch_seconds(time: SystemTime) -> i64 {
 /// The files a scan selected, held compactly: a directory's path once, its selected
 /// files' names in one buffer, and per file only what identifies it (the device is the
 /// walk's). A million candidates take about 60 bytes each; [`Selection::iter`] hands them
-/// out as [`Candidate`]s, in path order, one at a time.
+/// out as [`Candidate`]s, in path order (or spread, [`Selection::spread_large_files`]),
+/// one at a time.
 #[derive(Debug, Default)]
 pub struct Selection {
     dev: u64,
     dirs: Vec<SelectedDir>,
-    /// The files, in path order.
+    /// The files, in path order until spread.
     order: Vec<FileAt>,
 }
 
@@ -167,7 +168,7 @@ impl Selection {
         self.order.iter().map(|&(d, f)| self.dirs[d as usize].files[f as usize].size).sum()
     }
 
-    /// The selected files, in path order.
+    /// The selected files, in path order (each kind in path order once spread).
     pub fn iter(&self) -> impl Iterator<Item = Candidate> + '_ {
         self.order.iter().map(|&(d, f)| {
             let dir = &self.dirs[d as usize];
